@@ -1,0 +1,24 @@
+//! Evidence records: what a user may submit, what Trailmark stores, and the exact bytes it signs.
+//!
+//! Three layers, kept apart on purpose (see ARCHITECTURE.md):
+//! - [`input`]: the JSON a user or pipeline writes. Parsed — not merely validated — into
+//!   [`NewRecord`], so nothing downstream can see an unchecked kind, subject or timestamp.
+//! - [`record`]: domain types ([`NewRecord`], [`Record`]) with newtypes for every identifier.
+//! - [`wire`]: the versioned serde form of a stored record. Its RFC 8785 (JCS) canonical bytes are
+//!   the Merkle leaf. Only this module decides those bytes, and a snapshot test pins them, so a
+//!   refactor of the domain types can never change what was signed.
+#![forbid(unsafe_code)]
+
+mod error;
+mod ids;
+pub mod input;
+mod json;
+pub mod record;
+pub mod wire;
+
+pub use error::{FieldError, ModelError};
+pub use ids::{Digest, Kind, LogIndex, Rel, SubjectType, Timestamp};
+pub use input::{Item, RecordsError, parse_record, parse_records};
+pub use record::{Blob, Link, NewRecord, Payload, Record, Subject, SubjectError, LARGE_PAYLOAD_BYTES};
+pub use json::canonical_bytes;
+pub use wire::{decode_leaf, encode_leaf, to_json};

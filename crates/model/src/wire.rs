@@ -1,0 +1,155 @@
+//! The stored, signed form of a record (version 1).
+//!
+//! `encode_leaf` is the only producer of leaf bytes: the RFC 8785 canonical JSON of [`LeafV1`].
+//! These structs are deliberately separate from the domain types: renaming a domain field must
+//! not change a single signed byte (the snapshot tests in `tests/model.rs` pin the bytes).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::ModelError;
+use crate::ids::{Digest, Kind, LogIndex, Rel, Timestamp};
+use crate::json::canonical_bytes;
+use crate::record::{Link, Payload, Record, Subject};
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeafV1 {
+    v: u32,
+    index: u64,
+    recorded_at: String,
+    kind: String,
+    subjects: Vec<SubjectV1>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    payload: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    payload_digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    payload_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    occurred_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    actor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    source: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    links: Vec<LinkV1>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    idempotency_key: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectV1 {
+    #[serde(rename = "type")]
+    ty: String,
+    id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkV1 {
+    rel: String,
+    to: SubjectV1,
+}
+
+fn subject_v1(s: &Subject) -> SubjectV1 {
+    SubjectV1 {
+        ty: s.ty.to_string(),
+        id: s.id.clone(),
+    }
+}
+
+/// The leaf bytes of a record: RFC 8785 canonical JSON of its v1 wire form.
+pub fn encode_leaf(record: &Record) -> Vec<u8> {
+    let (payload, payload_digest, payload_size) = match &record.payload {
+        Payload::Inline(v) => (Some(v.clone()), None, None),
+        Payload::Blob { digest, size } => (None, Some(digest.to_string()), Some(*size)),
+    };
+    let leaf = LeafV1 {
+        v: 1,
+        index: record.index.0,
+        recorded_at: record.recorded_at.to_string(),
+        kind: record.kind.to_string(),
+        subjects: record.subjects.iter().map(subject_v1).collect(),
+        payload,
+        payload_digest,
+        payload_size,
+        occurred_at: record.occurred_at.map(|t| t.to_string()),
+        actor: record.actor.clone(),
+        source: record.source.clone(),
+        links: record
+            .links
+            .iter()
+            .map(|l| LinkV1 {
+                rel: l.rel.to_string(),
+                to: subject_v1(&l.to),
+            })
+            .collect(),
+        idempotency_key: record.idempotency_key.clone(),
+    };
+    canonical_bytes(&leaf)
+}
+
+fn bad(msg: impl Into<String>) -> ModelError {
+    ModelError::Leaf(msg.into())
+}
+
+fn subject_back(s: SubjectV1) -> Result<Subject, ModelError> {
+    Subject::parse(&s.ty, &s.id).map_err(|e| bad(format!("subject {}:{}: {e}", s.ty, s.id)))
+}
+
+/// Decodes stored leaf bytes back into a record. Strict: the bytes must be exactly the canonical
+/// encoding of what they decode to, so two different byte strings never mean the same record.
+pub fn decode_leaf(bytes: &[u8]) -> Result<Record, ModelError> {
+    let leaf: LeafV1 = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    if leaf.v != 1 {
+        return Err(bad(format!("unsupported leaf version {}", leaf.v)));
+    }
+    let ts = |field: &str, s: &str| {
+        Timestamp::parse_rfc3339(s).ok_or_else(|| bad(format!("{field} {s:?} is not a timestamp")))
+    };
+    let payload = match (leaf.payload, leaf.payload_digest, leaf.payload_size) {
+        (Some(v), None, None) => Payload::Inline(v),
+        (None, Some(d), Some(size)) => Payload::Blob {
+            digest: d.parse::<Digest>().map_err(bad)?,
+            size,
+        },
+        _ => return Err(bad("exactly one of payload or payload_digest+payload_size must be present")),
+    };
+    let record = Record {
+        index: LogIndex(leaf.index),
+        recorded_at: ts("recorded_at", &leaf.recorded_at)?,
+        kind: Kind::parse(&leaf.kind).map_err(|e| bad(format!("kind {}", e)))?,
+        subjects: leaf
+            .subjects
+            .into_iter()
+            .map(subject_back)
+            .collect::<Result<_, _>>()?,
+        payload,
+        occurred_at: leaf.occurred_at.as_deref().map(|s| ts("occurred_at", s)).transpose()?,
+        actor: leaf.actor,
+        source: leaf.source,
+        links: leaf
+            .links
+            .into_iter()
+            .map(|l| {
+                Ok(Link {
+                    rel: Rel::parse(&l.rel).map_err(|e| bad(format!("rel {e}")))?,
+                    to: subject_back(l.to)?,
+                })
+            })
+            .collect::<Result<_, ModelError>>()?,
+        idempotency_key: leaf.idempotency_key,
+    };
+    if encode_leaf(&record) != bytes {
+        return Err(bad("bytes are not the canonical encoding of the record they hold"));
+    }
+    Ok(record)
+}
+
+/// The record as user-facing JSON (the same shape as the leaf, plus nothing): what `trailmark
+/// log` prints. Not used for signing.
+pub fn to_json(record: &Record) -> Value {
+    serde_json::from_slice(&encode_leaf(record)).unwrap_or(Value::Null)
+}
