@@ -65,8 +65,12 @@ impl FromStr for Digest {
 pub struct Timestamp(pub jiff::Timestamp);
 
 impl Timestamp {
+    /// The current time, truncated to microseconds: finer digits are noise in evidence and
+    /// would only lengthen every signed leaf.
     pub fn now() -> Timestamp {
-        Timestamp(jiff::Timestamp::now())
+        let now = jiff::Timestamp::now();
+        let micros = now.as_microsecond();
+        Timestamp(jiff::Timestamp::from_microsecond(micros).unwrap_or(now))
     }
 
     /// Parses RFC 3339 with an explicit offset (`Z` or `±hh:mm`). A bare local time is refused:

@@ -1,0 +1,130 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Trailmark: a verifiable system of record for software-delivery evidence.
+#[derive(Debug, Parser)]
+#[command(name = "trailmark", version, about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Data directory of the embedded store.
+    #[arg(long, global = true, env = "TRAILMARK_DATA", default_value = "trailmark-data")]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 ok, 1 verification failed, 2 bad input or usage, 3 storage or I/O error.";
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new store and signing key in the data directory; prints the verifier key.
+    Init {
+        /// Log origin (first line of every checkpoint); also the key name. Default: a unique one.
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Append evidence: one JSON record, a JSON array, or JSON Lines, from FILE or `-` (stdin).
+    /// All records are validated first; one bad record stores nothing.
+    Record {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// List records (JSON Lines), filtered.
+    Log {
+        /// Only records of this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only records about this subject, as TYPE:ID (e.g. ticket:PROJ-1).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only records recorded at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records recorded before this RFC 3339 time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only records with an index greater than this (pagination).
+        #[arg(long)]
+        after: Option<u64>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// Print one record: its JSON, or with --leaf the exact signed leaf bytes.
+    Show {
+        #[arg(long)]
+        index: u64,
+        #[arg(long)]
+        leaf: bool,
+    },
+    /// Print the latest signed checkpoint (or the one at --size).
+    Checkpoint {
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Produce inclusion or consistency proofs.
+    Proof {
+        #[command(subcommand)]
+        kind: ProofCommand,
+    },
+    /// Recompute every leaf and the tree from the stored records and check every checkpoint.
+    Verify {
+        /// Verifier key (text or a file holding it). Default: the data directory's verifier.key.
+        #[arg(long)]
+        vkey: Vec<String>,
+    },
+    /// Verify a tlog-proof file offline against a verifier key.
+    VerifyProof {
+        file: PathBuf,
+        #[arg(long, required = true)]
+        vkey: Vec<String>,
+        /// File with the exact leaf bytes (see `trailmark show --leaf`).
+        #[arg(long, conflicts_with = "leaf_hash")]
+        leaf: Option<PathBuf>,
+        /// The leaf hash, hex or base64.
+        #[arg(long)]
+        leaf_hash: Option<String>,
+        /// Require this checkpoint origin.
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Verify any C2SP signed checkpoint offline against a verifier key.
+    VerifyCheckpoint {
+        file: PathBuf,
+        #[arg(long, required = true)]
+        vkey: Vec<String>,
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// Initialise (if needed), record sample evidence, print the checkpoint and verify the log.
+    Quickstart,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProofCommand {
+    /// Inclusion proof of record --index in the tree of --size (default: latest checkpoint).
+    Inclusion {
+        #[arg(long)]
+        index: u64,
+        /// Tree size; must have a stored checkpoint. Default: the latest.
+        #[arg(long)]
+        size: Option<u64>,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Consistency proof between two tree sizes, as JSON {size1,size2,root1,root2,proof}.
+    Consistency {
+        #[arg(long)]
+        from: u64,
+        /// Default: the latest checkpoint's size.
+        #[arg(long)]
+        to: Option<u64>,
+    },
+}

@@ -1,0 +1,304 @@
+//! One function per subcommand. Each validates all input before touching the store.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use trailmark_log::{Hash, TlogProof, verify_checkpoint, verify_tlog_proof};
+use trailmark_model::{Kind, LogIndex, Subject, Timestamp, parse_records, to_json};
+use trailmark_store::{Appended, Query, SqliteStore, Store, verify_log};
+
+use crate::args::{Cli, Command, Format, ProofCommand};
+use crate::datadir::{DataDir, load_vkey};
+use crate::error::{CliError, input, io};
+
+/// Records per append call on large imports: big enough to amortize the fsync, small enough to
+/// move a progress bar.
+const IMPORT_CHUNK: usize = 10_000;
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let dir = DataDir::new(cli.data_dir);
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Init { origin } => {
+            let (store, verifier) = dir.init(origin)?;
+            eprintln!(
+                "initialised a Trailmark log in {} (origin {}); the verifier key follows on stdout",
+                dir.db().display(),
+                store.origin()
+            );
+            writeln!(out, "{verifier}").map_err(stdout_err)
+        }
+        Command::Record { file, format } => {
+            let store = dir.open()?;
+            let text = read_input(&file)?;
+            let records = parse_records(&text).map_err(|e| input(format!("{}: {e}; nothing was recorded", file.display())))?;
+            let appended = append_all(&store, records)?;
+            print_appended(&mut out, &appended, format)
+        }
+        Command::Log { kind, subject, since, until, after, limit } => {
+            let query = Query {
+                kind: kind.map(|k| Kind::parse(&k).map_err(|r| input(format!("--kind {k:?} {r}")))).transpose()?,
+                subject: subject.map(|s| s.parse::<Subject>().map_err(|e| input(format!("--subject: {e}")))).transpose()?,
+                since: since.map(|s| timestamp("--since", &s)).transpose()?,
+                until: until.map(|s| timestamp("--until", &s)).transpose()?,
+                after: after.map(LogIndex),
+                limit,
+            };
+            let store = dir.open_read_only()?;
+            for r in store.query(&query)? {
+                writeln!(out, "{}", to_json(&r.record)).map_err(stdout_err)?;
+            }
+            Ok(())
+        }
+        Command::Show { index, leaf } => {
+            let store = dir.open_read_only()?;
+            let r = store
+                .record(LogIndex(index))?
+                .ok_or_else(|| input(format!("there is no record {index} (the log has {} records)", store.size().unwrap_or(0))))?;
+            if leaf {
+                out.write_all(&r.leaf).map_err(stdout_err)
+            } else {
+                writeln!(out, "{}", to_json(&r.record)).map_err(stdout_err)
+            }
+        }
+        Command::Checkpoint { size } => {
+            let store = dir.open_read_only()?;
+            let cp = match size {
+                None => store.latest_checkpoint()?.ok_or_else(|| input("the log is empty: no checkpoint yet"))?,
+                Some(s) => store
+                    .checkpoint(s)?
+                    .ok_or_else(|| input(format!("no checkpoint is stored for size {s}")))?,
+            };
+            out.write_all(cp.note.as_bytes()).map_err(stdout_err)
+        }
+        Command::Proof { kind } => proof(&dir, kind, &mut out),
+        Command::Verify { vkey } => {
+            let verifiers = dir.verifiers(&vkey)?;
+            let store = dir.open_read_only()?;
+            verify(&store, &verifiers, &mut out)
+        }
+        Command::VerifyProof { file, vkey, leaf, leaf_hash, origin } => {
+            let verifiers = vkey.iter().map(|k| load_vkey(k)).collect::<Result<Vec<_>, _>>()?;
+            let text = read_input(&file)?;
+            let proof = TlogProof::parse(&text).map_err(|e| input(format!("{}: {e}", file.display())))?;
+            let hash = match (leaf, leaf_hash) {
+                (Some(path), None) => {
+                    let bytes = std::fs::read(&path).map_err(|e| input(format!("reading {}: {e}", path.display())))?;
+                    trailmark_log::leaf_hash(&bytes)
+                }
+                (None, Some(h)) => Hash::from_hex(&h)
+                    .or_else(|_| Hash::from_base64(&h))
+                    .map_err(|_| input(format!("--leaf-hash {h:?} is not a 32-byte hash in hex or base64")))?,
+                _ => return Err(input("give the entry to check: --leaf FILE (exact leaf bytes) or --leaf-hash HASH")),
+            };
+            let cp = verify_tlog_proof(&proof, &hash, &verifiers, origin.as_deref())
+                .map_err(|e| CliError::Verification(format!("{}: {e}", file.display())))?;
+            writeln!(
+                out,
+                "ok: entry {} (leaf hash {}) is in {} at size {} (root {})",
+                proof.index,
+                hash.to_hex(),
+                cp.origin,
+                cp.size,
+                cp.root.to_base64()
+            )
+            .map_err(stdout_err)
+        }
+        Command::VerifyCheckpoint { file, vkey, origin } => {
+            let verifiers = vkey.iter().map(|k| load_vkey(k)).collect::<Result<Vec<_>, _>>()?;
+            let text = read_input(&file)?;
+            let cp = verify_checkpoint(&text, &verifiers, origin.as_deref())
+                .map_err(|e| CliError::Verification(format!("{}: {e}", file.display())))?;
+            writeln!(out, "ok: origin {}\nsize {}\nroot {}", cp.origin, cp.size, cp.root.to_base64()).map_err(stdout_err)
+        }
+        Command::Quickstart => quickstart(&dir, &mut out),
+    }
+}
+
+fn stdout_err(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return CliError::BrokenPipe;
+    }
+    CliError::Environment(format!("writing to stdout: {e}"))
+}
+
+fn timestamp(flag: &str, s: &str) -> Result<Timestamp, CliError> {
+    Timestamp::parse_rfc3339(s).ok_or_else(|| input(format!("{flag} {s:?} is not an RFC 3339 time with offset (e.g. 2026-01-31T12:00:00Z)")))
+}
+
+fn read_input(file: &Path) -> Result<String, CliError> {
+    let mut bytes = Vec::new();
+    if file == Path::new("-") {
+        std::io::stdin().read_to_end(&mut bytes).map_err(io("reading stdin".into()))?;
+    } else {
+        bytes = std::fs::read(file).map_err(|e| input(format!("cannot read {}: {e}", file.display())))?;
+    }
+    String::from_utf8(bytes).map_err(|e| input(format!("{} is not UTF-8 text (byte {})", file.display(), e.utf8_error().valid_up_to())))
+}
+
+fn progress(len: u64, what: &'static str) -> ProgressBar {
+    // Drawn only on a terminal (stderr); pipes and CI logs stay clean.
+    if !std::io::stderr().is_terminal() || len < 50_000 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(&format!("{what} {{bar:40}} {{pos}}/{{len}} ({{per_sec}}, eta {{eta}})")) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn append_all(store: &SqliteStore, records: Vec<trailmark_model::NewRecord>) -> Result<Vec<Appended>, CliError> {
+    let total = records.len();
+    let bar = progress(total as u64, "recording");
+    let mut appended = Vec::with_capacity(total);
+    let mut records = records.into_iter().peekable();
+    while records.peek().is_some() {
+        let chunk: Vec<_> = records.by_ref().take(IMPORT_CHUNK).collect();
+        let n = chunk.len() as u64;
+        match store.append(chunk) {
+            Ok(a) => appended.extend(a),
+            Err(e) if appended.is_empty() => return Err(e.into()),
+            Err(e) => {
+                // Earlier chunks are durable and stay: say exactly how far the import got.
+                bar.abandon();
+                return Err(CliError::Environment(format!(
+                    "{e}; the first {} of {total} records were recorded (up to index {}), the rest were not",
+                    appended.len(),
+                    appended.last().map_or(0, |a: &Appended| a.index.0)
+                )));
+            }
+        }
+        bar.inc(n);
+    }
+    bar.finish_and_clear();
+    Ok(appended)
+}
+
+fn print_appended(out: &mut impl Write, appended: &[Appended], format: Format) -> Result<(), CliError> {
+    for a in appended {
+        let line = match format {
+            Format::Text => format!(
+                "{}\t{}{}",
+                a.index,
+                a.leaf_hash.to_hex(),
+                if a.duplicate { "\tduplicate" } else { "" }
+            ),
+            Format::Json => json!({"index": a.index.0, "leaf_hash": a.leaf_hash.to_hex(), "duplicate": a.duplicate}).to_string(),
+        };
+        writeln!(out, "{line}").map_err(stdout_err)?;
+    }
+    let dups = appended.iter().filter(|a| a.duplicate).count();
+    if dups > 0 {
+        eprintln!("{dups} of {} records were already recorded (same idempotency key); their first index is shown", appended.len());
+    }
+    Ok(())
+}
+
+fn proof(dir: &DataDir, kind: ProofCommand, out: &mut impl Write) -> Result<(), CliError> {
+    let store = dir.open_read_only()?;
+    match kind {
+        ProofCommand::Inclusion { index, size, format } => {
+            let cp = match size {
+                None => store.latest_checkpoint()?.ok_or_else(|| input("the log is empty"))?,
+                Some(s) => store.checkpoint(s)?.ok_or_else(|| {
+                    input(format!("no signed checkpoint for size {s}; use a size `trailmark checkpoint --size` knows, or omit --size"))
+                })?,
+            };
+            if index >= cp.size {
+                return Err(input(format!("index {index} is not in the tree of size {}", cp.size)));
+            }
+            let path = store.inclusion_proof(LogIndex(index), cp.size)?;
+            let record = store.record(LogIndex(index))?.ok_or_else(|| input(format!("there is no record {index}")))?;
+            let proof = TlogProof { index, proof: path, checkpoint: cp.note.clone() };
+            let text = match format {
+                Format::Text => proof.to_text(),
+                Format::Json => format!(
+                    "{}\n",
+                    json!({
+                        "index": index,
+                        "size": cp.size,
+                        "leaf_hash": record.leaf_hash.to_base64(),
+                        "proof": proof.proof.iter().map(Hash::to_base64).collect::<Vec<_>>(),
+                        "checkpoint": cp.note,
+                    })
+                ),
+            };
+            out.write_all(text.as_bytes()).map_err(stdout_err)
+        }
+        ProofCommand::Consistency { from, to } => {
+            let to = match to {
+                Some(t) => t,
+                None => store.size()?,
+            };
+            let proof = store.consistency_proof(from, to)?;
+            let doc = json!({
+                "size1": from,
+                "size2": to,
+                "root1": store.root(from)?.to_base64(),
+                "root2": store.root(to)?.to_base64(),
+                "proof": proof.iter().map(Hash::to_base64).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{doc}").map_err(stdout_err)
+        }
+    }
+}
+
+fn verify(store: &dyn Store, verifiers: &[trailmark_log::VerifierKey], out: &mut impl Write) -> Result<(), CliError> {
+    let total = store.size()?;
+    let bar = progress(total, "verifying");
+    let report = verify_log(store, verifiers, &mut |done, _| bar.set_position(done))?;
+    bar.finish_and_clear();
+    if report.is_ok() {
+        let latest = report
+            .latest
+            .as_ref()
+            .map_or("empty log".to_owned(), |c| format!("latest checkpoint size {} root {}", c.size, c.root.to_base64()));
+        writeln!(
+            out,
+            "ok: {} records, {} checkpoints and {} tree hashes verified; {latest}",
+            report.records, report.checkpoints, report.nodes
+        )
+        .map_err(stdout_err)?;
+        return Ok(());
+    }
+    for f in &report.failures {
+        writeln!(out, "FAIL: {f}").map_err(stdout_err)?;
+    }
+    if report.truncated {
+        writeln!(out, "FAIL: (more failures not shown)").map_err(stdout_err)?;
+    }
+    let first = report.first_bad_index().unwrap_or(0);
+    Err(CliError::Verification(format!(
+        "the log was altered; first bad index {first} ({} problem(s) found)",
+        report.failures.len()
+    )))
+}
+
+/// The README's first command: a tour that leaves a working log behind.
+fn quickstart(dir: &DataDir, out: &mut impl Write) -> Result<(), CliError> {
+    let store = if dir.exists() {
+        eprintln!("using the existing store in {}", dir.db().display());
+        dir.open()?
+    } else {
+        let (store, verifier) = dir.init(None)?;
+        eprintln!("initialised {} — verifier key: {verifier}", dir.db().display());
+        store
+    };
+    let samples = include_str!("../quickstart.jsonl");
+    let records = parse_records(samples).map_err(|e| CliError::Environment(format!("built-in sample: {e}")))?;
+    eprintln!("recording {} sample evidence records (idempotent: re-running appends nothing new)", records.len());
+    let appended = append_all(&store, records)?;
+    print_appended(out, &appended, Format::Text)?;
+    let cp = store.latest_checkpoint()?.ok_or_else(|| CliError::Environment("no checkpoint after recording".into()))?;
+    writeln!(out, "\nsigned checkpoint:\n{}", cp.note).map_err(stdout_err)?;
+    let verifiers = dir.verifiers(&[])?;
+    verify(&store, &verifiers, out)?;
+    eprintln!(
+        "\nnext: `trailmark --data-dir {0} log`, `trailmark --data-dir {0} proof inclusion --index 0`",
+        dir.db().parent().map_or(".".into(), |p| p.display().to_string())
+    );
+    Ok(())
+}

@@ -1,0 +1,35 @@
+use thiserror::Error;
+
+/// Everything a store operation can fail with.
+#[derive(Clone, Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database (or file system) failed; `op` says what Trailmark was doing.
+    #[error("storage error while {op}: {message}")]
+    Backend { op: &'static str, message: String },
+    /// The store exists but is not one this build can use (schema, origin, key).
+    #[error("store refused: {0}")]
+    Incompatible(String),
+    /// A migration that was already applied differs from the one this build ships: someone
+    /// altered the schema history.
+    #[error("migration {version} ({name}) was altered after it was applied (checksum {applied} != {shipped})")]
+    MigrationAltered { version: i64, name: String, applied: String, shipped: String },
+    /// A stored row does not decode: the database holds bytes Trailmark did not write.
+    #[error("stored record {index} is corrupt: {reason} (run `trailmark verify`)")]
+    Corrupt { index: u64, reason: String },
+    /// The caller asked for something that does not exist or cannot be (bad index, size...).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// This handle cannot append (opened read-only).
+    #[error("the store is open read-only")]
+    ReadOnly,
+    /// The writer thread is gone (the store is shutting down or crashed).
+    #[error("the log writer has stopped: {0}")]
+    WriterStopped(String),
+}
+
+impl StoreError {
+    pub(crate) fn backend(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+        move |e| StoreError::Backend { op, message: e.to_string() }
+    }
+}

@@ -1,0 +1,115 @@
+//! Storage for the evidence log: the [`Store`] trait every backend implements, the embedded
+//! SQLite backend, and full-log verification written against the trait (so it checks any backend
+//! the same way).
+//!
+//! Invariants every backend keeps (and `tests/store.rs` checks per backend):
+//! - Indices are contiguous from 0; an append returns only after its batch is durable.
+//! - Nothing is ever updated or deleted; the backend itself refuses it (SQLite triggers).
+//! - Every committed batch ends with a signed checkpoint of the tree at that size.
+//! - Proofs are served from stored subtree hashes in O(log n) reads.
+#![forbid(unsafe_code)]
+
+mod error;
+mod migrate;
+pub mod sqlite;
+mod verify;
+
+use trailmark_log::{Hash, VerifierKey};
+use trailmark_model::{Digest, Kind, LogIndex, NewRecord, Record, Subject, Timestamp};
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+pub use verify::{Failure, VerifyReport, verify_log};
+
+/// The outcome of appending one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub index: LogIndex,
+    pub leaf_hash: Hash,
+    /// True when the idempotency key was seen before: nothing was appended and `index` is the
+    /// first record's.
+    pub duplicate: bool,
+}
+
+/// A record as stored: its decoded form, the exact leaf bytes and their leaf hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRecord {
+    pub record: Record,
+    pub leaf: Vec<u8>,
+    pub leaf_hash: Hash,
+}
+
+/// A signed checkpoint as stored (`note` is the full C2SP signed note text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    pub size: u64,
+    pub root: Hash,
+    pub note: String,
+}
+
+/// A raw row for verification: whatever the backend holds, not yet trusted or decoded.
+#[derive(Clone, Debug)]
+pub struct RawLeaf {
+    pub idx: u64,
+    pub leaf: Vec<u8>,
+    pub leaf_hash: Vec<u8>,
+}
+
+/// A raw checkpoint row for verification.
+#[derive(Clone, Debug)]
+pub struct RawCheckpoint {
+    pub size: u64,
+    pub root: Vec<u8>,
+    pub note: String,
+}
+
+/// A filter over the log. All conditions must hold; results are in index order.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    pub kind: Option<Kind>,
+    pub subject: Option<Subject>,
+    /// recorded_at >= since
+    pub since: Option<Timestamp>,
+    /// recorded_at < until
+    pub until: Option<Timestamp>,
+    /// Only records with index > after (keyset pagination).
+    pub after: Option<LogIndex>,
+    pub limit: u32,
+}
+
+/// A backend for the evidence log. Synchronous on purpose: the embedded backend is a thread
+/// that owns its connection; async surfaces call it through `spawn_blocking`.
+pub trait Store: Send + Sync {
+    /// The log's origin line (the first line of its checkpoints).
+    fn origin(&self) -> &str;
+    /// The key that signs this log's checkpoints.
+    fn verifier(&self) -> &VerifierKey;
+
+    /// Appends records as one atomic, durable batch (all or none) and returns, in order, each
+    /// record's index. Returns only once the batch and its signed checkpoint are fsync'd.
+    fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Appended>, StoreError>;
+
+    /// Number of records covered by the latest signed checkpoint.
+    fn size(&self) -> Result<u64, StoreError>;
+    fn record(&self, index: LogIndex) -> Result<Option<StoredRecord>, StoreError>;
+    fn query(&self, query: &Query) -> Result<Vec<StoredRecord>, StoreError>;
+    fn blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
+
+    fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError>;
+    fn checkpoint(&self, size: u64) -> Result<Option<SignedCheckpoint>, StoreError>;
+
+    /// Root hash of the tree of the first `size` records (size <= size()).
+    fn root(&self, size: u64) -> Result<Hash, StoreError>;
+    /// Audit path for `index` in the tree of `size` (which must have a checkpoint or be <= size()).
+    fn inclusion_proof(&self, index: LogIndex, size: u64) -> Result<Vec<Hash>, StoreError>;
+    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError>;
+
+    /// Raw rows with idx > after, in idx order, at most `limit`: for verification only.
+    fn raw_leaves(&self, after: Option<u64>, limit: u32) -> Result<Vec<RawLeaf>, StoreError>;
+    /// Raw checkpoint rows with size > after, in size order, at most `limit`.
+    fn raw_checkpoints(&self, after: Option<u64>, limit: u32) -> Result<Vec<RawCheckpoint>, StoreError>;
+    /// Stored subtree hashes at `level` for indices [from, to), raw, for verification.
+    fn raw_nodes(&self, level: u8, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// Levels (>= 1) at which this backend stores subtree hashes.
+    fn stored_node_level(&self, level: u8) -> bool;
+}

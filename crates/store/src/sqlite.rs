@@ -1,0 +1,749 @@
+//! The embedded backend: one SQLite database in WAL mode.
+//!
+//! One writer thread owns the only read-write connection and group-commits: it drains every
+//! append request waiting in its queue into one transaction (records, subjects, tree nodes and a
+//! signed checkpoint), commits it with `synchronous=FULL` (one fsync of the WAL), and only then
+//! answers the callers. Readers use their own read-only connections, so reads never wait for a
+//! commit and can never write.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use trailmark_log::{
+    Checkpoint, Frontier, Hash, NodeId, NodeSource, SignerKey, VerifierKey, leaf_hash, node_hash,
+};
+use trailmark_model::{Digest, LogIndex, NewRecord, Timestamp, decode_leaf, encode_leaf};
+
+use crate::error::StoreError;
+use crate::migrate::{SQLITE, migrate};
+use crate::{Appended, Query, RawCheckpoint, RawLeaf, SignedCheckpoint, Store, StoredRecord};
+
+/// Most records the writer puts in one transaction. Bigger batches amortize the fsync further
+/// but hold callers longer; 10k keeps a batch's commit well under a second.
+pub const DEFAULT_MAX_BATCH: usize = 10_000;
+
+type Reply = mpsc::SyncSender<Result<Vec<Appended>, StoreError>>;
+
+struct Job {
+    records: Vec<NewRecord>,
+    reply: Reply,
+}
+
+/// A Trailmark log in one SQLite database file.
+pub struct SqliteStore {
+    path: PathBuf,
+    origin: String,
+    verifier: VerifierKey,
+    writer: Option<mpsc::Sender<Job>>,
+    writer_thread: Option<JoinHandle<()>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("origin", &self.origin)
+            .field("read_only", &self.writer.is_none())
+            .finish()
+    }
+}
+
+fn err(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    StoreError::backend(op)
+}
+
+fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::InvalidRequest(format!("{v} is out of range")))
+}
+
+fn hash_from(bytes: &[u8], what: &str, index: u64) -> Result<Hash, StoreError> {
+    Hash::from_slice(bytes).map_err(|_| StoreError::Corrupt {
+        index,
+        reason: format!("{what} is {} bytes, not 32", bytes.len()),
+    })
+}
+
+fn open_rw(path: &Path, create: bool) -> Result<Connection, StoreError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags).map_err(err("opening the database"))?;
+    // WAL lets readers run beside the writer; synchronous=FULL makes every commit fsync the WAL,
+    // which is what "acknowledged means durable" needs.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(err("enabling WAL"))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(err("setting synchronous=FULL"))?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(err("enabling foreign keys"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(err("setting the busy timeout"))?;
+    Ok(conn)
+}
+
+fn open_ro(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err("opening a read connection"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(err("setting the busy timeout"))?;
+    Ok(conn)
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .map_err(err("reading store metadata"))
+}
+
+/// Reads subtree hashes from a connection. Level 0 is `records.leaf_hash`, even levels are
+/// `tree_nodes`, an odd level is the hash of its two (stored) children.
+struct ConnNodes<'a> {
+    conn: &'a Connection,
+}
+
+impl ConnNodes<'_> {
+    fn even_range(&self, level: u8, from: u64, count: u64) -> Result<Vec<Hash>, StoreError> {
+        let to = from.saturating_add(count);
+        let rows: Vec<(i64, Vec<u8>)> = if level == 0 {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT idx, leaf_hash FROM records WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")
+                .map_err(err("reading leaf hashes"))?;
+            st.query_map(params![to_i64(from)?, to_i64(to)?], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(err("reading leaf hashes"))?
+        } else {
+            let mut st = self
+                .conn
+                .prepare_cached(
+                    "SELECT idx, hash FROM tree_nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
+                )
+                .map_err(err("reading tree nodes"))?;
+            st.query_map(params![level, to_i64(from)?, to_i64(to)?], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(err("reading tree nodes"))?
+        };
+        if rows.len() as u64 != count {
+            return Err(StoreError::Corrupt {
+                index: from << level,
+                reason: format!(
+                    "tree level {level} has {} of the {count} hashes expected from index {from}",
+                    rows.len()
+                ),
+            });
+        }
+        rows.iter()
+            .map(|(i, h)| hash_from(h, "a stored tree hash", (*i as u64) << level))
+            .collect()
+    }
+}
+
+impl NodeSource for ConnNodes<'_> {
+    type Error = StoreError;
+
+    fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
+        ids.iter()
+            .map(|id| {
+                if id.level % 2 == 0 {
+                    Ok(self.even_range(id.level, id.index, 1)?[0])
+                } else {
+                    let kids = self.even_range(id.level - 1, id.index * 2, 2)?;
+                    Ok(node_hash(&kids[0], &kids[1]))
+                }
+            })
+            .collect()
+    }
+}
+
+fn proof_err(e: trailmark_log::ProofError<StoreError>) -> StoreError {
+    match e {
+        trailmark_log::ProofError::Source(e) => e,
+        other => StoreError::InvalidRequest(other.to_string()),
+    }
+}
+
+fn latest_checkpoint(conn: &Connection) -> Result<Option<SignedCheckpoint>, StoreError> {
+    let row: Option<(i64, Vec<u8>, String)> = conn
+        .query_row(
+            "SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(err("reading the latest checkpoint"))?;
+    row.map(|(size, root, note)| {
+        Ok(SignedCheckpoint {
+            size: size as u64,
+            root: hash_from(&root, "a checkpoint root", size as u64)?,
+            note,
+        })
+    })
+    .transpose()
+}
+
+impl SqliteStore {
+    /// Creates a new, empty log in a new database file at `path`.
+    pub fn create(path: &Path, origin: &str, signer: SignerKey) -> Result<SqliteStore, StoreError> {
+        if path.exists() {
+            return Err(StoreError::InvalidRequest(format!(
+                "{} already exists; refusing to create a log over it",
+                path.display()
+            )));
+        }
+        if origin.is_empty() || origin.contains('\n') || origin.trim() != origin {
+            return Err(StoreError::InvalidRequest(format!("origin {origin:?} must be one non-empty line")));
+        }
+        let mut conn = open_rw(path, true)?;
+        migrate(&mut conn, SQLITE)?;
+        let verifier = signer.verifier();
+        let tx = conn.transaction().map_err(err("initialising the store"))?;
+        for (k, v) in [
+            ("origin", origin.to_owned()),
+            ("verifier_key", verifier.to_string()),
+            ("created_at", Timestamp::now().to_string()),
+        ] {
+            tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v])
+                .map_err(err("initialising the store"))?;
+        }
+        tx.commit().map_err(err("initialising the store"))?;
+        drop(conn);
+        SqliteStore::open(path, signer)
+    }
+
+    /// Opens an existing log for appending. `signer` must be the key the log was created with.
+    pub fn open(path: &Path, signer: SignerKey) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, Some(signer), DEFAULT_MAX_BATCH)
+    }
+
+    /// Opens an existing log for reading only (no signing key needed).
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, None, DEFAULT_MAX_BATCH)
+    }
+
+    /// Opens with an explicit maximum batch size (benchmarks and tests).
+    pub fn open_with(path: &Path, signer: Option<SignerKey>, max_batch: usize) -> Result<SqliteStore, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::InvalidRequest(format!(
+                "no Trailmark store at {} (run `trailmark init` first)",
+                path.display()
+            )));
+        }
+        let mut conn = open_rw(path, false)?;
+        migrate(&mut conn, SQLITE)?;
+        let origin = meta(&conn, "origin")?
+            .ok_or_else(|| StoreError::Incompatible("the database has no origin; it is not a Trailmark log".into()))?;
+        let stored_key = meta(&conn, "verifier_key")?
+            .ok_or_else(|| StoreError::Incompatible("the database has no verifier key".into()))?;
+        let verifier = VerifierKey::parse(&stored_key)
+            .map_err(|e| StoreError::Incompatible(format!("stored verifier key is invalid: {e}")))?;
+
+        let (writer, writer_thread) = match signer {
+            None => (None, None),
+            Some(signer) => {
+                if signer.verifier() != verifier {
+                    return Err(StoreError::Incompatible(format!(
+                        "the signing key {} is not this log's key ({})",
+                        signer.verifier(),
+                        verifier
+                    )));
+                }
+                let state = WriterState::restore(conn, signer, origin.clone())?;
+                let (tx, rx) = mpsc::channel::<Job>();
+                let handle = std::thread::Builder::new()
+                    .name("trailmark-log-writer".into())
+                    .spawn(move || state.run(rx, max_batch.max(1)))
+                    .map_err(|e| StoreError::Backend {
+                        op: "starting the writer thread",
+                        message: e.to_string(),
+                    })?;
+                (Some(tx), Some(handle))
+            }
+        };
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            origin,
+            verifier,
+            writer,
+            writer_thread,
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a pooled read-only connection.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().map_err(|_| StoreError::Backend {
+            op: "taking a read connection",
+            message: "pool lock poisoned".into(),
+        })?.pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => open_ro(&self.path)?,
+        };
+        let out = f(&conn);
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < 8
+        {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn stored(idx: i64, leaf: Vec<u8>, hash: Vec<u8>) -> Result<StoredRecord, StoreError> {
+        let index = idx as u64;
+        let record = decode_leaf(&leaf).map_err(|e| StoreError::Corrupt {
+            index,
+            reason: e.to_string(),
+        })?;
+        if record.index.0 != index {
+            return Err(StoreError::Corrupt {
+                index,
+                reason: format!("row {index} holds the record of index {}", record.index),
+            });
+        }
+        Ok(StoredRecord {
+            record,
+            leaf_hash: hash_from(&hash, "the leaf hash", index)?,
+            leaf,
+        })
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer finish the batch it is on and exit; joining makes
+        // sure no acknowledged-but-uncommitted work can exist when the store handle is gone.
+        self.writer.take();
+        if let Some(h) = self.writer_thread.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    fn verifier(&self) -> &VerifierKey {
+        &self.verifier
+    }
+
+    fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Appended>, StoreError> {
+        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        writer
+            .send(Job { records, reply })
+            .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
+        answer
+            .recv()
+            .map_err(|_| StoreError::WriterStopped("the writer thread exited before answering".into()))?
+    }
+
+    fn size(&self) -> Result<u64, StoreError> {
+        self.read(|c| Ok(latest_checkpoint(c)?.map_or(0, |c| c.size)))
+    }
+
+    fn record(&self, index: LogIndex) -> Result<Option<StoredRecord>, StoreError> {
+        let idx = to_i64(index.0)?;
+        self.read(|c| {
+            let row: Option<(i64, Vec<u8>, Vec<u8>)> = c
+                .query_row("SELECT idx, leaf, leaf_hash FROM records WHERE idx = ?1", [idx], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .optional()
+                .map_err(err("reading a record"))?;
+            row.map(|(i, l, h)| Self::stored(i, l, h)).transpose()
+        })
+    }
+
+    fn query(&self, q: &Query) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut sql = String::from("SELECT r.idx, r.leaf, r.leaf_hash FROM records r");
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(s) = &q.subject {
+            sql.push_str(" JOIN record_subjects s ON s.idx = r.idx AND s.type = ? AND s.id = ? AND s.rel = ''");
+            args.push(s.ty.to_string().into());
+            args.push(s.id.clone().into());
+        }
+        sql.push_str(" WHERE r.idx > ?");
+        args.push(q.after.map_or(-1, |a| a.0 as i64).into());
+        if let Some(k) = &q.kind {
+            sql.push_str(" AND r.kind = ?");
+            args.push(k.to_string().into());
+        }
+        if let Some(t) = q.since {
+            sql.push_str(" AND r.recorded_ms >= ?");
+            args.push(t.as_millis().into());
+        }
+        if let Some(t) = q.until {
+            sql.push_str(" AND r.recorded_ms < ?");
+            args.push(t.as_millis().into());
+        }
+        sql.push_str(" ORDER BY r.idx LIMIT ?");
+        args.push(i64::from(q.limit).into());
+        self.read(|c| {
+            let mut st = c.prepare_cached(&sql).map_err(err("querying records"))?;
+            let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = st
+                .query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(err("querying records"))?;
+            rows.into_iter().map(|(i, l, h)| Self::stored(i, l, h)).collect()
+        })
+    }
+
+    fn blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let bytes: Option<Vec<u8>> = self.read(|c| {
+            c.query_row("SELECT bytes FROM blobs WHERE digest = ?1", [digest.0.as_slice()], |r| r.get(0))
+                .optional()
+                .map_err(err("reading a blob"))
+        })?;
+        // Content addressing is only worth something if it is checked on the way out.
+        match bytes {
+            Some(b) if Digest::of(&b) != *digest => Err(StoreError::Corrupt {
+                index: 0,
+                reason: format!("blob {digest} does not hash to its address"),
+            }),
+            other => Ok(other),
+        }
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError> {
+        self.read(latest_checkpoint)
+    }
+
+    fn checkpoint(&self, size: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
+        let s = to_i64(size)?;
+        self.read(|c| {
+            let row: Option<(Vec<u8>, String)> = c
+                .query_row("SELECT root, note FROM checkpoints WHERE size = ?1", [s], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(err("reading a checkpoint"))?;
+            row.map(|(root, note)| {
+                Ok(SignedCheckpoint {
+                    size,
+                    root: hash_from(&root, "a checkpoint root", size)?,
+                    note,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn root(&self, size: u64) -> Result<Hash, StoreError> {
+        self.read(|c| {
+            let current = latest_checkpoint(c)?.map_or(0, |c| c.size);
+            if size > current {
+                return Err(StoreError::InvalidRequest(format!(
+                    "tree size {size} is larger than the log ({current} records)"
+                )));
+            }
+            trailmark_log::root(size, &mut ConnNodes { conn: c }).map_err(proof_err)
+        })
+    }
+
+    fn inclusion_proof(&self, index: LogIndex, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.read(|c| {
+            let current = latest_checkpoint(c)?.map_or(0, |c| c.size);
+            if size > current {
+                return Err(StoreError::InvalidRequest(format!(
+                    "tree size {size} is larger than the log ({current} records)"
+                )));
+            }
+            if index.0 >= size {
+                return Err(StoreError::InvalidRequest(format!(
+                    "index {index} is not in a tree of size {size}"
+                )));
+            }
+            trailmark_log::inclusion_proof(index.0, size, &mut ConnNodes { conn: c }).map_err(proof_err)
+        })
+    }
+
+    fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
+        self.read(|c| {
+            let current = latest_checkpoint(c)?.map_or(0, |c| c.size);
+            if new > current {
+                return Err(StoreError::InvalidRequest(format!(
+                    "tree size {new} is larger than the log ({current} records)"
+                )));
+            }
+            if old == 0 || old > new {
+                return Err(StoreError::InvalidRequest(format!(
+                    "a consistency proof needs 0 < from <= to (got from {old}, to {new})"
+                )));
+            }
+            trailmark_log::consistency_proof(old, new, &mut ConnNodes { conn: c }).map_err(proof_err)
+        })
+    }
+
+    fn raw_leaves(&self, after: Option<u64>, limit: u32) -> Result<Vec<RawLeaf>, StoreError> {
+        let after = after.map_or(Ok(-1), to_i64)?;
+        self.read(|c| {
+            let mut st = c
+                .prepare_cached("SELECT idx, leaf, leaf_hash FROM records WHERE idx > ?1 ORDER BY idx LIMIT ?2")
+                .map_err(err("scanning records"))?;
+            st.query_map(params![after, limit], |r| {
+                Ok(RawLeaf {
+                    idx: r.get::<_, i64>(0)? as u64,
+                    leaf: r.get(1)?,
+                    leaf_hash: r.get(2)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(err("scanning records"))
+        })
+    }
+
+    fn raw_checkpoints(&self, after: Option<u64>, limit: u32) -> Result<Vec<RawCheckpoint>, StoreError> {
+        let after = after.map_or(Ok(-1), to_i64)?;
+        self.read(|c| {
+            let mut st = c
+                .prepare_cached("SELECT size, root, note FROM checkpoints WHERE size > ?1 ORDER BY size LIMIT ?2")
+                .map_err(err("scanning checkpoints"))?;
+            st.query_map(params![after, limit], |r| {
+                Ok(RawCheckpoint {
+                    size: r.get::<_, i64>(0)? as u64,
+                    root: r.get(1)?,
+                    note: r.get(2)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(err("scanning checkpoints"))
+        })
+    }
+
+    fn raw_nodes(&self, level: u8, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let (from, to) = (to_i64(from)?, to_i64(to)?);
+        self.read(|c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT idx, hash FROM tree_nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
+                )
+                .map_err(err("scanning tree nodes"))?;
+            st.query_map(params![level, from, to], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(err("scanning tree nodes"))
+        })
+    }
+
+    fn stored_node_level(&self, level: u8) -> bool {
+        level > 0 && level % 2 == 0
+    }
+}
+
+/// The writer thread's state: the only read-write connection and the tree's right frontier.
+struct WriterState {
+    conn: Connection,
+    signer: SignerKey,
+    origin: String,
+    frontier: Frontier,
+    last_recorded: Timestamp,
+}
+
+impl WriterState {
+    /// Rebuilds the frontier from stored nodes and refuses to append to a log whose stored tree
+    /// does not match its latest signed checkpoint (appending would bury the damage).
+    fn restore(conn: Connection, signer: SignerKey, origin: String) -> Result<WriterState, StoreError> {
+        let latest = latest_checkpoint(&conn)?;
+        let size = latest.as_ref().map_or(0, |c| c.size);
+        let rows: i64 = conn
+            .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
+            .map_err(err("counting records"))?;
+        if rows as u64 != size {
+            return Err(StoreError::Incompatible(format!(
+                "the log holds {rows} records but its latest checkpoint covers {size}; refusing to append (run `trailmark verify`)"
+            )));
+        }
+        let ids = Frontier::ids(size);
+        let hashes = ConnNodes { conn: &conn }.nodes(&ids)?;
+        let frontier = Frontier::from_parts(size, hashes)
+            .map_err(|e| StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}")))?;
+        if let Some(cp) = &latest
+            && frontier.root() != cp.root
+        {
+            return Err(StoreError::Incompatible(format!(
+                "the stored tree does not match the latest checkpoint (size {size}); refusing to append (run `trailmark verify`)"
+            )));
+        }
+        let last_ms: Option<i64> = conn
+            .query_row("SELECT MAX(recorded_ms) FROM records", [], |r| r.get(0))
+            .map_err(err("reading the last record time"))?;
+        let last_recorded = last_ms
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map_or(Timestamp(jiff::Timestamp::UNIX_EPOCH), Timestamp);
+        Ok(WriterState { conn, signer, origin, frontier, last_recorded })
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Job>, max_batch: usize) {
+        while let Ok(first) = rx.recv() {
+            let mut count = first.records.len();
+            let mut jobs = vec![first];
+            while count < max_batch {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        count += job.records.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let saved = (self.frontier.clone(), self.last_recorded);
+            let mut batches: Vec<Vec<NewRecord>> = jobs.iter_mut().map(|j| std::mem::take(&mut j.records)).collect();
+            match self.commit(&mut batches) {
+                Ok(results) => {
+                    for (job, result) in jobs.into_iter().zip(results) {
+                        let _ = job.reply.send(Ok(result));
+                    }
+                }
+                Err(e) => {
+                    // Nothing of the batch is in the database (the transaction rolled back), so
+                    // the in-memory frontier goes back too.
+                    (self.frontier, self.last_recorded) = saved;
+                    for job in jobs {
+                        let _ = job.reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn commit(&mut self, batches: &mut [Vec<NewRecord>]) -> Result<Vec<Vec<Appended>>, StoreError> {
+        let WriterState { conn, signer, origin, frontier, last_recorded } = self;
+        // recorded_at never goes backwards, even if the wall clock does.
+        let now = std::cmp::max(Timestamp::now(), *last_recorded);
+        let start_size = frontier.size();
+        let tx = conn.transaction().map_err(err("starting an append"))?;
+        let mut results = Vec::with_capacity(batches.len());
+        {
+            let mut ins_record = tx
+                .prepare_cached(
+                    "INSERT INTO records (idx, leaf, leaf_hash, kind, recorded_ms, idem_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(err("appending a record"))?;
+            let mut ins_subject = tx
+                .prepare_cached("INSERT OR IGNORE INTO record_subjects (type, id, idx, rel) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(err("indexing subjects"))?;
+            let mut ins_node = tx
+                .prepare_cached("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
+                .map_err(err("storing tree nodes"))?;
+            let mut ins_blob = tx
+                .prepare_cached("INSERT OR IGNORE INTO blobs (digest, bytes) VALUES (?1, ?2)")
+                .map_err(err("storing a payload blob"))?;
+            let mut find_key = tx
+                .prepare_cached("SELECT idx, leaf_hash FROM records WHERE idem_key = ?1")
+                .map_err(err("checking idempotency keys"))?;
+            let mut seen: HashMap<String, Appended> = HashMap::new();
+            for batch in batches.iter_mut() {
+                let mut out = Vec::with_capacity(batch.len());
+                for rec in std::mem::take(batch) {
+                    if let Some(key) = &rec.idempotency_key {
+                        if let Some(first) = seen.get(key) {
+                            out.push(Appended { duplicate: true, ..*first });
+                            continue;
+                        }
+                        let existing: Option<(i64, Vec<u8>)> = find_key
+                            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .optional()
+                            .map_err(err("checking idempotency keys"))?;
+                        if let Some((idx, hash)) = existing {
+                            out.push(Appended {
+                                index: LogIndex(idx as u64),
+                                leaf_hash: hash_from(&hash, "the leaf hash", idx as u64)?,
+                                duplicate: true,
+                            });
+                            continue;
+                        }
+                    }
+                    let index = LogIndex(frontier.size());
+                    let idx = to_i64(index.0)?;
+                    let (record, blob) = rec.sequence(index, now);
+                    let leaf = encode_leaf(&record);
+                    let hash = leaf_hash(&leaf);
+                    if let Some(blob) = blob {
+                        ins_blob
+                            .execute(params![blob.digest.0.as_slice(), blob.bytes])
+                            .map_err(err("storing a payload blob"))?;
+                    }
+                    ins_record
+                        .execute(params![
+                            idx,
+                            leaf,
+                            hash.as_bytes().as_slice(),
+                            record.kind.as_str(),
+                            now.as_millis(),
+                            record.idempotency_key
+                        ])
+                        .map_err(err("appending a record"))?;
+                    for s in &record.subjects {
+                        ins_subject
+                            .execute(params![s.ty.as_str(), s.id, idx, ""])
+                            .map_err(err("indexing subjects"))?;
+                    }
+                    for l in &record.links {
+                        ins_subject
+                            .execute(params![l.to.ty.as_str(), l.to.id, idx, l.rel.as_str()])
+                            .map_err(err("indexing links"))?;
+                    }
+                    let mut node_error = None;
+                    frontier.append(hash, |id, h| {
+                        if id.level % 2 == 0 && node_error.is_none() {
+                            let r = i64::try_from(id.index)
+                                .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(1, 0))
+                                .and_then(|i| ins_node.execute(params![id.level, i, h.as_bytes().as_slice()]));
+                            if let Err(e) = r {
+                                node_error = Some(e);
+                            }
+                        }
+                    });
+                    if let Some(e) = node_error {
+                        return Err(err("storing tree nodes")(e));
+                    }
+                    let appended = Appended { index, leaf_hash: hash, duplicate: false };
+                    if let Some(key) = record.idempotency_key {
+                        seen.insert(key, appended);
+                    }
+                    out.push(appended);
+                }
+                results.push(out);
+            }
+        }
+        let size = frontier.size();
+        if size > start_size {
+            let checkpoint = Checkpoint {
+                origin: origin.clone(),
+                size,
+                root: frontier.root(),
+                extensions: Vec::new(),
+            };
+            let note = signer.sign(&checkpoint.body()).map_err(|e| StoreError::Backend {
+                op: "signing a checkpoint",
+                message: e.to_string(),
+            })?;
+            tx.execute(
+                "INSERT INTO checkpoints (size, root, note, signed_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![to_i64(size)?, checkpoint.root.as_bytes().as_slice(), note, Timestamp::now().as_millis()],
+            )
+            .map_err(err("storing a checkpoint"))?;
+        }
+        // With synchronous=FULL this commit fsyncs the WAL: after it returns, the batch survives
+        // a power cut. Only then are callers answered.
+        tx.commit().map_err(err("committing an append"))?;
+        *last_recorded = now;
+        Ok(results)
+    }
+}

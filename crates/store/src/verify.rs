@@ -1,0 +1,290 @@
+//! Full verification of a stored log, written against the [`Store`] trait so every backend is
+//! checked the same way. Trusts nothing the store says about itself except the raw rows: every
+//! leaf hash and tree node is recomputed from the leaf bytes and every checkpoint's signature is
+//! checked with keys the caller supplies (not keys read from the store).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use trailmark_log::{Frontier, Hash, VerifierKey, leaf_hash, verify_checkpoint};
+use trailmark_model::decode_leaf;
+
+use crate::{RawCheckpoint, Store, StoreError};
+
+/// Rows fetched per round trip while scanning.
+const SCAN_CHUNK: u32 = 10_000;
+/// Computed subtree hashes buffered per level before comparing with stored ones in one read.
+const NODE_CHUNK: usize = 4096;
+/// Stop collecting after this many failures: the first ones are what an operator needs.
+const MAX_FAILURES: usize = 100;
+
+/// One thing found wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// Records [from, to) are missing: the next stored row has index `to`.
+    Missing { from: u64, to: u64 },
+    /// The leaf bytes at `index` do not decode as a canonical v1 record.
+    Undecodable { index: u64, reason: String },
+    /// The record stored at position `index` says it is record `claimed` (reordered or moved).
+    Misplaced { index: u64, claimed: u64 },
+    /// The stored leaf hash at `index` is not the hash of the stored leaf bytes.
+    LeafHash { index: u64 },
+    /// A stored subtree hash differs from the one recomputed from the leaves.
+    Node { level: u8, node: u64 },
+    /// A stored subtree hash the recomputed tree needs is absent.
+    NodeMissing { level: u8, node: u64 },
+    /// A checkpoint does not verify or does not match the recomputed tree.
+    Checkpoint { size: u64, reason: String },
+    /// A signed checkpoint covers `size` records but only `present` exist: records were removed.
+    Truncated { size: u64, present: u64 },
+    /// Records from `from` on are not covered by any signed checkpoint: they were inserted
+    /// outside the writer (every real batch ends with a checkpoint).
+    Unsigned { from: u64, to: u64 },
+}
+
+impl Failure {
+    /// The first log index this failure implicates, as precisely as the evidence allows.
+    pub fn first_index(&self) -> u64 {
+        match *self {
+            Failure::Missing { from, .. } => from,
+            Failure::Undecodable { index, .. } | Failure::Misplaced { index, .. } | Failure::LeafHash { index } => index,
+            Failure::Node { level, node } | Failure::NodeMissing { level, node } => node << level,
+            // A bad checkpoint at `size` implicates the batch that ended there; without a finer
+            // witness the earliest index we can name is the previous checkpoint's size, which the
+            // report fills in (see `VerifyReport::first_bad_index`). Alone, we only know `size-1`.
+            Failure::Checkpoint { size, .. } => size.saturating_sub(1),
+            Failure::Truncated { present, .. } => present,
+            Failure::Unsigned { from, .. } => from,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Missing { from, to } if to - from == 1 => write!(f, "record {from} is missing"),
+            Failure::Missing { from, to } => write!(f, "records {from}..{} are missing", to - 1),
+            Failure::Undecodable { index, reason } => write!(f, "record {index} is not a valid record: {reason}"),
+            Failure::Misplaced { index, claimed } => {
+                write!(f, "position {index} holds record {claimed} (records reordered or moved)")
+            }
+            Failure::LeafHash { index } => {
+                write!(f, "record {index} was altered: its bytes no longer hash to the stored leaf hash")
+            }
+            Failure::Node { level, node } => write!(
+                f,
+                "tree hash at level {level} #{node} (records {}..{}) does not match the records",
+                node << level,
+                ((node + 1) << level) - 1
+            ),
+            Failure::NodeMissing { level, node } => write!(f, "tree hash at level {level} #{node} is missing"),
+            Failure::Checkpoint { size, reason } => write!(f, "checkpoint at size {size}: {reason}"),
+            Failure::Truncated { size, present } => write!(
+                f,
+                "a signed checkpoint covers {size} records but only {present} are stored: records {present}..{} were removed",
+                size - 1
+            ),
+            Failure::Unsigned { from, to } => write!(
+                f,
+                "records {from}..{} are not covered by any signed checkpoint (inserted outside the log writer)",
+                to - 1
+            ),
+        }
+    }
+}
+
+/// What `verify_log` found.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyReport {
+    /// Records scanned.
+    pub records: u64,
+    /// Checkpoints whose signature and root were checked.
+    pub checkpoints: u64,
+    /// Stored subtree hashes compared.
+    pub nodes: u64,
+    /// The latest checkpoint, if it verified.
+    pub latest: Option<trailmark_log::Checkpoint>,
+    pub failures: Vec<Failure>,
+    /// True when more failures existed than were collected.
+    pub truncated: bool,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The first index at which the stored log departs from what was signed.
+    pub fn first_bad_index(&self) -> Option<u64> {
+        self.failures.iter().map(Failure::first_index).min()
+    }
+
+    fn fail(&mut self, f: Failure) {
+        if self.failures.len() < MAX_FAILURES {
+            self.failures.push(f);
+        } else {
+            self.truncated = true;
+        }
+    }
+}
+
+struct Checkpoints<'a> {
+    store: &'a dyn Store,
+    buf: std::collections::VecDeque<RawCheckpoint>,
+    after: Option<u64>,
+    done: bool,
+}
+
+impl Checkpoints<'_> {
+    fn peek(&mut self) -> Result<Option<&RawCheckpoint>, StoreError> {
+        if self.buf.is_empty() && !self.done {
+            let rows = self.store.raw_checkpoints(self.after, 1000)?;
+            if rows.is_empty() {
+                self.done = true;
+            }
+            self.after = rows.last().map(|r| r.size).or(self.after);
+            self.buf.extend(rows);
+        }
+        Ok(self.buf.front())
+    }
+
+    fn next(&mut self) -> Option<RawCheckpoint> {
+        self.buf.pop_front()
+    }
+}
+
+/// Recomputes the whole log from its stored records and checks it against every stored node and
+/// signed checkpoint. `progress(done, total)` is called as records are scanned.
+pub fn verify_log(
+    store: &dyn Store,
+    verifiers: &[VerifierKey],
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, StoreError> {
+    let total = store.size()?;
+    let origin = store.origin().to_owned();
+    let mut report = VerifyReport::default();
+    let mut frontier = Frontier::new();
+    let mut nodes: BTreeMap<u8, (u64, Vec<Hash>)> = BTreeMap::new();
+    let mut cps = Checkpoints { store, buf: Default::default(), after: None, done: false };
+    let mut last_signed = 0u64;
+    let mut after = None;
+    let mut pos = 0u64;
+
+    let check_checkpoint = |cp: RawCheckpoint, computed: Hash, report: &mut VerifyReport| {
+        report.checkpoints += 1;
+        let size = cp.size;
+        let fail = |reason: String| Failure::Checkpoint { size, reason };
+        match verify_checkpoint(&cp.note, verifiers, Some(&origin)) {
+            Err(e) => report.fail(fail(format!("signature or format check failed: {e}"))),
+            Ok(c) if c.size != size => report.fail(fail(format!("the signed note is for size {}", c.size))),
+            Ok(c) if c.root.as_bytes().as_slice() != cp.root.as_slice() => {
+                report.fail(fail("the stored root differs from the signed root".into()))
+            }
+            Ok(c) if c.root != computed => report.fail(fail(
+                "the records do not produce the signed root (records altered, inserted or removed)".into(),
+            )),
+            Ok(c) => report.latest = Some(c),
+        }
+    };
+
+    loop {
+        let rows = store.raw_leaves(after, SCAN_CHUNK)?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.idx);
+        for row in rows {
+            if row.idx != pos {
+                report.fail(Failure::Missing { from: pos, to: row.idx });
+                pos = row.idx;
+            }
+            match decode_leaf(&row.leaf) {
+                Err(e) => report.fail(Failure::Undecodable { index: pos, reason: e.to_string() }),
+                Ok(r) if r.index.0 != pos => report.fail(Failure::Misplaced { index: pos, claimed: r.index.0 }),
+                Ok(_) => {}
+            }
+            let computed = leaf_hash(&row.leaf);
+            if row.leaf_hash.as_slice() != computed.as_bytes().as_slice() {
+                report.fail(Failure::LeafHash { index: pos });
+            }
+            frontier.append(computed, |id, h| {
+                if store.stored_node_level(id.level) {
+                    let entry = nodes.entry(id.level).or_insert((id.index, Vec::new()));
+                    entry.1.push(*h);
+                }
+            });
+            pos += 1;
+            report.records += 1;
+            while let Some(cp) = cps.peek()? {
+                if cp.size > pos {
+                    break;
+                }
+                let Some(cp) = cps.next() else { break };
+                if cp.size == pos {
+                    last_signed = pos;
+                    check_checkpoint(cp, frontier.root(), &mut report);
+                } else {
+                    // A checkpoint for a size we skipped over (records missing before it).
+                    report.fail(Failure::Checkpoint {
+                        size: cp.size,
+                        reason: "its tree size was never reached in order (records missing)".into(),
+                    });
+                }
+            }
+            if pos % 65_536 == 0 {
+                progress(pos, total);
+            }
+        }
+        for (level, (start, hashes)) in nodes.iter_mut() {
+            if hashes.len() >= NODE_CHUNK {
+                compare_nodes(store, *level, *start, hashes, &mut report)?;
+                *start += hashes.len() as u64;
+                hashes.clear();
+            }
+        }
+    }
+    for (level, (start, hashes)) in nodes.iter() {
+        compare_nodes(store, *level, *start, hashes, &mut report)?;
+    }
+    // Checkpoints past the end: records were removed from the tail.
+    while let Some(cp) = cps.peek()? {
+        let size = cp.size;
+        cps.next();
+        report.fail(Failure::Truncated { size, present: pos });
+    }
+    if pos > last_signed {
+        report.fail(Failure::Unsigned { from: last_signed, to: pos });
+    }
+    progress(pos, total);
+    Ok(report)
+}
+
+fn compare_nodes(
+    store: &dyn Store,
+    level: u8,
+    start: u64,
+    computed: &[Hash],
+    report: &mut VerifyReport,
+) -> Result<(), StoreError> {
+    if computed.is_empty() {
+        return Ok(());
+    }
+    let stored = store.raw_nodes(level, start, start + computed.len() as u64)?;
+    let mut stored = stored.into_iter().peekable();
+    for (i, h) in computed.iter().enumerate() {
+        let node = start + i as u64;
+        report.nodes += 1;
+        while stored.peek().is_some_and(|(idx, _)| *idx < node) {
+            stored.next();
+        }
+        match stored.peek() {
+            Some((idx, bytes)) if *idx == node => {
+                if bytes.as_slice() != h.as_bytes().as_slice() {
+                    report.fail(Failure::Node { level, node });
+                }
+                stored.next();
+            }
+            _ => report.fail(Failure::NodeMissing { level, node }),
+        }
+    }
+    Ok(())
+}
