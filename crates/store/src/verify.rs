@@ -34,8 +34,11 @@ pub enum Failure {
     Node { level: u8, node: u64 },
     /// A stored subtree hash the recomputed tree needs is absent.
     NodeMissing { level: u8, node: u64 },
-    /// A checkpoint does not verify or does not match the recomputed tree.
-    Checkpoint { size: u64, reason: String },
+    /// A checkpoint does not verify or does not match the recomputed tree. `after` is the size
+    /// of the checkpoint before it: the damage lies in records [after, size).
+    Checkpoint { size: u64, after: u64, reason: String },
+    /// A stored subtree hash covers records that are not in the log: records were removed.
+    Orphan { level: u8, node: u64, present: u64 },
     /// A signed checkpoint covers `size` records but only `present` exist: records were removed.
     Truncated { size: u64, present: u64 },
     /// Records from `from` on are not covered by any signed checkpoint: they were inserted
@@ -50,12 +53,30 @@ impl Failure {
             Failure::Missing { from, .. } => from,
             Failure::Undecodable { index, .. } | Failure::Misplaced { index, .. } | Failure::LeafHash { index } => index,
             Failure::Node { level, node } | Failure::NodeMissing { level, node } => node << level,
-            // A bad checkpoint at `size` implicates the batch that ended there; without a finer
-            // witness the earliest index we can name is the previous checkpoint's size, which the
-            // report fills in (see `VerifyReport::first_bad_index`). Alone, we only know `size-1`.
-            Failure::Checkpoint { size, .. } => size.saturating_sub(1),
+            // A bad checkpoint implicates the batch that ended at it: the earliest index we can
+            // name is where that batch began.
+            Failure::Checkpoint { after, .. } => after,
+            Failure::Orphan { level, node, present } => (node << level).max(present),
             Failure::Truncated { present, .. } => present,
             Failure::Unsigned { from, .. } => from,
+        }
+    }
+}
+
+impl Failure {
+    /// How directly this failure witnesses the damage: 0 names records themselves, 1 is a
+    /// signed checkpoint disagreeing with them, 2 is derived data (subtree hashes, coverage)
+    /// that disagrees as a consequence of damage named better elsewhere.
+    fn tier(&self) -> u8 {
+        match self {
+            Failure::Missing { .. }
+            | Failure::Undecodable { .. }
+            | Failure::Misplaced { .. }
+            | Failure::LeafHash { .. }
+            | Failure::Truncated { .. }
+            | Failure::Orphan { .. } => 0,
+            Failure::Checkpoint { .. } => 1,
+            Failure::Node { .. } | Failure::NodeMissing { .. } | Failure::Unsigned { .. } => 2,
         }
     }
 }
@@ -79,7 +100,15 @@ impl fmt::Display for Failure {
                 ((node + 1) << level) - 1
             ),
             Failure::NodeMissing { level, node } => write!(f, "tree hash at level {level} #{node} is missing"),
-            Failure::Checkpoint { size, reason } => write!(f, "checkpoint at size {size}: {reason}"),
+            Failure::Checkpoint { size, after, reason } => {
+                write!(f, "checkpoint at size {size}: {reason} (in records {after}..{})", size.saturating_sub(1))
+            }
+            Failure::Orphan { level, node, .. } => write!(
+                f,
+                "a stored tree hash (level {level} #{node}) covers records {}..{} that are not in the log: records were removed",
+                node << level,
+                ((node + 1) << level) - 1
+            ),
             Failure::Truncated { size, present } => write!(
                 f,
                 "a signed checkpoint covers {size} records but only {present} are stored: records {present}..{} were removed",
@@ -117,7 +146,8 @@ impl VerifyReport {
 
     /// The first index at which the stored log departs from what was signed.
     pub fn first_bad_index(&self) -> Option<u64> {
-        self.failures.iter().map(Failure::first_index).min()
+        let tier = self.failures.iter().map(Failure::tier).min()?;
+        self.failures.iter().filter(|f| f.tier() == tier).map(Failure::first_index).min()
     }
 
     fn fail(&mut self, f: Failure) {
@@ -171,10 +201,10 @@ pub fn verify_log(
     let mut after = None;
     let mut pos = 0u64;
 
-    let check_checkpoint = |cp: RawCheckpoint, computed: Hash, report: &mut VerifyReport| {
+    let check_checkpoint = |cp: RawCheckpoint, after: u64, computed: Hash, report: &mut VerifyReport| {
         report.checkpoints += 1;
         let size = cp.size;
-        let fail = |reason: String| Failure::Checkpoint { size, reason };
+        let fail = |reason: String| Failure::Checkpoint { size, after, reason };
         match verify_checkpoint(&cp.note, verifiers, Some(&origin)) {
             Err(e) => report.fail(fail(format!("signature or format check failed: {e}"))),
             Ok(c) if c.size != size => report.fail(fail(format!("the signed note is for size {}", c.size))),
@@ -220,15 +250,16 @@ pub fn verify_log(
                 }
                 let Some(cp) = cps.next() else { break };
                 if cp.size == pos {
-                    last_signed = pos;
-                    check_checkpoint(cp, frontier.root(), &mut report);
+                    check_checkpoint(cp, last_signed, frontier.root(), &mut report);
                 } else {
                     // A checkpoint for a size we skipped over (records missing before it).
                     report.fail(Failure::Checkpoint {
                         size: cp.size,
+                        after: last_signed,
                         reason: "its tree size was never reached in order (records missing)".into(),
                     });
                 }
+                last_signed = pos;
             }
             if pos % 65_536 == 0 {
                 progress(pos, total);
@@ -244,6 +275,13 @@ pub fn verify_log(
     }
     for (level, (start, hashes)) in nodes.iter() {
         compare_nodes(store, *level, *start, hashes, &mut report)?;
+    }
+    // Stored subtree hashes beyond the recomputed tree remember records that are gone.
+    for level in (1..64u8).filter(|l| store.stored_node_level(*l)) {
+        let expected = pos >> level;
+        for (node, _) in store.raw_nodes(level, expected, i64::MAX as u64)?.into_iter().take(1) {
+            report.fail(Failure::Orphan { level, node, present: pos });
+        }
     }
     // Checkpoints past the end: records were removed from the tail.
     while let Some(cp) = cps.peek()? {

@@ -1,0 +1,219 @@
+//! Backend-independent behaviour every `Store` must show. Each test takes a fresh, empty store.
+
+use std::sync::Arc;
+
+use trailmark_log::{verify_checkpoint, verify_consistency, verify_inclusion};
+use trailmark_model::{Digest, Kind, LogIndex, Payload, Subject, Timestamp, parse_record};
+use trailmark_store::{Query, Store, verify_log};
+
+use crate::common::{ORIGIN, note, notes};
+
+/// Instantiates every conformance test for one backend. `$make` returns a fresh empty store
+/// (and anything that must outlive it, e.g. a temp dir) as `(Arc<dyn Store>, guard)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use $crate::conformance as c;
+            #[test]
+            fn appends_are_contiguous_and_checkpointed() { let (s, _g) = $make; c::appends_are_contiguous_and_checkpointed(&*s); }
+            #[test]
+            fn idempotency_keys_append_once() { let (s, _g) = $make; c::idempotency_keys_append_once(&*s); }
+            #[test]
+            fn concurrent_appends_stay_gapless() { let (s, _g) = $make; c::concurrent_appends_stay_gapless(s); }
+            #[test]
+            fn proofs_verify_against_checkpoints() { let (s, _g) = $make; c::proofs_verify_against_checkpoints(&*s); }
+            #[test]
+            fn queries_filter_and_paginate() { let (s, _g) = $make; c::queries_filter_and_paginate(&*s); }
+            #[test]
+            fn large_payloads_are_content_addressed() { let (s, _g) = $make; c::large_payloads_are_content_addressed(&*s); }
+            #[test]
+            fn bad_requests_are_refused() { let (s, _g) = $make; c::bad_requests_are_refused(&*s); }
+            #[test]
+            fn clean_log_verifies() { let (s, _g) = $make; c::clean_log_verifies(&*s); }
+        }
+    };
+}
+
+pub fn appends_are_contiguous_and_checkpointed(s: &dyn Store) {
+    assert_eq!(s.size().unwrap(), 0);
+    assert!(s.latest_checkpoint().unwrap().is_none());
+    let mut next = 0;
+    for batch in [1usize, 5, 2, 17] {
+        let out = s.append(notes(batch)).unwrap();
+        let indices: Vec<u64> = out.iter().map(|a| a.index.0).collect();
+        assert_eq!(indices, (next..next + batch as u64).collect::<Vec<_>>());
+        assert!(out.iter().all(|a| !a.duplicate));
+        next += batch as u64;
+        assert_eq!(s.size().unwrap(), next);
+        // Every batch ends with a signed checkpoint at the new size whose root is the tree's.
+        let cp = s.latest_checkpoint().unwrap().unwrap();
+        assert_eq!(cp.size, next);
+        let parsed = verify_checkpoint(&cp.note, &[s.verifier().clone()], Some(ORIGIN)).unwrap();
+        assert_eq!(parsed.size, next);
+        assert_eq!(parsed.root, cp.root);
+        assert_eq!(s.root(next).unwrap(), cp.root);
+        assert_eq!(s.checkpoint(next).unwrap().unwrap(), cp);
+    }
+    // Each stored record is what was appended, at its index, with its leaf hash.
+    for i in 0..next {
+        let r = s.record(LogIndex(i)).unwrap().unwrap();
+        assert_eq!(r.record.index, LogIndex(i));
+        assert_eq!(r.leaf_hash, trailmark_log::leaf_hash(&r.leaf));
+        assert_eq!(r.record.kind.as_str(), "custom.note");
+    }
+    assert!(s.record(LogIndex(next)).unwrap().is_none());
+    // An empty append is a no-op, not an empty checkpoint.
+    assert!(s.append(Vec::new()).unwrap().is_empty());
+    assert_eq!(s.size().unwrap(), next);
+}
+
+pub fn idempotency_keys_append_once(s: &dyn Store) {
+    let keyed = |k: &str, n: u32| {
+        parse_record(&format!(
+            r#"{{"kind":"custom.note","subjects":[{{"type":"ticket","id":"P-1"}}],"payload":{{"n":{n}}},"idempotency_key":"{k}"}}"#
+        ))
+        .unwrap()
+    };
+    let first = s.append(vec![note("P-0", 0), keyed("delivery-1", 1)]).unwrap();
+    assert_eq!(first[1].index, LogIndex(1));
+    // Same key again, even with different content: the first index comes back, nothing appended.
+    let again = s.append(vec![keyed("delivery-1", 2)]).unwrap();
+    assert_eq!(again[0].index, LogIndex(1));
+    assert_eq!(again[0].leaf_hash, first[1].leaf_hash);
+    assert!(again[0].duplicate);
+    assert_eq!(s.size().unwrap(), 2);
+    // Twice within one batch: appended once.
+    let within = s.append(vec![keyed("delivery-2", 1), keyed("delivery-2", 1), note("P-0", 3)]).unwrap();
+    assert_eq!(within[0].index, LogIndex(2));
+    assert_eq!(within[1].index, LogIndex(2));
+    assert!(!within[0].duplicate && within[1].duplicate);
+    assert_eq!(within[2].index, LogIndex(3));
+    assert_eq!(s.size().unwrap(), 4);
+    // A batch of only duplicates adds no checkpoint.
+    let cp = s.latest_checkpoint().unwrap().unwrap();
+    s.append(vec![keyed("delivery-1", 9)]).unwrap();
+    assert_eq!(s.latest_checkpoint().unwrap().unwrap(), cp);
+}
+
+pub fn concurrent_appends_stay_gapless(s: std::sync::Arc<dyn Store>) {
+    const THREADS: usize = 8;
+    const PER_THREAD: usize = 40;
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                for i in 0..PER_THREAD {
+                    let out = s.append(vec![note(&format!("T-{t}"), i)]).unwrap();
+                    got.push(out[0].index.0);
+                }
+                got
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..(THREADS * PER_THREAD) as u64).collect::<Vec<_>>());
+    assert_eq!(s.size().unwrap(), (THREADS * PER_THREAD) as u64);
+    let report = verify_log(&*s, &[s.verifier().clone()], &mut |_, _| {}).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failures);
+}
+
+pub fn proofs_verify_against_checkpoints(s: &dyn Store) {
+    let mut sizes = Vec::new();
+    for batch in [1usize, 2, 3, 7, 16, 1, 33, 64, 5] {
+        s.append(notes(batch)).unwrap();
+        sizes.push(s.size().unwrap());
+    }
+    let verifier = [s.verifier().clone()];
+    for &size in &sizes {
+        let cp = s.checkpoint(size).unwrap().unwrap();
+        let root = verify_checkpoint(&cp.note, &verifier, Some(ORIGIN)).unwrap().root;
+        for i in 0..size {
+            let leaf = s.record(LogIndex(i)).unwrap().unwrap().leaf_hash;
+            let proof = s.inclusion_proof(LogIndex(i), size).unwrap();
+            verify_inclusion(i, size, &leaf, &proof, &root).unwrap_or_else(|e| panic!("index {i} size {size}: {e}"));
+        }
+    }
+    for (a, &m) in sizes.iter().enumerate() {
+        for &n in &sizes[a..] {
+            let proof = s.consistency_proof(m, n).unwrap();
+            verify_consistency(m, n, &s.root(m).unwrap(), &s.root(n).unwrap(), &proof)
+                .unwrap_or_else(|e| panic!("{m} -> {n}: {e}"));
+        }
+    }
+    // Sizes without a checkpoint (inside a batch) still have roots and proofs.
+    let (m, n) = (5, *sizes.last().unwrap());
+    verify_consistency(m, n, &s.root(m).unwrap(), &s.root(n).unwrap(), &s.consistency_proof(m, n).unwrap()).unwrap();
+}
+
+pub fn queries_filter_and_paginate(s: &dyn Store) {
+    let rec = |kind: &str, ticket: &str| {
+        parse_record(&format!(
+            r#"{{"kind":"{kind}","subjects":[{{"type":"ticket","id":"{ticket}"}}],"links":[{{"rel":"implements","to":{{"type":"ticket","id":"EPIC-1"}}}}]}}"#
+        ))
+        .unwrap()
+    };
+    s.append(vec![rec("custom.a", "A-1"), rec("custom.b", "A-1"), rec("custom.a", "B-1")]).unwrap();
+    let before = Timestamp::now();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    s.append(vec![rec("custom.a", "A-1")]).unwrap();
+    let idx = |q: &Query| s.query(q).unwrap().iter().map(|r| r.record.index.0).collect::<Vec<_>>();
+    let all = Query { limit: 100, ..Query::default() };
+    assert_eq!(idx(&all), vec![0, 1, 2, 3]);
+    let kind_a = Query { kind: Some(Kind::parse("custom.a").unwrap()), ..all.clone() };
+    assert_eq!(idx(&kind_a), vec![0, 2, 3]);
+    let a1: Subject = "ticket:A-1".parse().unwrap();
+    assert_eq!(idx(&Query { subject: Some(a1.clone()), ..all.clone() }), vec![0, 1, 3]);
+    assert_eq!(idx(&Query { subject: Some(a1), ..kind_a.clone() }), vec![0, 3]);
+    // Link targets are not subjects.
+    assert!(idx(&Query { subject: Some("ticket:EPIC-1".parse().unwrap()), ..all.clone() }).is_empty());
+    assert_eq!(idx(&Query { since: Some(before), ..all.clone() }), vec![3]);
+    assert_eq!(idx(&Query { until: Some(before), ..all.clone() }), vec![0, 1, 2]);
+    assert_eq!(idx(&Query { after: Some(LogIndex(1)), limit: 1, ..all.clone() }), vec![2]);
+}
+
+pub fn large_payloads_are_content_addressed(s: &dyn Store) {
+    let big = "evidence ".repeat(4000);
+    let r = parse_record(&serde_json::json!({"kind":"custom.log","subjects":[{"type":"build","id":"b-1"}],"payload":{"text": big}}).to_string()).unwrap();
+    let payload = r.payload.clone();
+    s.append(vec![r]).unwrap();
+    let stored = s.record(LogIndex(0)).unwrap().unwrap();
+    let Payload::Blob { digest, size } = stored.record.payload else { panic!("expected a blob payload") };
+    assert!(stored.leaf.len() < 1024);
+    let bytes = s.blob(&digest).unwrap().unwrap();
+    assert_eq!(bytes.len() as u64, size);
+    assert_eq!(Digest::of(&bytes), digest);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(), payload);
+    assert!(s.blob(&Digest::of(b"nope")).unwrap().is_none());
+}
+
+pub fn bad_requests_are_refused(s: &dyn Store) {
+    s.append(notes(3)).unwrap();
+    assert!(s.inclusion_proof(LogIndex(3), 3).is_err());
+    assert!(s.inclusion_proof(LogIndex(0), 4).is_err());
+    assert!(s.consistency_proof(0, 3).is_err());
+    assert!(s.consistency_proof(3, 2).is_err());
+    assert!(s.consistency_proof(1, 9).is_err());
+    assert!(s.root(4).is_err());
+    assert!(s.checkpoint(2).unwrap().is_none());
+}
+
+pub fn clean_log_verifies(s: &dyn Store) {
+    for batch in [3usize, 100, 1, 250] {
+        s.append(notes(batch)).unwrap();
+    }
+    let mut calls = 0;
+    let report = verify_log(s, &[s.verifier().clone()], &mut |_, _| calls += 1).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failures);
+    assert_eq!(report.records, 354);
+    assert_eq!(report.checkpoints, 4);
+    assert!(report.nodes > 80, "stored tree hashes compared: {}", report.nodes);
+    assert_eq!(report.latest.unwrap().size, 354);
+    assert!(calls >= 1);
+    // A different key does not verify the checkpoints.
+    let stranger = trailmark_log::SignerKey::from_seed(ORIGIN, [9u8; 32]).unwrap().verifier();
+    let report = verify_log(s, &[stranger], &mut |_, _| {}).unwrap();
+    assert!(!report.is_ok());
+}

@@ -1,0 +1,225 @@
+//! The embedded backend: conformance plus what only a database file on disk can be asked.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::Connection;
+use trailmark_log::SignerKey;
+use trailmark_model::LogIndex;
+use trailmark_store::{Failure, SqliteStore, Store, StoreError, verify_log};
+
+use crate::common::{ORIGIN, notes, signer};
+
+fn fresh() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::create(&dir.path().join("t.db"), ORIGIN, signer()).unwrap();
+    (Arc::new(store), dir)
+}
+
+crate::backend_tests!(conformance, crate::sqlite::fresh());
+
+/// A log of `batches` appended through the real writer, closed, and its path.
+fn built(batches: &[usize]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let s = SqliteStore::create(&path, ORIGIN, signer()).unwrap();
+    for &b in batches {
+        s.append(notes(b)).unwrap();
+    }
+    drop(s);
+    (dir, path)
+}
+
+/// Opens the database the way an attacker with file access would: triggers dropped first.
+fn tamper(path: &Path, sql: &str) {
+    let c = Connection::open(path).unwrap();
+    c.execute_batch(
+        "DROP TRIGGER records_no_update; DROP TRIGGER records_no_delete;
+         DROP TRIGGER tree_nodes_no_update; DROP TRIGGER checkpoints_no_delete;",
+    )
+    .unwrap();
+    c.execute_batch(sql).unwrap();
+}
+
+fn verify_path(path: &Path) -> trailmark_store::VerifyReport {
+    let s = SqliteStore::open_read_only(path).unwrap();
+    verify_log(&s, &[signer().verifier()], &mut |_, _| {}).unwrap()
+}
+
+#[test]
+fn database_refuses_update_and_delete() {
+    let (_d, path) = built(&[3]);
+    let c = Connection::open(&path).unwrap();
+    for sql in [
+        "UPDATE records SET kind = 'x.y' WHERE idx = 1",
+        "DELETE FROM records WHERE idx = 2",
+        "UPDATE checkpoints SET note = 'forged'",
+        "DELETE FROM checkpoints",
+        "DELETE FROM record_subjects",
+        "DELETE FROM meta",
+        "DELETE FROM schema_migrations",
+    ] {
+        let e = c.execute_batch(sql).unwrap_err().to_string();
+        assert!(e.contains("append-only") || e.contains("write-once"), "{sql}: {e}");
+    }
+    assert!(verify_path(&path).is_ok());
+}
+
+#[test]
+fn reopen_continues_the_same_tree() {
+    let (_d, path) = built(&[5, 12]);
+    let s = SqliteStore::open(&path, signer()).unwrap();
+    assert_eq!(s.size().unwrap(), 17);
+    let out = s.append(notes(20)).unwrap();
+    assert_eq!(out[0].index, LogIndex(17));
+    let report = verify_log(&s, &[signer().verifier()], &mut |_, _| {}).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failures);
+    assert_eq!(report.checkpoints, 3);
+}
+
+#[test]
+fn wrong_key_and_missing_store_are_refused() {
+    let (_d, path) = built(&[1]);
+    let other = SignerKey::from_seed(ORIGIN, [1u8; 32]).unwrap();
+    assert!(matches!(SqliteStore::open(&path, other), Err(StoreError::Incompatible(_))));
+    assert!(matches!(
+        SqliteStore::open(&path.with_file_name("absent.db"), signer()),
+        Err(StoreError::InvalidRequest(_))
+    ));
+    assert!(matches!(SqliteStore::create(&path, ORIGIN, signer()), Err(StoreError::InvalidRequest(_))));
+    let ro = SqliteStore::open_read_only(&path).unwrap();
+    assert!(matches!(ro.append(notes(1)), Err(StoreError::ReadOnly)));
+}
+
+#[test]
+fn altered_migration_history_is_refused() {
+    let (_d, path) = built(&[1]);
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch(
+        "DROP TRIGGER schema_migrations_no_update; UPDATE schema_migrations SET sha256 = 'x' WHERE version = 1;",
+    )
+    .unwrap();
+    drop(c);
+    assert!(matches!(SqliteStore::open(&path, signer()), Err(StoreError::MigrationAltered { version: 1, .. })));
+}
+
+#[test]
+fn altered_record_is_named() {
+    let (_d, path) = built(&[1, 1, 1, 1, 1]);
+    tamper(&path, "UPDATE records SET leaf = CAST(replace(CAST(leaf AS TEXT), 'custom.note', 'custom.nute') AS BLOB) WHERE idx = 2");
+    let r = verify_path(&path);
+    assert_eq!(r.first_bad_index(), Some(2), "{:?}", r.failures);
+    assert!(r.failures.contains(&Failure::LeafHash { index: 2 }), "{:?}", r.failures);
+}
+
+#[test]
+fn altered_record_with_recomputed_leaf_hash_is_caught_by_the_signed_checkpoint() {
+    let (_d, path) = built(&[1, 1, 1, 1, 1]);
+    // Rewrite record 3 and fix up its leaf hash: only the signed checkpoints can tell.
+    let s = SqliteStore::open_read_only(&path).unwrap();
+    let mut leaf = String::from_utf8(s.record(LogIndex(3)).unwrap().unwrap().leaf).unwrap();
+    drop(s);
+    leaf = leaf.replace("custom.note", "custom.nute");
+    let hash = trailmark_log::leaf_hash(leaf.as_bytes());
+    tamper(&path, &format!(
+        "UPDATE records SET leaf = CAST('{leaf}' AS BLOB), leaf_hash = X'{}' WHERE idx = 3",
+        hash.to_hex()
+    ));
+    let r = verify_path(&path);
+    assert!(!r.is_ok());
+    assert_eq!(r.first_bad_index(), Some(3), "{:?}", r.failures);
+    assert!(matches!(r.failures[0], Failure::Checkpoint { size: 4, after: 3, .. }), "{:?}", r.failures);
+}
+
+#[test]
+fn writer_refuses_to_append_to_a_tree_that_disagrees_with_its_checkpoint() {
+    // Opening for append rebuilds the tree's right edge from stored hashes (O(log n), no full
+    // scan); if those no longer produce the latest signed root, appending would bury the damage.
+    let (_d, path) = built(&[4, 1]);
+    tamper(&path, "UPDATE records SET leaf_hash = zeroblob(32) WHERE idx = 4");
+    assert!(matches!(SqliteStore::open(&path, signer()), Err(StoreError::Incompatible(_))));
+    // Reading (and so verifying) still works.
+    assert!(!verify_path(&path).is_ok());
+}
+
+#[test]
+fn removed_record_is_named() {
+    let (_d, path) = built(&[2, 2, 2]);
+    tamper(&path, "DELETE FROM records WHERE idx = 3");
+    let r = verify_path(&path);
+    assert_eq!(r.first_bad_index(), Some(3), "{:?}", r.failures);
+    assert!(r.failures.contains(&Failure::Missing { from: 3, to: 4 }), "{:?}", r.failures);
+}
+
+#[test]
+fn removed_tail_is_named() {
+    let (_d, path) = built(&[2, 2, 2]);
+    tamper(&path, "DELETE FROM records WHERE idx >= 4");
+    let r = verify_path(&path);
+    assert_eq!(r.first_bad_index(), Some(4), "{:?}", r.failures);
+    assert!(r.failures.contains(&Failure::Truncated { size: 6, present: 4 }), "{:?}", r.failures);
+}
+
+#[test]
+fn tail_removed_with_its_checkpoints_is_caught_by_tree_hashes() {
+    // 16 records in one batch store level-2 and level-4 subtree hashes; deleting records 12..15
+    // and the last checkpoint leaves a shorter log whose stored subtree hashes still remember.
+    let (_d, path) = built(&[8, 8]);
+    tamper(&path, "DELETE FROM records WHERE idx >= 12; DELETE FROM checkpoints WHERE size = 16;");
+    let r = verify_path(&path);
+    assert!(!r.is_ok(), "truncation plus checkpoint removal must not pass");
+    assert_eq!(r.first_bad_index(), Some(12), "{:?}", r.failures);
+    assert!(r.failures.contains(&Failure::Orphan { level: 2, node: 3, present: 12 }), "{:?}", r.failures);
+}
+
+#[test]
+fn reordered_records_are_named() {
+    let (_d, path) = built(&[1, 1, 1, 1]);
+    // Swap the contents of rows 1 and 2 (hashes move with them, as an attacker would do).
+    tamper(&path, "
+        CREATE TEMP TABLE t AS SELECT * FROM records WHERE idx IN (1, 2);
+        UPDATE records SET leaf = (SELECT leaf FROM t WHERE idx = 2), leaf_hash = (SELECT leaf_hash FROM t WHERE idx = 2) WHERE idx = 1;
+        UPDATE records SET leaf = (SELECT leaf FROM t WHERE idx = 1), leaf_hash = (SELECT leaf_hash FROM t WHERE idx = 1) WHERE idx = 2;");
+    let r = verify_path(&path);
+    assert_eq!(r.first_bad_index(), Some(1), "{:?}", r.failures);
+    assert!(r.failures.contains(&Failure::Misplaced { index: 1, claimed: 2 }), "{:?}", r.failures);
+}
+
+#[test]
+fn inserted_record_is_named() {
+    let (_d, path) = built(&[3]);
+    tamper(&path, "INSERT INTO records (idx, leaf, leaf_hash, kind, recorded_ms) SELECT 3, leaf, leaf_hash, kind, recorded_ms FROM records WHERE idx = 0");
+    let r = verify_path(&path);
+    assert_eq!(r.first_bad_index(), Some(3), "{:?}", r.failures);
+    assert!(r.failures.iter().any(|f| matches!(f, Failure::Misplaced { index: 3, claimed: 0 })), "{:?}", r.failures);
+    assert!(r.failures.contains(&Failure::Unsigned { from: 3, to: 4 }), "{:?}", r.failures);
+}
+
+#[test]
+fn altered_tree_hash_is_named() {
+    let (_d, path) = built(&[16]);
+    tamper(&path, "UPDATE tree_nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 1");
+    let r = verify_path(&path);
+    assert!(r.failures.contains(&Failure::Node { level: 2, node: 1 }), "{:?}", r.failures);
+    assert_eq!(r.first_bad_index(), Some(4));
+    // Proofs that need that node no longer verify; the verifier sees it.
+    let s = SqliteStore::open_read_only(&path).unwrap();
+    let cp = s.latest_checkpoint().unwrap().unwrap();
+    let leaf = s.record(LogIndex(0)).unwrap().unwrap().leaf_hash;
+    let proof = s.inclusion_proof(LogIndex(0), 16).unwrap();
+    assert!(trailmark_log::verify_inclusion(0, 16, &leaf, &proof, &cp.root).is_err());
+}
+
+#[test]
+fn forged_checkpoint_is_named() {
+    let (_d, path) = built(&[2, 2]);
+    let forger = SignerKey::from_seed(ORIGIN, [3u8; 32]).unwrap();
+    let s = SqliteStore::open_read_only(&path).unwrap();
+    let cp = s.checkpoint(2).unwrap().unwrap();
+    drop(s);
+    let body = cp.note.split("\n\n").next().unwrap().to_owned() + "\n";
+    let forged = forger.sign(&body).unwrap();
+    tamper(&path, &format!("DROP TRIGGER checkpoints_no_update; UPDATE checkpoints SET note = '{forged}' WHERE size = 2"));
+    let r = verify_path(&path);
+    assert!(matches!(&r.failures[..], [Failure::Checkpoint { size: 2, .. }]), "{:?}", r.failures);
+}
