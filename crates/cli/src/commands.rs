@@ -34,8 +34,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let store = dir.open()?;
             let text = read_input(&file)?;
             let records = parse_records(&text).map_err(|e| input(format!("{}: {e}; nothing was recorded", file.display())))?;
-            let appended = append_all(&store, records)?;
-            print_appended(&mut out, &appended, format)
+            // Each chunk is printed as soon as it is durable: what a killed import printed is
+            // exactly what it recorded.
+            let appended = append_all(&store, records, &mut |chunk| print_appended(&mut out, chunk, format))?;
+            report_duplicates(&appended);
+            Ok(())
         }
         Command::Log { kind, subject, since, until, after, limit } => {
             let query = Query {
@@ -150,7 +153,11 @@ fn progress(len: u64, what: &'static str) -> ProgressBar {
     bar
 }
 
-fn append_all(store: &SqliteStore, records: Vec<trailmark_model::NewRecord>) -> Result<Vec<Appended>, CliError> {
+fn append_all(
+    store: &SqliteStore,
+    records: Vec<trailmark_model::NewRecord>,
+    on_durable: &mut dyn FnMut(&[Appended]) -> Result<(), CliError>,
+) -> Result<Vec<Appended>, CliError> {
     let total = records.len();
     let bar = progress(total as u64, "recording");
     let mut appended = Vec::with_capacity(total);
@@ -159,7 +166,10 @@ fn append_all(store: &SqliteStore, records: Vec<trailmark_model::NewRecord>) -> 
         let chunk: Vec<_> = records.by_ref().take(IMPORT_CHUNK).collect();
         let n = chunk.len() as u64;
         match store.append(chunk) {
-            Ok(a) => appended.extend(a),
+            Ok(a) => {
+                on_durable(&a)?;
+                appended.extend(a);
+            }
             Err(e) if appended.is_empty() => return Err(e.into()),
             Err(e) => {
                 // Earlier chunks are durable and stay: say exactly how far the import got.
@@ -190,11 +200,14 @@ fn print_appended(out: &mut impl Write, appended: &[Appended], format: Format) -
         };
         writeln!(out, "{line}").map_err(stdout_err)?;
     }
+    out.flush().map_err(stdout_err)
+}
+
+fn report_duplicates(appended: &[Appended]) {
     let dups = appended.iter().filter(|a| a.duplicate).count();
     if dups > 0 {
         eprintln!("{dups} of {} records were already recorded (same idempotency key); their first index is shown", appended.len());
     }
-    Ok(())
 }
 
 fn proof(dir: &DataDir, kind: ProofCommand, out: &mut impl Write) -> Result<(), CliError> {
@@ -290,8 +303,8 @@ fn quickstart(dir: &DataDir, out: &mut impl Write) -> Result<(), CliError> {
     let samples = include_str!("../quickstart.jsonl");
     let records = parse_records(samples).map_err(|e| CliError::Environment(format!("built-in sample: {e}")))?;
     eprintln!("recording {} sample evidence records (idempotent: re-running appends nothing new)", records.len());
-    let appended = append_all(&store, records)?;
-    print_appended(out, &appended, Format::Text)?;
+    let appended = append_all(&store, records, &mut |chunk| print_appended(out, chunk, Format::Text))?;
+    report_duplicates(&appended);
     let cp = store.latest_checkpoint()?.ok_or_else(|| CliError::Environment("no checkpoint after recording".into()))?;
     writeln!(out, "\nsigned checkpoint:\n{}", cp.note).map_err(stdout_err)?;
     let verifiers = dir.verifiers(&[])?;
