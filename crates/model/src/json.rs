@@ -7,10 +7,95 @@ use crate::error::FieldError;
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// RFC 8785 (JCS) canonical bytes of a JSON value.
-pub fn canonical_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Serializing an in-memory serde_json value (or a plain struct of strings and integers)
-    // cannot fail; the fallback keeps this infallible without a panic path.
-    serde_json_canonicalizer::to_vec(value).unwrap_or_default()
+///
+/// Evidence never contains floats (input parsing refuses them), and for float-free JSON JCS is
+/// small: keys sorted by UTF-16 code units, ECMAScript string escaping, integers in decimal.
+/// This writer does exactly that without the general canonicalizer's intermediate maps and
+/// float formatting, which were a third of an append's CPU. A value that does hold a float
+/// (never produced by this crate) goes through `serde_json_canonicalizer`, and the tests check
+/// this writer against that crate on generated values.
+pub fn canonical_bytes(value: &serde_json::Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    if write_canonical(value, &mut out).is_err() {
+        // Serializing an in-memory value cannot fail; the fallback keeps this panic-free.
+        return serde_json_canonicalizer::to_vec(value).unwrap_or_default();
+    }
+    out
+}
+
+struct HasFloat;
+
+fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), HasFloat> {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                out.extend_from_slice(u.to_string().as_bytes());
+            } else if let Some(i) = n.as_i64() {
+                out.extend_from_slice(i.to_string().as_bytes());
+            } else {
+                return Err(HasFloat);
+            }
+        }
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            // JCS orders keys by their UTF-16 code units, which differs from byte order only
+            // for characters above U+FFFF against U+E000..U+FFFF.
+            entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            out.push(b'{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(k, out);
+                out.push(b':');
+                write_canonical(v, out)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
+fn write_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            0x08 => Some(b"\\b"),
+            0x0c => Some(b"\\f"),
+            0x00..=0x1f => None,
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        match escape {
+            Some(e) => out.extend_from_slice(e),
+            None => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 /// Refuses floats and unsafe integers anywhere in `value`, naming the JSON pointer of the first.

@@ -14,14 +14,14 @@ use crate::record::{Link, Payload, Record, Subject};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LeafV1 {
+struct LeafV1<P> {
     v: u32,
     index: u64,
     recorded_at: String,
     kind: String,
     subjects: Vec<SubjectV1>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    payload: Option<Value>,
+    payload: Option<P>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     payload_digest: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -63,7 +63,7 @@ fn subject_v1(s: &Subject) -> SubjectV1 {
 /// The leaf bytes of a record: RFC 8785 canonical JSON of its v1 wire form.
 pub fn encode_leaf(record: &Record) -> Vec<u8> {
     let (payload, payload_digest, payload_size) = match &record.payload {
-        Payload::Inline(v) => (Some(v.clone()), None, None),
+        Payload::Inline(v) => (Some(v), None, None),
         Payload::Blob { digest, size } => (None, Some(digest.to_string()), Some(*size)),
     };
     let leaf = LeafV1 {
@@ -88,7 +88,8 @@ pub fn encode_leaf(record: &Record) -> Vec<u8> {
             .collect(),
         idempotency_key: record.idempotency_key.clone(),
     };
-    canonical_bytes(&leaf)
+    // A struct of strings, integers and JSON values always converts; Null is unreachable.
+    canonical_bytes(&serde_json::to_value(&leaf).unwrap_or(Value::Null))
 }
 
 fn bad(msg: impl Into<String>) -> ModelError {
@@ -102,7 +103,7 @@ fn subject_back(s: SubjectV1) -> Result<Subject, ModelError> {
 /// Decodes stored leaf bytes back into a record. Strict: the bytes must be exactly the canonical
 /// encoding of what they decode to, so two different byte strings never mean the same record.
 pub fn decode_leaf(bytes: &[u8]) -> Result<Record, ModelError> {
-    let leaf: LeafV1 = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let leaf: LeafV1<Value> = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
     if leaf.v != 1 {
         return Err(bad(format!("unsupported leaf version {}", leaf.v)));
     }

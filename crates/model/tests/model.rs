@@ -174,3 +174,44 @@ fn digest_text_form_round_trips() {
     assert!("sha256:XYZ".parse::<Digest>().is_err());
     assert!("md5:00".parse::<Digest>().is_err());
 }
+
+mod jcs {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-(1i64 << 53) + 1..(1i64 << 53)).prop_map(|i| Value::from(i)),
+            any::<String>().prop_map(Value::String),
+            "[\\x00-\\x1f\"\\\\\u{7f}\u{2028}\u{e000}\u{10000}a-z]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Our float-free JCS writer agrees byte for byte with the general canonicalizer.
+        #[test]
+        fn canonical_bytes_match_the_reference_crate(v in json()) {
+            prop_assert_eq!(
+                trailmark_model::canonical_bytes(&v),
+                serde_json_canonicalizer::to_vec(&v).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn rfc8785_key_order_is_by_utf16_code_units() {
+        // U+10000 (surrogates D800 DC00) sorts before U+E000 in UTF-16, after it in UTF-8.
+        let v: Value = serde_json::from_str(r#"{"\ue000":1,"\ud800\udc00":2,"a":3,"":4}"#).unwrap();
+        let out = String::from_utf8(trailmark_model::canonical_bytes(&v)).unwrap();
+        assert_eq!(out, "{\"\":4,\"a\":3,\"\u{10000}\":2,\"\u{e000}\":1}");
+    }
+}

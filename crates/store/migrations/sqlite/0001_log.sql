@@ -14,19 +14,29 @@ CREATE TABLE records (
     leaf        BLOB NOT NULL,
     leaf_hash   BLOB NOT NULL,
     kind        TEXT NOT NULL,
-    recorded_ms INTEGER NOT NULL,
-    idem_key    TEXT UNIQUE
+    recorded_ms INTEGER NOT NULL
 ) STRICT;
+-- No index on recorded_ms: the writer never lets it decrease, so time filters binary-search
+-- the rowid order instead of paying an index insertion per record.
 CREATE INDEX records_kind ON records (kind, idx);
-CREATE INDEX records_time ON records (recorded_ms, idx);
+
+-- Idempotency keys, only for the records that carry one.
+CREATE TABLE idempotency (
+    key TEXT PRIMARY KEY,
+    idx INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
 
 -- Subjects of each record (rel = '') and the targets of its links (rel = the link's rel).
+-- Keyed by epoch (idx >> 12) first: inserts then land in the current epoch's small subtree
+-- instead of at random places in one huge b-tree (which cost a page write per record), and a
+-- lookup seeks once per epoch. See ARCHITECTURE.md.
 CREATE TABLE record_subjects (
-    type TEXT NOT NULL,
-    id   TEXT NOT NULL,
-    idx  INTEGER NOT NULL,
-    rel  TEXT NOT NULL,
-    PRIMARY KEY (type, id, idx, rel)
+    epoch INTEGER NOT NULL,
+    type  TEXT NOT NULL,
+    id    TEXT NOT NULL,
+    idx   INTEGER NOT NULL,
+    rel   TEXT NOT NULL,
+    PRIMARY KEY (epoch, type, id, idx, rel)
 ) STRICT, WITHOUT ROWID;
 
 -- Hashes of complete perfect subtrees at every even level >= 2 (level 0 is records.leaf_hash,
@@ -62,5 +72,7 @@ CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints BEGIN SELECT R
 CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints BEGIN SELECT RAISE(ABORT, 'trailmark: the log is append-only (DELETE of checkpoints refused)'); END;
 CREATE TRIGGER blobs_no_update BEFORE UPDATE ON blobs BEGIN SELECT RAISE(ABORT, 'trailmark: the log is append-only (UPDATE of blobs refused)'); END;
 CREATE TRIGGER blobs_no_delete BEFORE DELETE ON blobs BEGIN SELECT RAISE(ABORT, 'trailmark: the log is append-only (DELETE of blobs refused)'); END;
+CREATE TRIGGER idempotency_no_update BEFORE UPDATE ON idempotency BEGIN SELECT RAISE(ABORT, 'trailmark: the log is append-only (UPDATE of idempotency refused)'); END;
+CREATE TRIGGER idempotency_no_delete BEFORE DELETE ON idempotency BEGIN SELECT RAISE(ABORT, 'trailmark: the log is append-only (DELETE of idempotency refused)'); END;
 CREATE TRIGGER meta_no_update BEFORE UPDATE ON meta BEGIN SELECT RAISE(ABORT, 'trailmark: meta is write-once (UPDATE refused)'); END;
 CREATE TRIGGER meta_no_delete BEFORE DELETE ON meta BEGIN SELECT RAISE(ABORT, 'trailmark: meta is write-once (DELETE refused)'); END;

@@ -58,6 +58,7 @@ fn database_refuses_update_and_delete() {
         "DELETE FROM record_subjects",
         "DELETE FROM meta",
         "DELETE FROM schema_migrations",
+        "INSERT INTO idempotency VALUES ('k', 0); DELETE FROM idempotency",
     ] {
         let e = c.execute_batch(sql).unwrap_err().to_string();
         assert!(e.contains("append-only") || e.contains("write-once"), "{sql}: {e}");

@@ -1,0 +1,170 @@
+//! Store benchmarks. Run: `cargo bench -p trailmark-store --bench store` (see BENCHMARKS.md).
+//!
+//! - `append/*`: durable appends through the real writer path (group commit, tree nodes, signed
+//!   checkpoint, fsync) at batch sizes 1, 100 and 1000, beside raw rusqlite inserting the same
+//!   leaf bytes in the same batches with the same durability settings.
+//! - `proof/*`: inclusion and consistency proof generation in logs of 1M and 10M entries.
+//! - `verify/*`: full-log verification beside plain SHA-256 over the same leaf bytes.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use rusqlite::{Connection, params};
+use sha2::{Digest, Sha256};
+use trailmark_log::SignerKey;
+use trailmark_model::{LogIndex, NewRecord, Timestamp, encode_leaf, parse_record};
+use trailmark_store::{SqliteStore, Store, verify_log};
+
+const ORIGIN: &str = "bench.trailmark.local/log";
+
+fn signer() -> SignerKey {
+    SignerKey::from_seed(ORIGIN, [5u8; 32]).unwrap()
+}
+
+/// A typical evidence record: a CI test report linked to a commit (~330 bytes of leaf).
+fn record(i: usize) -> NewRecord {
+    parse_record(&format!(
+        r#"{{"kind":"ci.test_report","subjects":[{{"type":"build","id":"ci-{i}"}}],"actor":"ci@example.com","source":"bench","occurred_at":"2026-11-20T10:15:00Z","payload":{{"tests":412,"failures":0,"errors":0,"skipped":3,"suite":"payments"}},"links":[{{"rel":"tests","to":{{"type":"commit","id":"9fceb02d0ae598e95dc970b74767f19372d61af8"}}}}]}}"#
+    ))
+    .unwrap()
+}
+
+fn leaves(records: &[NewRecord], start: u64) -> Vec<Vec<u8>> {
+    records
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, r)| encode_leaf(&r.sequence(LogIndex(start + i as u64), Timestamp::now()).0))
+        .collect()
+}
+
+fn raw_db(path: &Path) -> Connection {
+    let c = Connection::open(path).unwrap();
+    c.pragma_update(None, "journal_mode", "WAL").unwrap();
+    c.pragma_update(None, "synchronous", "FULL").unwrap();
+    c.execute_batch("CREATE TABLE records (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL)").unwrap();
+    c
+}
+
+fn append(c: &mut Criterion) {
+    let mut g = c.benchmark_group("append");
+    g.sample_size(10).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(2));
+    for batch in [1usize, 100, 1000] {
+        let records: Vec<NewRecord> = (0..batch).map(record).collect();
+        g.throughput(Throughput::Elements(batch as u64));
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::create(&dir.path().join("t.db"), ORIGIN, signer()).unwrap();
+        g.bench_function(format!("trailmark/batch={batch}"), |b| {
+            b.iter_batched(|| records.clone(), |r| store.append(r).unwrap(), BatchSize::SmallInput)
+        });
+        drop(store);
+
+        let mut raw = raw_db(&dir.path().join("raw.db"));
+        let bytes = leaves(&records, 0);
+        let mut next = 0i64;
+        g.bench_function(format!("raw_sqlite/batch={batch}"), |b| {
+            b.iter(|| {
+                let tx = raw.transaction().unwrap();
+                {
+                    let mut st = tx.prepare_cached("INSERT INTO records (idx, leaf) VALUES (?1, ?2)").unwrap();
+                    for leaf in &bytes {
+                        st.execute(params![next, leaf]).unwrap();
+                        next += 1;
+                    }
+                }
+                tx.commit().unwrap();
+            })
+        });
+    }
+    g.finish();
+}
+
+/// A log of `size` entries kept under target/ between runs (building 10M entries takes minutes).
+fn big_log(size: u64) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("log-{size}.db"));
+    if path.exists() {
+        if let Ok(s) = SqliteStore::open_read_only(&path) {
+            if s.size().unwrap_or(0) == size {
+                return path;
+            }
+        }
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+        }
+    }
+    eprintln!("building a {size}-entry log at {} (kept for later runs)", path.display());
+    let store = SqliteStore::create(&path, ORIGIN, signer()).unwrap();
+    let chunk: Vec<NewRecord> = (0..10_000).map(record).collect();
+    let mut done = 0;
+    while done < size {
+        let n = (size - done).min(10_000) as usize;
+        store.append(chunk[..n].to_vec()).unwrap();
+        done += n as u64;
+        if done % 1_000_000 == 0 {
+            eprintln!("  {done}");
+        }
+    }
+    path
+}
+
+fn proofs(c: &mut Criterion) {
+    let sizes: Vec<u64> = std::env::var("TRAILMARK_BENCH_PROOF_SIZES")
+        .map(|v| v.split(',').map(|s| s.trim().parse().unwrap()).collect())
+        .unwrap_or_else(|_| vec![1_000_000, 10_000_000]);
+    let largest = *sizes.iter().max().unwrap();
+    let path = big_log(largest);
+    let store = SqliteStore::open_read_only(&path).unwrap();
+    let mut g = c.benchmark_group("proof");
+    g.sample_size(50);
+    for &size in &sizes {
+        // Pseudo-random indices spread over the tree, so caches do not flatter the figure.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        g.bench_function(format!("inclusion/size={size}"), |b| {
+            b.iter(|| black_box(store.inclusion_proof(LogIndex(next(size)), size).unwrap()))
+        });
+        g.bench_function(format!("consistency/size={size}"), |b| {
+            b.iter(|| black_box(store.consistency_proof(1 + next(size - 1), size).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+fn verify(c: &mut Criterion) {
+    const N: u64 = 100_000;
+    let path = big_log(N);
+    let store = SqliteStore::open_read_only(&path).unwrap();
+    let all: Vec<Vec<u8>> = store.raw_leaves(None, N as u32).unwrap().into_iter().map(|r| r.leaf).collect();
+    let bytes: u64 = all.iter().map(|l| l.len() as u64).sum();
+    let verifier = [signer().verifier()];
+    let mut g = c.benchmark_group("verify");
+    g.sample_size(10).throughput(Throughput::Bytes(bytes));
+    g.bench_function("trailmark_verify/100k", |b| {
+        b.iter(|| {
+            let r = verify_log(&store, &verifier, &mut |_, _| {}).unwrap();
+            assert!(r.is_ok());
+        })
+    });
+    g.bench_function("sha256_same_bytes/100k", |b| {
+        b.iter(|| {
+            for l in &all {
+                black_box(Sha256::digest(l));
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, append, proofs, verify);
+criterion_main!(benches);
