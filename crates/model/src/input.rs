@@ -286,3 +286,34 @@ pub fn from_value(value: &Value) -> Result<NewRecord, FieldError> {
         idempotency_key: text_field(obj, "idempotency_key", 256)?,
     })
 }
+
+/// The input-shaped JSON of a record (what a user would have written to produce it). Used for
+/// display and tests; not the signed form (see `wire`).
+pub fn to_value(r: &NewRecord) -> Value {
+    let subject = |s: &Subject| serde_json::json!({"type": s.ty.as_str(), "id": s.id});
+    let mut m = Map::new();
+    m.insert("kind".into(), Value::String(r.kind.to_string()));
+    m.insert("subjects".into(), Value::Array(r.subjects.iter().map(subject).collect()));
+    m.insert("payload".into(), r.payload.clone());
+    if let Some(t) = r.occurred_at {
+        m.insert("occurred_at".into(), Value::String(t.to_string()));
+    }
+    if let Some(a) = &r.actor {
+        m.insert("actor".into(), Value::String(a.clone()));
+    }
+    if let Some(s) = &r.source {
+        m.insert("source".into(), Value::String(s.clone()));
+    }
+    if !r.links.is_empty() {
+        let links = r
+            .links
+            .iter()
+            .map(|l| serde_json::json!({"rel": l.rel.as_str(), "to": subject(&l.to)}))
+            .collect();
+        m.insert("links".into(), Value::Array(links));
+    }
+    if let Some(k) = &r.idempotency_key {
+        m.insert("idempotency_key".into(), Value::String(k.clone()));
+    }
+    Value::Object(m)
+}

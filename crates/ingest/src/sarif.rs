@@ -1,0 +1,7 @@
+//! Sarif adapter. (Not written yet: refuses every input.)
+
+use crate::{Context, Format, IngestError, Parsed};
+
+pub fn parse(_bytes: &[u8], _ctx: &Context) -> Result<Parsed, IngestError> {
+    Err(IngestError::schema(Format::Sarif, "this adapter is not implemented yet"))
+}
