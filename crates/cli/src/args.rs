@@ -79,6 +79,9 @@ pub enum Command {
         /// Verifier key (text or a file holding it). Default: the data directory's verifier.key.
         #[arg(long)]
         vkey: Vec<String>,
+        /// Also decode every record and require its canonical encoding (slower).
+        #[arg(long)]
+        deep: bool,
     },
     /// Verify a tlog-proof file offline against a verifier key.
     VerifyProof {

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use trailmark_log::{Hash, TlogProof, verify_checkpoint, verify_tlog_proof};
 use trailmark_model::{Kind, LogIndex, Subject, Timestamp, parse_records, to_json};
-use trailmark_store::{Appended, Query, SqliteStore, Store, verify_log};
+use trailmark_store::{Appended, Query, SqliteStore, Store, VerifyOptions, verify_log_with};
 
 use crate::args::{Cli, Command, Format, ProofCommand};
 use crate::datadir::{DataDir, load_vkey};
@@ -77,10 +77,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             out.write_all(cp.note.as_bytes()).map_err(stdout_err)
         }
         Command::Proof { kind } => proof(&dir, kind, &mut out),
-        Command::Verify { vkey } => {
+        Command::Verify { vkey, deep } => {
             let verifiers = dir.verifiers(&vkey)?;
             let store = dir.open_read_only()?;
-            verify(&store, &verifiers, &mut out)
+            verify(&store, &verifiers, VerifyOptions { deep }, &mut out)
         }
         Command::VerifyProof { file, vkey, leaf, leaf_hash, origin } => {
             let verifiers = vkey.iter().map(|k| load_vkey(k)).collect::<Result<Vec<_>, _>>()?;
@@ -259,10 +259,15 @@ fn proof(dir: &DataDir, kind: ProofCommand, out: &mut impl Write) -> Result<(), 
     }
 }
 
-fn verify(store: &dyn Store, verifiers: &[trailmark_log::VerifierKey], out: &mut impl Write) -> Result<(), CliError> {
+fn verify(
+    store: &dyn Store,
+    verifiers: &[trailmark_log::VerifierKey],
+    options: VerifyOptions,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
     let total = store.size()?;
     let bar = progress(total, "verifying");
-    let report = verify_log(store, verifiers, &mut |done, _| bar.set_position(done))?;
+    let report = verify_log_with(store, verifiers, options, &mut |done, _| bar.set_position(done))?;
     bar.finish_and_clear();
     if report.is_ok() {
         let latest = report
@@ -308,7 +313,7 @@ fn quickstart(dir: &DataDir, out: &mut impl Write) -> Result<(), CliError> {
     let cp = store.latest_checkpoint()?.ok_or_else(|| CliError::Environment("no checkpoint after recording".into()))?;
     writeln!(out, "\nsigned checkpoint:\n{}", cp.note).map_err(stdout_err)?;
     let verifiers = dir.verifiers(&[])?;
-    verify(&store, &verifiers, out)?;
+    verify(&store, &verifiers, VerifyOptions::default(), out)?;
     eprintln!(
         "\nnext: `trailmark --data-dir {0} log`, `trailmark --data-dir {0} proof inclusion --index 0`",
         dir.db().parent().map_or(".".into(), |p| p.display().to_string())

@@ -19,7 +19,7 @@ use trailmark_model::{Digest, Kind, LogIndex, NewRecord, Record, Subject, Timest
 
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
-pub use verify::{Failure, VerifyReport, verify_log};
+pub use verify::{Failure, VerifyOptions, VerifyReport, verify_log, verify_log_with};
 
 /// The outcome of appending one record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

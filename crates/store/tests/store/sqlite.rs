@@ -144,6 +144,25 @@ fn writer_refuses_to_append_to_a_tree_that_disagrees_with_its_checkpoint() {
 }
 
 #[test]
+fn deep_verification_refuses_leaves_trailmark_could_not_have_written() {
+    // Same bytes hashed in and a matching leaf hash: the fast check sees a consistent leaf with
+    // the right index; only --deep decodes it and finds it is not a valid canonical record.
+    let (_d, path) = built(&[1, 1, 1]);
+    let s = SqliteStore::open_read_only(&path).unwrap();
+    let leaf = String::from_utf8(s.record(LogIndex(1)).unwrap().unwrap().leaf).unwrap();
+    drop(s);
+    let odd = leaf.replacen("{", "{ ", 1);
+    tamper(&path, &format!(
+        "UPDATE records SET leaf = CAST('{odd}' AS BLOB), leaf_hash = X'{}' WHERE idx = 1",
+        trailmark_log::leaf_hash(odd.as_bytes()).to_hex()
+    ));
+    let ro = SqliteStore::open_read_only(&path).unwrap();
+    let deep = trailmark_store::verify_log_with(&ro, &[signer().verifier()], trailmark_store::VerifyOptions { deep: true }, &mut |_, _| {}).unwrap();
+    assert!(deep.failures.iter().any(|f| matches!(f, Failure::Undecodable { index: 1, .. })), "{:?}", deep.failures);
+    assert_eq!(deep.first_bad_index(), Some(1));
+}
+
+#[test]
 fn removed_record_is_named() {
     let (_d, path) = built(&[2, 2, 2]);
     tamper(&path, "DELETE FROM records WHERE idx = 3");
