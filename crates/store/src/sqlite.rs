@@ -45,6 +45,7 @@ pub struct SqliteStore {
     writer: Option<mpsc::Sender<Job>>,
     writer_thread: Option<JoinHandle<()>>,
     readers: Mutex<Vec<Connection>>,
+    nodes: NodeCache,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -122,42 +123,75 @@ fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
 /// `tree_nodes`, an odd level is the hash of its two (stored) children.
 struct ConnNodes<'a> {
     conn: &'a Connection,
+    cache: Option<&'a NodeCache>,
+}
+
+/// Subtree hashes are immutable once written, so upper levels (few, and on every proof's path)
+/// are kept in memory. Proofs are checked by their verifiers against signed roots, so a cache
+/// cannot make a wrong proof pass.
+#[derive(Debug, Default)]
+struct NodeCache {
+    nodes: Mutex<HashMap<(u8, u64), Hash>>,
+}
+
+impl NodeCache {
+    /// Only levels this high are cached: 1/64 of the leaves' worth of entries at most.
+    const MIN_LEVEL: u8 = 6;
+    const CAPACITY: usize = 1 << 20;
+
+    fn get(&self, level: u8, index: u64) -> Option<Hash> {
+        if level < Self::MIN_LEVEL {
+            return None;
+        }
+        self.nodes.lock().ok()?.get(&(level, index)).copied()
+    }
+
+    fn put(&self, level: u8, index: u64, hash: Hash) {
+        if level < Self::MIN_LEVEL {
+            return;
+        }
+        if let Ok(mut nodes) = self.nodes.lock() {
+            if nodes.len() >= Self::CAPACITY {
+                nodes.clear();
+            }
+            nodes.insert((level, index), hash);
+        }
+    }
 }
 
 impl ConnNodes<'_> {
-    fn even_range(&self, level: u8, from: u64, count: u64) -> Result<Vec<Hash>, StoreError> {
-        let to = from.saturating_add(count);
-        let rows: Vec<(i64, Vec<u8>)> = if level == 0 {
-            let mut st = self
-                .conn
-                .prepare_cached("SELECT idx, leaf_hash FROM records WHERE idx >= ?1 AND idx < ?2 ORDER BY idx")
-                .map_err(err("reading leaf hashes"))?;
-            st.query_map(params![to_i64(from)?, to_i64(to)?], |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|rows| rows.collect())
-                .map_err(err("reading leaf hashes"))?
-        } else {
-            let mut st = self
-                .conn
-                .prepare_cached(
-                    "SELECT idx, hash FROM tree_nodes WHERE level = ?1 AND idx >= ?2 AND idx < ?3 ORDER BY idx",
-                )
-                .map_err(err("reading tree nodes"))?;
-            st.query_map(params![level, to_i64(from)?, to_i64(to)?], |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|rows| rows.collect())
-                .map_err(err("reading tree nodes"))?
-        };
-        if rows.len() as u64 != count {
-            return Err(StoreError::Corrupt {
-                index: from << level,
-                reason: format!(
-                    "tree level {level} has {} of the {count} hashes expected from index {from}",
-                    rows.len()
-                ),
-            });
+    /// One stored hash by primary-key equality. (Range predicates with bound parameters made
+    /// SQLite re-prepare the statement on every execution — STAT4 treats such bindings as
+    /// plan-relevant — which was most of a proof's cost.)
+    fn even(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        if let Some(h) = self.cache.and_then(|c| c.get(level, index)) {
+            return Ok(h);
         }
-        rows.iter()
-            .map(|(i, h)| hash_from(h, "a stored tree hash", (*i as u64) << level))
-            .collect()
+        let h = self.even_uncached(level, index)?;
+        if let Some(c) = self.cache {
+            c.put(level, index, h);
+        }
+        Ok(h)
+    }
+
+    fn even_uncached(&self, level: u8, index: u64) -> Result<Hash, StoreError> {
+        let i = to_i64(index)?;
+        let row: Option<Vec<u8>> = if level == 0 {
+            self.conn
+                .prepare_cached("SELECT leaf_hash FROM records WHERE idx = ?1")
+                .and_then(|mut st| st.query_row([i], |r| r.get(0)).optional())
+                .map_err(err("reading a leaf hash"))?
+        } else {
+            self.conn
+                .prepare_cached("SELECT hash FROM tree_nodes WHERE level = ?1 AND idx = ?2")
+                .and_then(|mut st| st.query_row(params![level, i], |r| r.get(0)).optional())
+                .map_err(err("reading a tree node"))?
+        };
+        let bytes = row.ok_or_else(|| StoreError::Corrupt {
+            index: index << level,
+            reason: format!("tree hash at level {level} #{index} is missing"),
+        })?;
+        hash_from(&bytes, "a stored tree hash", index << level)
     }
 }
 
@@ -168,10 +202,11 @@ impl NodeSource for ConnNodes<'_> {
         ids.iter()
             .map(|id| {
                 if id.level % 2 == 0 {
-                    Ok(self.even_range(id.level, id.index, 1)?[0])
+                    self.even(id.level, id.index)
                 } else {
-                    let kids = self.even_range(id.level - 1, id.index * 2, 2)?;
-                    Ok(node_hash(&kids[0], &kids[1]))
+                    let left = self.even(id.level - 1, id.index * 2)?;
+                    let right = self.even(id.level - 1, id.index * 2 + 1)?;
+                    Ok(node_hash(&left, &right))
                 }
             })
             .collect()
@@ -187,12 +222,8 @@ fn proof_err(e: trailmark_log::ProofError<StoreError>) -> StoreError {
 
 fn latest_checkpoint(conn: &Connection) -> Result<Option<SignedCheckpoint>, StoreError> {
     let row: Option<(i64, Vec<u8>, String)> = conn
-        .query_row(
-            "SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()
+        .prepare_cached("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
+        .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
         .map_err(err("reading the latest checkpoint"))?;
     row.map(|(size, root, note)| {
         Ok(SignedCheckpoint {
@@ -308,6 +339,7 @@ impl SqliteStore {
             writer,
             writer_thread,
             readers: Mutex::new(Vec::new()),
+            nodes: NodeCache::default(),
         })
     }
 
@@ -325,7 +357,14 @@ impl SqliteStore {
             Some(c) => c,
             None => open_ro(&self.path)?,
         };
-        let out = f(&conn);
+        // One read transaction per call: every statement sees the same snapshot (a proof's
+        // size check and its node reads agree), and the WAL read lock is taken once.
+        let out = conn
+            .prepare_cached("BEGIN")
+            .and_then(|mut st| st.execute([]))
+            .map_err(err("starting a read"))
+            .and_then(|_| f(&conn));
+        let _ = conn.prepare_cached("COMMIT").and_then(|mut st| st.execute([]));
         if let Ok(mut pool) = self.readers.lock()
             && pool.len() < 8
         {
@@ -396,10 +435,8 @@ impl Store for SqliteStore {
         let idx = to_i64(index.0)?;
         self.read(|c| {
             let row: Option<(i64, Vec<u8>, Vec<u8>)> = c
-                .query_row("SELECT idx, leaf, leaf_hash FROM records WHERE idx = ?1", [idx], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()
+                .prepare_cached("SELECT idx, leaf, leaf_hash FROM records WHERE idx = ?1")
+                .and_then(|mut st| st.query_row([idx], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
                 .map_err(err("reading a record"))?;
             row.map(|(i, l, h)| Self::stored(i, l, h)).transpose()
         })
@@ -458,8 +495,8 @@ impl Store for SqliteStore {
 
     fn blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         let bytes: Option<Vec<u8>> = self.read(|c| {
-            c.query_row("SELECT bytes FROM blobs WHERE digest = ?1", [digest.0.as_slice()], |r| r.get(0))
-                .optional()
+            c.prepare_cached("SELECT bytes FROM blobs WHERE digest = ?1")
+                .and_then(|mut st| st.query_row([digest.0.as_slice()], |r| r.get(0)).optional())
                 .map_err(err("reading a blob"))
         })?;
         // Content addressing is only worth something if it is checked on the way out.
@@ -480,10 +517,8 @@ impl Store for SqliteStore {
         let s = to_i64(size)?;
         self.read(|c| {
             let row: Option<(Vec<u8>, String)> = c
-                .query_row("SELECT root, note FROM checkpoints WHERE size = ?1", [s], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
+                .prepare_cached("SELECT root, note FROM checkpoints WHERE size = ?1")
+                .and_then(|mut st| st.query_row([s], |r| Ok((r.get(0)?, r.get(1)?))).optional())
                 .map_err(err("reading a checkpoint"))?;
             row.map(|(root, note)| {
                 Ok(SignedCheckpoint {
@@ -504,7 +539,7 @@ impl Store for SqliteStore {
                     "tree size {size} is larger than the log ({current} records)"
                 )));
             }
-            trailmark_log::root(size, &mut ConnNodes { conn: c }).map_err(proof_err)
+            trailmark_log::root(size, &mut ConnNodes { conn: c, cache: Some(&self.nodes) }).map_err(proof_err)
         })
     }
 
@@ -521,7 +556,7 @@ impl Store for SqliteStore {
                     "index {index} is not in a tree of size {size}"
                 )));
             }
-            trailmark_log::inclusion_proof(index.0, size, &mut ConnNodes { conn: c }).map_err(proof_err)
+            trailmark_log::inclusion_proof(index.0, size, &mut ConnNodes { conn: c, cache: Some(&self.nodes) }).map_err(proof_err)
         })
     }
 
@@ -538,7 +573,7 @@ impl Store for SqliteStore {
                     "a consistency proof needs 0 < from <= to (got from {old}, to {new})"
                 )));
             }
-            trailmark_log::consistency_proof(old, new, &mut ConnNodes { conn: c }).map_err(proof_err)
+            trailmark_log::consistency_proof(old, new, &mut ConnNodes { conn: c, cache: Some(&self.nodes) }).map_err(proof_err)
         })
     }
 
@@ -621,7 +656,7 @@ impl WriterState {
             )));
         }
         let ids = Frontier::ids(size);
-        let hashes = ConnNodes { conn: &conn }.nodes(&ids)?;
+        let hashes = ConnNodes { conn: &conn, cache: None }.nodes(&ids)?;
         let frontier = Frontier::from_parts(size, hashes)
             .map_err(|e| StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}")))?;
         if let Some(cp) = &latest
