@@ -106,6 +106,29 @@ pub enum Command {
         #[arg(long)]
         origin: Option<String>,
     },
+    /// Turn tool output (webhook bodies, reports, attestations) into evidence. Each file is
+    /// all-or-nothing; the raw bytes are kept content-addressed beside the records.
+    Ingest {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Input format; detected from the content when omitted.
+        #[arg(long)]
+        format: Option<String>,
+        /// Commit the input is about (reports).
+        #[arg(long)]
+        commit: Option<String>,
+        /// Build the input came from (reports).
+        #[arg(long)]
+        build: Option<String>,
+        /// Webhook event name (e.g. the X-GitHub-Event header); inferred when omitted.
+        #[arg(long)]
+        event: Option<String>,
+        /// Delivery id (e.g. X-GitHub-Delivery): a re-delivery appends nothing.
+        #[arg(long)]
+        delivery: Option<String>,
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
     /// Initialise (if needed), record sample evidence, print the checkpoint and verify the log.
     Quickstart,
 }

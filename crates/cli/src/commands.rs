@@ -117,7 +117,79 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             writeln!(out, "ok: origin {}\nsize {}\nroot {}", cp.origin, cp.size, cp.root.to_base64()).map_err(stdout_err)
         }
         Command::Quickstart => quickstart(&dir, &mut out),
+        Command::Ingest { files, format, commit, build, event, delivery, output } => {
+            let format = format
+                .map(|f| f.parse::<trailmark_ingest::Format>().map_err(|e| input(format!("--format: {e}"))))
+                .transpose()?;
+            let store = dir.open()?;
+            let mut failed = Vec::new();
+            for file in &files {
+                let ctx = trailmark_ingest::Context {
+                    event: event.clone(),
+                    delivery: delivery.clone(),
+                    commit: commit.clone(),
+                    build: build.clone(),
+                    filename: file.file_name().map(|f| f.to_string_lossy().into_owned()),
+                    ..Default::default()
+                };
+                match ingest_file(&store, file, format, &ctx, output, &mut out) {
+                    Ok(()) => {}
+                    Err(CliError::Input(m)) => {
+                        eprintln!("trailmark: {m}");
+                        failed.push(file.display().to_string());
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(input(format!(
+                    "{} of {} files were refused and nothing of them was stored: {}",
+                    failed.len(),
+                    files.len(),
+                    failed.join(", ")
+                )))
+            }
+        }
     }
+}
+
+fn ingest_file(
+    store: &SqliteStore,
+    file: &Path,
+    format: Option<trailmark_ingest::Format>,
+    ctx: &trailmark_ingest::Context,
+    output: Format,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let bytes = if file == Path::new("-") {
+        let mut b = Vec::new();
+        std::io::stdin().read_to_end(&mut b).map_err(io("reading stdin".into()))?;
+        b
+    } else {
+        std::fs::read(file).map_err(|e| input(format!("cannot read {}: {e}", file.display())))?
+    };
+    let ingested = trailmark_ingest::ingest(&bytes, format, ctx).map_err(|e| input(format!("{}: {e}", file.display())))?;
+    let n = ingested.records.len();
+    let appended = store.append_with_blobs(ingested.records, vec![ingested.raw])?;
+    print_appended(out, &appended, output)?;
+    let skipped = &ingested.skipped;
+    eprintln!(
+        "{}: {} ({}): {n} records{}",
+        file.display(),
+        ingested.format,
+        trailmark_model::Digest::of(&bytes),
+        if skipped.is_empty() { String::new() } else { format!("; {} parts skipped", skipped.len()) }
+    );
+    for s in skipped.iter().take(20) {
+        eprintln!("  skipped {}: {}", s.what, s.reason);
+    }
+    if skipped.len() > 20 {
+        eprintln!("  ... and {} more skipped", skipped.len() - 20);
+    }
+    report_duplicates(&appended);
+    Ok(())
 }
 
 fn stdout_err(e: std::io::Error) -> CliError {

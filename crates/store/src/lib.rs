@@ -15,7 +15,7 @@ pub mod sqlite;
 mod verify;
 
 use trailmark_log::{Hash, VerifierKey};
-use trailmark_model::{Digest, Kind, LogIndex, NewRecord, Record, Subject, Timestamp};
+use trailmark_model::{Blob, Digest, Kind, LogIndex, NewRecord, Record, Subject, Timestamp};
 
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
@@ -87,7 +87,14 @@ pub trait Store: Send + Sync {
 
     /// Appends records as one atomic, durable batch (all or none) and returns, in order, each
     /// record's index. Returns only once the batch and its signed checkpoint are fsync'd.
-    fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Appended>, StoreError>;
+    fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Appended>, StoreError> {
+        self.append_with_blobs(records, Vec::new())
+    }
+
+    /// Like [`Store::append`], and stores `blobs` (raw inputs the records were derived from,
+    /// content-addressed) in the same durable batch: a record is never present without the raw
+    /// input it cites.
+    fn append_with_blobs(&self, records: Vec<NewRecord>, blobs: Vec<Blob>) -> Result<Vec<Appended>, StoreError>;
 
     /// Number of records covered by the latest signed checkpoint.
     fn size(&self) -> Result<u64, StoreError>;

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use trailmark_log::{
     Checkpoint, Frontier, Hash, NodeId, NodeSource, SignerKey, VerifierKey, leaf_hash, node_hash,
 };
-use trailmark_model::{Digest, LogIndex, NewRecord, Timestamp, decode_leaf, encode_leaf};
+use trailmark_model::{Blob, Digest, LogIndex, NewRecord, Timestamp, decode_leaf, encode_leaf};
 
 use crate::error::StoreError;
 use crate::migrate::{SQLITE, migrate};
@@ -34,6 +34,7 @@ type Reply = mpsc::SyncSender<Result<Vec<Appended>, StoreError>>;
 
 struct Job {
     records: Vec<NewRecord>,
+    blobs: Vec<Blob>,
     reply: Reply,
 }
 
@@ -413,14 +414,18 @@ impl Store for SqliteStore {
         &self.verifier
     }
 
-    fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Appended>, StoreError> {
+    fn append_with_blobs(&self, records: Vec<NewRecord>, blobs: Vec<Blob>) -> Result<Vec<Appended>, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         if records.is_empty() {
             return Ok(Vec::new());
         }
+        // Content addressing is checked on the way in too: a blob must hash to its address.
+        if let Some(b) = blobs.iter().find(|b| Digest::of(&b.bytes) != b.digest) {
+            return Err(StoreError::InvalidRequest(format!("blob {} does not hash to its address", b.digest)));
+        }
         let (reply, answer) = mpsc::sync_channel(1);
         writer
-            .send(Job { records, reply })
+            .send(Job { records, blobs, reply })
             .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
         answer
             .recv()
@@ -690,7 +695,8 @@ impl WriterState {
             }
             let saved = (self.frontier.clone(), self.last_recorded);
             let mut batches: Vec<Vec<NewRecord>> = jobs.iter_mut().map(|j| std::mem::take(&mut j.records)).collect();
-            match self.commit(&mut batches) {
+            let blobs: Vec<Blob> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.blobs)).collect();
+            match self.commit(&mut batches, &blobs) {
                 Ok(results) => {
                     for (job, result) in jobs.into_iter().zip(results) {
                         let _ = job.reply.send(Ok(result));
@@ -708,7 +714,7 @@ impl WriterState {
         }
     }
 
-    fn commit(&mut self, batches: &mut [Vec<NewRecord>]) -> Result<Vec<Vec<Appended>>, StoreError> {
+    fn commit(&mut self, batches: &mut [Vec<NewRecord>], blobs: &[Blob]) -> Result<Vec<Vec<Appended>>, StoreError> {
         let WriterState { conn, signer, origin, frontier, last_recorded } = self;
         // recorded_at never goes backwards, even if the wall clock does.
         let now = std::cmp::max(Timestamp::now(), *last_recorded);
@@ -740,6 +746,11 @@ impl WriterState {
             let mut ins_key = tx
                 .prepare_cached("INSERT INTO idempotency (key, idx) VALUES (?1, ?2)")
                 .map_err(err("recording an idempotency key"))?;
+            for blob in blobs {
+                ins_blob
+                    .execute(params![blob.digest.0.as_slice(), blob.bytes])
+                    .map_err(err("storing a raw input"))?;
+            }
             let mut seen: HashMap<String, Appended> = HashMap::new();
             for batch in batches.iter_mut() {
                 let mut out = Vec::with_capacity(batch.len());
