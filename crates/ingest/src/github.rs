@@ -8,8 +8,9 @@
 //! Relations used (`links`): `in_repo` (repo), `references` (ticket), `head` / `base` /
 //! `merged_as` (PR commits), `reviews` (the commit a review looked at), `builds` (the commit a
 //! check/workflow ran on), `part_of` (job → run, check run → suite), `for_pr`, `deploys`
-//! (commit), `deployed_by` (build), `previous` / `contains` (push), `tags` (release → commit),
-//! `publishes` (release → artifact digest).
+//! (commit), `deployed_by` (deployment → build), `deploys_as` / `deploys_to` (job → deployment /
+//! environment), `gates` (deployment review → waiting job), `previous` / `contains` (push),
+//! `tags` (release → commit), `publishes` (release → artifact digest).
 
 use serde_json::{Map, Value, json};
 
@@ -55,7 +56,10 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     if !EVENTS.contains(&event.as_str()) {
         return Err(IngestError::Event { format: F, event });
     }
-    let mut out = Out { ctx, parsed: Parsed::default() };
+    let mut out = Out {
+        ctx,
+        parsed: Parsed::default(),
+    };
     // Organization rulesets have no repository; everything else is scoped to one.
     if event == "repository_ruleset" && v.get("repository").is_none_or(Value::is_null) {
         ruleset(&v, None, &mut out)?;
@@ -94,7 +98,11 @@ pub fn infer_event(v: &Value) -> Option<&'static str> {
         "deployment_status"
     } else if has("workflow_job") {
         "workflow_job"
-    } else if has("workflow_job_run") || has("workflow_job_runs") || has("approver") || (has("reviewers") && has("workflow_run")) {
+    } else if has("workflow_job_run")
+        || has("workflow_job_runs")
+        || has("approver")
+        || (has("reviewers") && has("workflow_run"))
+    {
         "deployment_review"
     } else if has("deployment") {
         "deployment"
@@ -153,14 +161,20 @@ pub(crate) fn parse_object(bytes: &[u8], format: Format) -> Result<Value, Ingest
             Value::Bool(_) => "a boolean",
             _ => "null",
         };
-        return Err(IngestError::schema(format, format!("expected a webhook body (a JSON object), found {found}")));
+        return Err(IngestError::schema(
+            format,
+            format!("expected a webhook body (a JSON object), found {found}"),
+        ));
     }
     Ok(v)
 }
 
 /// The string at a JSON pointer, trimmed; `None` when absent, not a string, or blank.
 pub(crate) fn text<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// The value at a JSON pointer, `null` when absent (for payload building).
@@ -172,7 +186,9 @@ pub(crate) fn at(v: &Value, ptr: &str) -> Value {
 /// that stands for "no commit" (branch creation/deletion).
 pub(crate) fn full_sha(s: Option<&str>) -> Option<String> {
     let s = s?.trim();
-    let ok = (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit()) && s.bytes().any(|b| b != b'0');
+    let ok = (s.len() == 40 || s.len() == 64)
+        && s.bytes().all(|b| b.is_ascii_hexdigit())
+        && s.bytes().any(|b| b != b'0');
     ok.then(|| s.to_ascii_lowercase())
 }
 
@@ -201,19 +217,27 @@ fn timestamp_text(s: &str) -> Option<String> {
     }
     let zone = match zone {
         "UTC" | "Z" | "GMT" => "Z".to_owned(),
-        z if (z.starts_with('+') || z.starts_with('-')) && z.len() == 5 && z.is_ascii() => {
-            format!("{}:{}", &z[..3], &z[3..])
+        // `+0200` → `+02:00`; `get` keeps odd (non-ASCII) input from panicking.
+        z if (z.starts_with('+') || z.starts_with('-')) && z.len() == 5 => {
+            format!("{}:{}", z.get(..3)?, z.get(3..)?)
         }
         z => z.to_owned(),
     };
     let candidate = format!("{date}T{time}{zone}");
-    candidate.parse::<jiff::Timestamp>().is_ok().then_some(candidate)
+    candidate
+        .parse::<jiff::Timestamp>()
+        .is_ok()
+        .then_some(candidate)
 }
 
 /// Drops `null` members, so payloads only hold what the tool actually said.
 pub(crate) fn compact(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).collect::<Map<_, _>>()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .collect::<Map<_, _>>(),
+        ),
         other => other,
     }
 }
@@ -223,8 +247,15 @@ pub(crate) fn compact(v: Value) -> Value {
 pub(crate) fn host_path(url: &str) -> Option<(String, String)> {
     let rest = url.trim().split_once("://").map_or(url.trim(), |(_, r)| r);
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h).to_ascii_lowercase();
-    let path = path.split(['?', '#']).next().unwrap_or("").trim_matches('/');
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, h)| h)
+        .to_ascii_lowercase();
+    let path = path
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .trim_matches('/');
     let path = path.strip_suffix(".git").unwrap_or(path);
     (!host.is_empty()).then(|| (host, path.to_owned()))
 }
@@ -251,7 +282,10 @@ impl Out<'_> {
     pub fn push(&mut self, what: impl Into<String>, draft: Draft) {
         match draft.build() {
             Ok(r) => self.parsed.records.push(r),
-            Err(reason) => self.parsed.skipped.push(Skipped { what: what.into(), reason }),
+            Err(reason) => self.parsed.skipped.push(Skipped {
+                what: what.into(),
+                reason,
+            }),
         }
     }
 }
@@ -269,13 +303,21 @@ impl Repo {
         let r = v
             .get("repository")
             .filter(|r| r.is_object())
-            .ok_or_else(|| IngestError::schema(F, "not a GitHub repository webhook: `repository` is missing"))?;
+            .ok_or_else(|| {
+                IngestError::schema(
+                    F,
+                    "not a GitHub repository webhook: `repository` is missing",
+                )
+            })?;
         let full = text(r, "/full_name").map(str::to_owned).or_else(|| {
             let owner = text(r, "/owner/login").or_else(|| text(r, "/owner/name"))?;
             Some(format!("{owner}/{}", text(r, "/name")?))
         });
-        let full = full.ok_or_else(|| IngestError::schema(F, "`repository.full_name` is missing"))?;
-        Ok(Repo { id: format!("{}/{full}", host_of(r)) })
+        let full =
+            full.ok_or_else(|| IngestError::schema(F, "`repository.full_name` is missing"))?;
+        Ok(Repo {
+            id: format!("{}/{full}", host_of(r)),
+        })
     }
 
     /// A PR id in this repository.
@@ -314,8 +356,13 @@ fn sender(v: &Value) -> Option<String> {
 /// falling back to the delivery's repository. `html_url` is not trusted: it can point elsewhere.
 fn pr_id(pr: &Value, repo: &Repo) -> Option<String> {
     let number = pr.get("number")?;
-    match (pr.pointer("/base/repo").filter(|r| r.is_object()), text(pr, "/base/repo/full_name")) {
-        (Some(base), Some(full)) => number_text(number).map(|n| format!("{}/{full}#{n}", host_of(base))),
+    match (
+        pr.pointer("/base/repo").filter(|r| r.is_object()),
+        text(pr, "/base/repo/full_name"),
+    ) {
+        (Some(base), Some(full)) => {
+            number_text(number).map(|n| format!("{}/{full}#{n}", host_of(base)))
+        }
         _ => repo.pr(number),
     }
 }
@@ -340,13 +387,19 @@ fn short_prs(list: Option<&Value>, repo: &Repo) -> Vec<String> {
 }
 
 fn user_name(u: &Value) -> Value {
-    compact(json!({"name": at(u, "/name"), "email": at(u, "/email"), "username": at(u, "/username")}))
+    compact(
+        json!({"name": at(u, "/name"), "email": at(u, "/email"), "username": at(u, "/username")}),
+    )
 }
 
 fn push(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError> {
-    let git_ref = text(v, "/ref").ok_or_else(|| IngestError::schema(F, "push: `ref` is missing"))?;
+    let git_ref =
+        text(v, "/ref").ok_or_else(|| IngestError::schema(F, "push: `ref` is missing"))?;
     let branch = git_ref.strip_prefix("refs/heads/");
-    let commits: &[Value] = v.get("commits").and_then(Value::as_array).map_or(&[], Vec::as_slice);
+    let commits: &[Value] = v
+        .get("commits")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
     let mut ids = Vec::new();
     for (i, c) in commits.iter().enumerate() {
         let Some(id) = full_sha(text(c, "/id")) else {
@@ -384,7 +437,10 @@ fn push(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError> {
         .link("in_repo", "repo", &repo.id)
         .link_opt("previous", "commit", full_sha(text(v, "/before")))
         .actor(sender(v).or_else(|| text(v, "/pusher/name").map(|n| format!("github:{n}"))))
-        .occurred_at(timestamp(v.pointer("/repository/pushed_at")).or_else(|| timestamp(v.pointer("/head_commit/timestamp"))))
+        .occurred_at(
+            timestamp(v.pointer("/repository/pushed_at"))
+                .or_else(|| timestamp(v.pointer("/head_commit/timestamp"))),
+        )
         .payload(compact(json!({
             "ref": git_ref,
             "before": at(v, "/before"),
@@ -411,9 +467,11 @@ fn pull_request(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError
         .get("pull_request")
         .filter(|p| p.is_object())
         .ok_or_else(|| IngestError::schema(F, "pull_request: `pull_request` is missing"))?;
-    let id = pr_id(pr, repo).ok_or_else(|| IngestError::schema(F, "pull_request: `pull_request.number` is missing"))?;
+    let id = pr_id(pr, repo)
+        .ok_or_else(|| IngestError::schema(F, "pull_request: `pull_request.number` is missing"))?;
     let action = text(v, "/action").unwrap_or("");
-    let merged = pr.get("merged").and_then(Value::as_bool) == Some(true) || !pr.get("merged_at").is_none_or(Value::is_null);
+    let merged = pr.get("merged").and_then(Value::as_bool) == Some(true)
+        || !pr.get("merged_at").is_none_or(Value::is_null);
     let when = match action {
         "opened" | "reopened" => timestamp(pr.get("created_at")),
         "closed" if merged => timestamp(pr.get("merged_at")),
@@ -470,9 +528,9 @@ fn review(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError> {
         .get("review")
         .filter(|r| r.is_object())
         .ok_or_else(|| IngestError::schema(F, "pull_request_review: `review` is missing"))?;
-    let id = pr
-        .and_then(|p| pr_id(p, repo))
-        .ok_or_else(|| IngestError::schema(F, "pull_request_review: `pull_request.number` is missing"))?;
+    let id = pr.and_then(|p| pr_id(p, repo)).ok_or_else(|| {
+        IngestError::schema(F, "pull_request_review: `pull_request.number` is missing")
+    })?;
     let title = pr.and_then(|p| text(p, "/title"));
     let head_ref = pr.and_then(|p| text(p, "/head/ref"));
     let d = Draft::new("github.pull_request_review")
@@ -514,7 +572,9 @@ fn check_run(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError> {
         .link_opt(
             "part_of",
             "build",
-            c.pointer("/check_suite/id").and_then(number_text).map(|s| format!("{}/check-suites/{s}", repo.id)),
+            c.pointer("/check_suite/id")
+                .and_then(number_text)
+                .map(|s| format!("{}/check-suites/{s}", repo.id)),
         )
         .actor(sender(v))
         .occurred_at(timestamp(c.get("completed_at")).or_else(|| timestamp(c.get("started_at"))))
@@ -587,7 +647,11 @@ fn workflow_run(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError
         .subject("build", &build)
         .link("in_repo", "repo", &repo.id)
         .link_opt("builds", "commit", full_sha(text(w, "/head_sha")))
-        .actor(login(w, "/triggering_actor").or_else(|| login(w, "/actor")).or_else(|| sender(v)))
+        .actor(
+            login(w, "/triggering_actor")
+                .or_else(|| login(w, "/actor"))
+                .or_else(|| sender(v)),
+        )
         .occurred_at(timestamp(w.get("updated_at")).or_else(|| timestamp(w.get("created_at"))))
         .payload(compact(json!({
             "action": at(v, "/action"),
@@ -635,13 +699,26 @@ fn workflow_job(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError
         .subject("build", &build)
         .link("in_repo", "repo", &repo.id)
         .link_opt("builds", "commit", full_sha(text(j, "/head_sha")))
-        .link_opt("part_of", "build", j.get("run_id").and_then(number_text).map(|r| format!("{}/actions/runs/{r}", repo.id)))
+        .link_opt(
+            "part_of",
+            "build",
+            j.get("run_id")
+                .and_then(number_text)
+                .map(|r| format!("{}/actions/runs/{r}", repo.id)),
+        )
         .link_opt(
             "deploys_as",
             "deployment",
-            deployment.and_then(|d| d.get("id")).and_then(number_text).map(|d| format!("{}/deployments/{d}", repo.id)),
+            deployment
+                .and_then(|d| d.get("id"))
+                .and_then(number_text)
+                .map(|d| format!("{}/deployments/{d}", repo.id)),
         )
-        .link_opt("deploys_to", "environment", deployment.and_then(|d| text(d, "/environment")))
+        .link_opt(
+            "deploys_to",
+            "environment",
+            deployment.and_then(|d| text(d, "/environment")),
+        )
         .actor(sender(v))
         .occurred_at(
             timestamp(j.get("completed_at"))
@@ -672,8 +749,12 @@ fn workflow_job(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError
 }
 
 fn status(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError> {
-    let sha = full_sha(text(v, "/sha")).ok_or_else(|| IngestError::schema(F, "status: `sha` is missing"))?;
-    let id = v.get("id").and_then(number_text).ok_or_else(|| IngestError::schema(F, "status: `id` is missing"))?;
+    let sha = full_sha(text(v, "/sha"))
+        .ok_or_else(|| IngestError::schema(F, "status: `sha` is missing"))?;
+    let id = v
+        .get("id")
+        .and_then(number_text)
+        .ok_or_else(|| IngestError::schema(F, "status: `id` is missing"))?;
     let build = format!("{}/statuses/{id}", repo.id);
     let branches: Vec<Value> = v
         .get("branches")
@@ -715,10 +796,18 @@ fn deployment(v: &Value, repo: &Repo, event: &str, out: &mut Out) -> Result<(), 
         .ok_or_else(|| IngestError::schema(F, format!("{event}: `deployment.id` is missing")))?;
     let st = v.get("deployment_status").filter(|s| s.is_object());
     if event == "deployment_status" && st.is_none() {
-        return Err(IngestError::schema(F, "deployment_status: `deployment_status` is missing"));
+        return Err(IngestError::schema(
+            F,
+            "deployment_status: `deployment_status` is missing",
+        ));
     }
-    let env = st.and_then(|s| text(s, "/environment")).or_else(|| text(dep, "/environment"));
-    let run = v.pointer("/workflow_run/id").and_then(number_text).map(|r| format!("{}/actions/runs/{r}", repo.id));
+    let env = st
+        .and_then(|s| text(s, "/environment"))
+        .or_else(|| text(dep, "/environment"));
+    let run = v
+        .pointer("/workflow_run/id")
+        .and_then(number_text)
+        .map(|r| format!("{}/actions/runs/{r}", repo.id));
     let deployment = compact(json!({
         "id": at(dep, "/id"),
         "ref": at(dep, "/ref"),
@@ -774,7 +863,12 @@ fn deployment(v: &Value, repo: &Repo, event: &str, out: &mut Out) -> Result<(), 
 fn deployment_review(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError> {
     let action = text(v, "/action").unwrap_or("");
     let run = v.get("workflow_run").filter(|w| w.is_object());
-    let mut jobs: Vec<&Value> = v.get("workflow_job_runs").and_then(Value::as_array).into_iter().flatten().collect();
+    let mut jobs: Vec<&Value> = v
+        .get("workflow_job_runs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
     if let Some(j) = v.get("workflow_job_run").filter(|j| j.is_object()) {
         jobs.push(j);
     }
@@ -785,13 +879,19 @@ fn deployment_review(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), Ingest
         }
     }
     if envs.is_empty() && run.is_none() {
-        return Err(IngestError::schema(F, "deployment_review: neither `environment` nor `workflow_run` is present"));
+        return Err(IngestError::schema(
+            F,
+            "deployment_review: neither `environment` nor `workflow_run` is present",
+        ));
     }
     let mut d = Draft::new("github.deployment_review").link("in_repo", "repo", &repo.id);
     for e in &envs {
         d = d.subject("environment", e);
     }
-    let run_id = run.and_then(|r| r.get("id")).and_then(number_text).map(|r| format!("{}/actions/runs/{r}", repo.id));
+    let run_id = run
+        .and_then(|r| r.get("id"))
+        .and_then(number_text)
+        .map(|r| format!("{}/actions/runs/{r}", repo.id));
     d = d.subject_opt("build", run_id.as_deref());
     for j in &jobs {
         if let Some(id) = j.get("id").and_then(number_text) {
@@ -819,11 +919,19 @@ fn deployment_review(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), Ingest
         "requested" => login(v, "/requestor"),
         _ => None,
     };
-    let when = if action == "requested" { timestamp(v.get("since")) } else { None }
-        .or_else(|| run.and_then(|r| timestamp(r.get("updated_at"))))
-        .or_else(|| timestamp(v.get("since")));
+    let when = if action == "requested" {
+        timestamp(v.get("since"))
+    } else {
+        None
+    }
+    .or_else(|| run.and_then(|r| timestamp(r.get("updated_at"))))
+    .or_else(|| timestamp(v.get("since")));
     let d = d
-        .link_opt("deploys", "commit", run.and_then(|r| full_sha(text(r, "/head_sha"))))
+        .link_opt(
+            "deploys",
+            "commit",
+            run.and_then(|r| full_sha(text(r, "/head_sha"))),
+        )
         .actor(actor.or_else(|| sender(v)))
         .occurred_at(when)
         .payload(compact(json!({
@@ -852,18 +960,28 @@ fn deployment_review(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), Ingest
 fn protection_rule(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError> {
     let dep = v.get("deployment").filter(|d| d.is_object());
     let env = text(v, "/environment").or_else(|| dep.and_then(|d| text(d, "/environment")));
-    let dep_id = dep.and_then(|d| d.get("id")).and_then(number_text).map(|d| format!("{}/deployments/{d}", repo.id));
+    let dep_id = dep
+        .and_then(|d| d.get("id"))
+        .and_then(number_text)
+        .map(|d| format!("{}/deployments/{d}", repo.id));
     if env.is_none() && dep_id.is_none() {
-        return Err(IngestError::schema(F, "deployment_protection_rule: neither `environment` nor `deployment` is present"));
+        return Err(IngestError::schema(
+            F,
+            "deployment_protection_rule: neither `environment` nor `deployment` is present",
+        ));
     }
-    let sha = dep.and_then(|d| full_sha(text(d, "/sha"))).or_else(|| full_sha(text(v, "/sha")));
+    let sha = dep
+        .and_then(|d| full_sha(text(d, "/sha")))
+        .or_else(|| full_sha(text(v, "/sha")));
     let mut d = Draft::new("github.deployment_protection_rule")
         .subject_opt("deployment", dep_id)
         .subject_opt("environment", env)
         .link("in_repo", "repo", &repo.id)
         .link_opt("deploys", "commit", sha)
         .actor(sender(v))
-        .occurred_at(dep.and_then(|d| timestamp(d.get("updated_at")).or_else(|| timestamp(d.get("created_at")))))
+        .occurred_at(dep.and_then(|d| {
+            timestamp(d.get("updated_at")).or_else(|| timestamp(d.get("created_at")))
+        }))
         // The callback URL carries a token: left out on purpose.
         .payload(compact(json!({
             "action": at(v, "/action"),
@@ -886,9 +1004,15 @@ fn release(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError> {
         .get("release")
         .filter(|r| r.is_object())
         .ok_or_else(|| IngestError::schema(F, "release: `release` is missing"))?;
-    let tag = text(r, "/tag_name").ok_or_else(|| IngestError::schema(F, "release: `release.tag_name` is missing"))?;
+    let tag = text(r, "/tag_name")
+        .ok_or_else(|| IngestError::schema(F, "release: `release.tag_name` is missing"))?;
     let id = format!("{}@{tag}", repo.id);
-    let assets: Vec<&Value> = r.get("assets").and_then(Value::as_array).into_iter().flatten().collect();
+    let assets: Vec<&Value> = r
+        .get("assets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
     let mut d = Draft::new("github.release")
         .subject("release", &id)
         .link("in_repo", "repo", &repo.id)
@@ -902,9 +1026,17 @@ fn release(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError> {
     }
     let asset_summaries: Vec<Value> = assets
         .iter()
-        .map(|a| compact(json!({"name": at(a, "/name"), "size": at(a, "/size"), "digest": at(a, "/digest")})))
+        .map(|a| {
+            compact(
+                json!({"name": at(a, "/name"), "size": at(a, "/size"), "digest": at(a, "/digest")}),
+            )
+        })
         .collect();
-    let changed: Vec<&String> = v.get("changes").and_then(Value::as_object).map(|m| m.keys().collect()).unwrap_or_default();
+    let changed: Vec<&String> = v
+        .get("changes")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
     let d = d.payload(compact(json!({
         "action": at(v, "/action"),
         "tag": tag,
@@ -932,7 +1064,9 @@ fn branch_protection(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), Ingest
     let d = Draft::new("github.branch_protection")
         .subject("repo", &repo.id)
         .actor(sender(v))
-        .occurred_at(timestamp(rule.get("updated_at")).or_else(|| timestamp(rule.get("created_at"))))
+        .occurred_at(
+            timestamp(rule.get("updated_at")).or_else(|| timestamp(rule.get("created_at"))),
+        )
         .payload(compact(json!({
             "action": at(v, "/action"),
             "pattern": at(rule, "/name"),
@@ -949,14 +1083,22 @@ fn ruleset(v: &Value, repo: Option<&Repo>, out: &mut Out) -> Result<(), IngestEr
     let rs = v
         .get("repository_ruleset")
         .filter(|r| r.is_object())
-        .ok_or_else(|| IngestError::schema(F, "repository_ruleset: `repository_ruleset` is missing"))?;
+        .ok_or_else(|| {
+            IngestError::schema(F, "repository_ruleset: `repository_ruleset` is missing")
+        })?;
     let d = Draft::new("github.repository_ruleset");
     let d = match repo {
         Some(r) => d.subject("repo", &r.id),
         None => {
-            let org = text(v, "/organization/login")
-                .ok_or_else(|| IngestError::schema(F, "repository_ruleset: neither `repository` nor `organization` is present"))?;
-            let host = v.get("organization").map_or_else(|| "github.com".to_owned(), host_of);
+            let org = text(v, "/organization/login").ok_or_else(|| {
+                IngestError::schema(
+                    F,
+                    "repository_ruleset: neither `repository` nor `organization` is present",
+                )
+            })?;
+            let host = v
+                .get("organization")
+                .map_or_else(|| "github.com".to_owned(), host_of);
             d.subject("org", format!("{host}/{org}"))
         }
     };
@@ -977,7 +1119,8 @@ fn ruleset(v: &Value, repo: Option<&Repo>, out: &mut Out) -> Result<(), IngestEr
 
 /// Who was given (or lost) access to the repository.
 fn member(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError> {
-    let who = login(v, "/member").ok_or_else(|| IngestError::schema(F, "member: `member.login` is missing"))?;
+    let who = login(v, "/member")
+        .ok_or_else(|| IngestError::schema(F, "member: `member.login` is missing"))?;
     let d = Draft::new("github.member")
         .subject("repo", &repo.id)
         .subject("person", &who)
@@ -997,7 +1140,302 @@ fn member(v: &Value, repo: &Repo, out: &mut Out) -> Result<(), IngestError> {
 /// A copy of an object without some keys.
 fn without(v: &Value, keys: &[&str]) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().filter(|(k, _)| !keys.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !keys.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+    const SHA2: &str = "c4295bd74fb0f4fda03689c3df3f2803b658fd85";
+
+    fn repo() -> Value {
+        json!({"full_name": "octo/hello", "name": "hello", "owner": {"login": "octo"}, "html_url": "https://github.com/octo/hello"})
+    }
+
+    fn ctx(event: &str) -> Context {
+        Context {
+            event: Some(event.into()),
+            ..Context::default()
+        }
+    }
+
+    fn run(event: &str, body: Value) -> Vec<Value> {
+        let parsed = parse(body.to_string().as_bytes(), &ctx(event)).unwrap();
+        assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+        parsed
+            .records
+            .iter()
+            .map(trailmark_model::input::to_value)
+            .collect()
+    }
+
+    fn links(r: &Value, rel: &str) -> Vec<String> {
+        r["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["rel"] == rel)
+            .map(|l| l["to"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn invalid_inputs_are_refused_without_panicking() {
+        let c = ctx("push");
+        assert!(matches!(
+            parse(b"{\"ref\": \"refs/heads/ma", &c),
+            Err(IngestError::Json { .. })
+        ));
+        let e = parse(b"[1, 2]", &c).unwrap_err().to_string();
+        assert!(e.contains("found an array"), "{e}");
+        let e = parse(br#"{"ref": "refs/heads/main", "commits": []}"#, &c)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`repository` is missing"), "{e}");
+        let e = parse(br#"{"repository": {"name": "x"}, "ref": "r"}"#, &c)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("full_name"), "{e}");
+        let e = parse(
+            br#"{"repository": {"full_name": "a/b"}}"#,
+            &ctx("pull_request"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`pull_request` is missing"), "{e}");
+        // Wrong types everywhere: still no panic, just a refusal or fewer fields.
+        let odd = json!({"repository": {"full_name": "a/b"}, "ref": 7, "commits": {"x": 1}, "before": [], "after": {}});
+        assert!(parse(odd.to_string().as_bytes(), &c).is_err());
+        let odd = json!({"repository": {"full_name": "a/b"}, "ref": "refs/heads/x", "commits": [1, null, {"id": 5}]});
+        let p = parse(odd.to_string().as_bytes(), &c).unwrap();
+        assert_eq!((p.records.len(), p.skipped.len()), (1, 3));
+    }
+
+    #[test]
+    fn events_without_evidence_are_refused_by_name() {
+        let body = json!({"zen": "Keep it logically awesome.", "hook_id": 1, "repository": repo()})
+            .to_string();
+        let e = parse(body.as_bytes(), &Context::default()).unwrap_err();
+        assert_eq!(
+            e,
+            IngestError::Event {
+                format: F,
+                event: "ping".into()
+            }
+        );
+        let e = parse(body.as_bytes(), &ctx("star")).unwrap_err();
+        assert_eq!(e.to_string(), "github: unsupported event \"star\"");
+        let e = parse(br#"{"hello": 1}"#, &Context::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("X-GitHub-Event"), "{e}");
+    }
+
+    #[test]
+    fn the_event_is_inferred_from_the_shape() {
+        let cases = [
+            (
+                json!({"ref": "r", "before": "a", "after": "b", "commits": []}),
+                "push",
+            ),
+            (json!({"pull_request": {}, "number": 1}), "pull_request"),
+            (
+                json!({"pull_request": {}, "review": {}}),
+                "pull_request_review",
+            ),
+            (
+                json!({"deployment_status": {}, "deployment": {}, "check_run": {}, "workflow_run": {}}),
+                "deployment_status",
+            ),
+            (json!({"deployment": {}, "workflow_run": {}}), "deployment"),
+            (
+                json!({"workflow_job": {}, "deployment": {}}),
+                "workflow_job",
+            ),
+            (
+                json!({"approver": {}, "workflow_run": {}}),
+                "deployment_review",
+            ),
+            (
+                json!({"deployment_callback_url": "u", "deployment": {}}),
+                "deployment_protection_rule",
+            ),
+            (
+                json!({"sha": "s", "state": "success", "context": "ci"}),
+                "status",
+            ),
+            (json!({"rule": {}}), "branch_protection_rule"),
+            (json!({"repository_ruleset": {}}), "repository_ruleset"),
+            (json!({"member": {}, "action": "added"}), "member"),
+            (json!({"release": {}}), "release"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(infer_event(&v), Some(want), "{v}");
+        }
+        assert_eq!(infer_event(&json!({"a": 1})), None);
+    }
+
+    #[test]
+    fn tickets_come_from_messages_titles_and_branches() {
+        let push = json!({
+            "ref": "refs/heads/feature/PAY-7-login", "before": SHA2, "after": SHA, "forced": true,
+            "repository": repo(), "sender": {"login": "mona"}, "pusher": {"name": "mona", "email": "m@x"},
+            "commits": [{"id": SHA, "message": "PAY-142: fix rounding", "timestamp": "2024-01-02T03:04:05+01:00",
+                         "author": {"name": "Mona", "email": "m@x", "username": "mona"}}]
+        });
+        let recs = run("push", push);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(links(&recs[0], "references"), ["PAY-142", "PAY-7"]);
+        assert_eq!(recs[0]["occurred_at"], "2024-01-02T02:04:05Z");
+        assert_eq!(links(&recs[1], "references"), ["PAY-7"]);
+        assert_eq!(links(&recs[1], "previous"), [SHA2]);
+        assert_eq!(recs[1]["payload"]["forced"], true);
+
+        let pr = json!({"action": "closed", "repository": repo(), "sender": {"login": "mona"}, "pull_request": {
+            "number": 9, "title": "OPS-3 tidy", "merged": true, "merged_at": "2024-01-02T00:00:00Z",
+            "merge_commit_sha": SHA2, "head": {"ref": "ABC-12-x", "sha": SHA}, "base": {"ref": "main", "sha": SHA2,
+            "repo": {"full_name": "octo/hello", "html_url": "https://ghe.example.com/octo/hello"}}}});
+        let recs = run("pull_request", pr);
+        assert_eq!(recs[0]["subjects"][0]["id"], "ghe.example.com/octo/hello#9");
+        assert_eq!(links(&recs[0], "merged_as"), [SHA2]);
+        assert_eq!(links(&recs[0], "references"), ["OPS-3", "ABC-12"]);
+        assert_eq!(recs[0]["occurred_at"], "2024-01-02T00:00:00Z");
+    }
+
+    #[test]
+    fn status_events_are_builds_of_a_commit() {
+        let body = json!({"id": 6, "sha": SHA, "state": "failure", "context": "ci/lint", "repository": repo(),
+            "sender": {"login": "ci-bot"}, "updated_at": "2024-05-01T10:00:00Z", "branches": [{"name": "main"}]});
+        let recs = run("status", body);
+        assert_eq!(recs[0]["kind"], "github.status");
+        assert_eq!(
+            recs[0]["subjects"][0]["id"],
+            "github.com/octo/hello/statuses/6"
+        );
+        assert_eq!(links(&recs[0], "builds"), [SHA]);
+        assert_eq!(recs[0]["payload"]["branches"], json!(["main"]));
+    }
+
+    #[test]
+    fn protection_snapshots_are_recorded() {
+        let bp = json!({"action": "edited", "repository": repo(), "sender": {"login": "admin"},
+            "rule": {"id": 1, "node_id": "x", "name": "main", "admin_enforced": false,
+                     "required_approving_review_count": 2, "updated_at": "2024-05-01T10:00:00Z"},
+            "changes": {"admin_enforced": {"from": true}}});
+        let r = &run("branch_protection_rule", bp)[0];
+        assert_eq!(r["kind"], "github.branch_protection");
+        assert_eq!(r["payload"]["pattern"], "main");
+        assert_eq!(r["payload"]["rule"]["required_approving_review_count"], 2);
+        assert!(r["payload"]["rule"].get("node_id").is_none());
+        assert_eq!(r["actor"], "github:admin");
+
+        let rs = json!({"action": "deleted", "organization": {"login": "octo"}, "sender": {"login": "admin"},
+            "repository_ruleset": {"id": 5, "name": "protect main", "enforcement": "active", "rules": [{"type": "deletion"}]}});
+        let r = &run("repository_ruleset", rs.clone())[0];
+        assert_eq!(
+            r["subjects"][0],
+            json!({"type": "org", "id": "github.com/octo"})
+        );
+        assert_eq!(r["payload"]["ruleset"]["rules"][0]["type"], "deletion");
+        let mut with_repo = rs;
+        with_repo["repository"] = repo();
+        assert_eq!(
+            run("repository_ruleset", with_repo)[0]["subjects"][0]["id"],
+            "github.com/octo/hello"
+        );
+    }
+
+    #[test]
+    fn member_changes_name_the_person() {
+        let body = json!({"action": "added", "member": {"login": "newbie"}, "repository": repo(),
+            "sender": {"login": "admin"}, "changes": {"permission": {"to": "write"}}});
+        let r = &run("member", body)[0];
+        assert_eq!(
+            r["subjects"][1],
+            json!({"type": "person", "id": "github:newbie"})
+        );
+        assert_eq!(r["payload"]["permission"], "write");
+    }
+
+    #[test]
+    fn deployment_approvals_name_the_approver_and_environments() {
+        let body = json!({"action": "approved", "approver": {"login": "boss"}, "comment": "ship it",
+            "environment": "production", "since": "2024-05-01T10:00:00Z", "repository": repo(), "sender": {"login": "boss"},
+            "workflow_run": {"id": 42, "head_sha": SHA, "updated_at": "2024-05-01T10:05:00Z"},
+            "workflow_job_runs": [{"id": 7, "environment": "production"}, {"id": 8, "environment": "eu-production"}]});
+        let r = &run("deployment_review", body)[0];
+        assert_eq!(r["actor"], "github:boss");
+        assert_eq!(
+            r["payload"]["environments"],
+            json!(["production", "eu-production"])
+        );
+        assert_eq!(links(r, "deploys"), [SHA]);
+        assert_eq!(
+            r["subjects"][2]["id"],
+            "github.com/octo/hello/actions/runs/42"
+        );
+
+        let rule = json!({"action": "requested", "environment": "production", "event": "deployment",
+            "deployment_callback_url": "https://api.github.com/secret", "repository": repo(), "sender": {"login": "x"},
+            "deployment": {"id": 3, "sha": SHA, "ref": "main", "created_at": "2024-05-01T10:00:00Z"}});
+        let r = &run("deployment_protection_rule", rule)[0];
+        assert_eq!(
+            r["subjects"][0]["id"],
+            "github.com/octo/hello/deployments/3"
+        );
+        assert_eq!(links(r, "deploys"), [SHA]);
+        assert!(!r.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn release_assets_with_digests_are_linked() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let body = json!({"action": "published", "repository": repo(), "sender": {"login": "x"},
+            "release": {"tag_name": "v1", "target_commitish": SHA, "assets": [{"name": "a.tgz", "digest": digest}]}});
+        let r = &run("release", body)[0];
+        assert_eq!(r["subjects"][0]["id"], "github.com/octo/hello@v1");
+        assert_eq!(links(r, "tags"), [SHA]);
+        assert_eq!(links(r, "publishes"), [digest]);
+    }
+
+    #[test]
+    fn timestamps_are_normalized() {
+        assert_eq!(
+            timestamp_text("2021-02-25 21:23:34 UTC").as_deref(),
+            Some("2021-02-25T21:23:34Z")
+        );
+        assert_eq!(
+            timestamp_text("2021-04-28 21:50:00 +0200").as_deref(),
+            Some("2021-04-28T21:50:00+02:00")
+        );
+        assert_eq!(
+            timestamp_text("2019-05-15T15:19:25Z").as_deref(),
+            Some("2019-05-15T15:19:25Z")
+        );
+        assert_eq!(timestamp_text("yesterday"), None);
+        assert_eq!(timestamp_text("2021-02-25 21:23:34 +02€"), None);
+        assert_eq!(
+            timestamp(Some(&json!(1557933657))).as_deref(),
+            Some("2019-05-15T15:20:57Z")
+        );
+        assert_eq!(
+            full_sha(Some("0000000000000000000000000000000000000000")),
+            None
+        );
+        assert_eq!(full_sha(Some("abc123")), None);
+        assert_eq!(
+            host_path("ssh://git@host:22/a/b.git/"),
+            Some(("host:22".into(), "a/b".into()))
+        );
     }
 }

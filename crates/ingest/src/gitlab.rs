@@ -6,7 +6,7 @@
 //! across tools lets evidence link), pipelines and jobs are `build`
 //! `host/group/project/-/pipelines/ID` and `.../-/jobs/ID` (as in GitLab's own URLs).
 //! Relations are the GitHub adapter's (`in_repo`, `references`, `head`, `merged_as`, `reviews`,
-//! `builds`, `part_of`, `for_pr`, `deploys`, `deployed_by`, `previous`, `contains`, `tags`),
+//! `builds`, `part_of`, `for_pr`, `deploys`, `deployed_by`, `deploys_to`, `previous`, `contains`, `tags`),
 //! plus `comments_on` (note → MR or commit) and `triggered_by` (multi-project pipelines).
 //!
 //! GitLab sends several time formats (`2021-02-25 21:23:34 UTC`, `... +0200`, RFC 3339); they are
@@ -14,7 +14,9 @@
 
 use serde_json::{Value, json};
 
-use crate::github::{Out, at, compact, full_sha, host_path, parse_object, text, timestamp, with_tickets};
+use crate::github::{
+    Out, at, compact, full_sha, host_path, parse_object, text, timestamp, with_tickets,
+};
 use crate::{Context, Draft, Format, IngestError, Parsed, Skipped};
 
 const F: Format = Format::Gitlab;
@@ -23,7 +25,11 @@ const F: Format = Format::Gitlab;
 pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     let v = parse_object(bytes, F)?;
     // `System Hook` deliveries carry many kinds: the body says which.
-    let header = ctx.event.as_deref().map(event_name).filter(|e| !e.is_empty() && e != "system");
+    let header = ctx
+        .event
+        .as_deref()
+        .map(event_name)
+        .filter(|e| !e.is_empty() && e != "system");
     let event = match header {
         Some(e) => e,
         None => infer_event(&v).map(event_name).ok_or_else(|| {
@@ -37,12 +43,23 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     };
     if !matches!(
         event.as_str(),
-        "push" | "tag_push" | "merge_request" | "pipeline" | "build" | "deployment" | "release" | "note" | "feature_flag"
+        "push"
+            | "tag_push"
+            | "merge_request"
+            | "pipeline"
+            | "build"
+            | "deployment"
+            | "release"
+            | "note"
+            | "feature_flag"
     ) {
         return Err(IngestError::Event { format: F, event });
     }
     let project = Project::of(&v)?;
-    let mut out = Out { ctx, parsed: Parsed::default() };
+    let mut out = Out {
+        ctx,
+        parsed: Parsed::default(),
+    };
     match event.as_str() {
         "push" | "tag_push" => push(&v, &project, event == "tag_push", &mut out)?,
         "merge_request" => merge_request(&v, &project, &mut out)?,
@@ -60,7 +77,9 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
 /// The event from the body: `object_kind` (`event_name` / `event_type` in older and system
 /// hooks). Legacy job hooks say `build`.
 pub fn infer_event(v: &Value) -> Option<&str> {
-    text(v, "/object_kind").or_else(|| text(v, "/event_name")).or_else(|| text(v, "/event_type"))
+    text(v, "/object_kind")
+        .or_else(|| text(v, "/event_name"))
+        .or_else(|| text(v, "/event_type"))
 }
 
 /// `Merge Request Hook` → `merge_request`; `merge_request` stays as it is.
@@ -81,11 +100,17 @@ impl Project {
         let url = text(v, "/project/web_url")
             .or_else(|| text(v, "/project/homepage"))
             .or_else(|| text(v, "/repository/homepage"))
-            .or_else(|| v.get("object_attributes").and_then(|oa| attr(oa, "target")).and_then(|t| text(t, "/web_url")));
+            .or_else(|| {
+                v.get("object_attributes")
+                    .and_then(|oa| attr(oa, "target"))
+                    .and_then(|t| text(t, "/web_url"))
+            });
         let (host, path) = url.and_then(host_path).filter(|(_, p)| !p.is_empty()).ok_or_else(|| {
             IngestError::schema(F, "not a GitLab project webhook: `project.web_url` (or `repository.homepage`) is missing")
         })?;
-        Ok(Project { id: format!("{host}/{path}") })
+        Ok(Project {
+            id: format!("{host}/{path}"),
+        })
     }
 
     fn pr(&self, iid: &str) -> String {
@@ -97,13 +122,21 @@ impl Project {
 /// (`"iid ": 1402` appears in real group-hook bodies).
 fn attr<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
     obj.get(key)
-        .or_else(|| obj.as_object()?.iter().find(|(k, _)| k.trim() == key).map(|(_, v)| v))
+        .or_else(|| {
+            obj.as_object()?
+                .iter()
+                .find(|(k, _)| k.trim() == key)
+                .map(|(_, v)| v)
+        })
         .filter(|v| !v.is_null())
 }
 
 /// A string member, trimmed (the same senders pad values: `"merged "`).
 fn attr_text<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
-    attr(obj, key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    attr(obj, key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// A member for a payload: strings trimmed, `null` when absent.
@@ -139,10 +172,14 @@ fn user(v: &Value, ptr: &str) -> Value {
 }
 
 fn push(v: &Value, p: &Project, tag: bool, out: &mut Out) -> Result<(), IngestError> {
-    let git_ref = text(v, "/ref").ok_or_else(|| IngestError::schema(F, "push: `ref` is missing"))?;
+    let git_ref =
+        text(v, "/ref").ok_or_else(|| IngestError::schema(F, "push: `ref` is missing"))?;
     let branch = git_ref.strip_prefix("refs/heads/");
     let actor = text(v, "/user_username").map(|u| format!("gitlab:{u}"));
-    let commits: &[Value] = v.get("commits").and_then(Value::as_array).map_or(&[], Vec::as_slice);
+    let commits: &[Value] = v
+        .get("commits")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice);
     let mut ids = Vec::new();
     // A tag push lists the tagged history, not new commits: only branch pushes record commits.
     for (i, c) in commits.iter().enumerate().filter(|_| !tag) {
@@ -214,7 +251,10 @@ fn push(v: &Value, p: &Project, tag: bool, out: &mut Out) -> Result<(), IngestEr
         })));
         with_tickets(d, out.ctx, &[branch])
     };
-    out.push(format!("{} {git_ref}", if tag { "tag push" } else { "push to" }), d.actor(actor));
+    out.push(
+        format!("{} {git_ref}", if tag { "tag push" } else { "push to" }),
+        d.actor(actor),
+    );
     Ok(())
 }
 
@@ -223,14 +263,23 @@ fn merge_request(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestErro
         .get("object_attributes")
         .filter(|o| o.is_object())
         .ok_or_else(|| IngestError::schema(F, "merge_request: `object_attributes` is missing"))?;
-    let iid = id_text(attr(oa, "iid")).ok_or_else(|| IngestError::schema(F, "merge_request: `object_attributes.iid` is missing"))?;
+    let iid = id_text(attr(oa, "iid")).ok_or_else(|| {
+        IngestError::schema(F, "merge_request: `object_attributes.iid` is missing")
+    })?;
     let id = p.pr(&iid);
     let action = attr_text(oa, "action").unwrap_or("");
     let state = attr_text(oa, "state").unwrap_or("");
-    let approval = matches!(action, "approved" | "unapproved" | "approval" | "unapproval");
+    let approval = matches!(
+        action,
+        "approved" | "unapproved" | "approval" | "unapproval"
+    );
     let merged = action == "merge" || state == "merged";
     let last_commit = attr(oa, "last_commit").and_then(|c| full_sha(text(c, "/id")));
-    let merge_sha = if merged { attr_text(oa, "merge_commit_sha").and_then(|s| full_sha(Some(s))) } else { None };
+    let merge_sha = if merged {
+        attr_text(oa, "merge_commit_sha").and_then(|s| full_sha(Some(s)))
+    } else {
+        None
+    };
     let title = attr_text(oa, "title");
     let source_branch = attr_text(oa, "source_branch");
     let when = match action {
@@ -242,7 +291,12 @@ fn merge_request(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestErro
     .or_else(|| timestamp(attr(oa, "updated_at")))
     .or_else(|| timestamp(attr(oa, "created_at")));
     let names = |key: &str, field: &str| -> Vec<Value> {
-        v.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(|u| u.get(field).cloned()).collect()
+        v.get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.get(field).cloned())
+            .collect()
     };
     let d = if approval {
         Draft::new("gitlab.merge_request_approval").link_opt("reviews", "commit", last_commit)
@@ -285,11 +339,15 @@ fn pipeline(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestError> {
         .get("object_attributes")
         .filter(|o| o.is_object())
         .ok_or_else(|| IngestError::schema(F, "pipeline: `object_attributes` is missing"))?;
-    let id = id_text(attr(oa, "id")).ok_or_else(|| IngestError::schema(F, "pipeline: `object_attributes.id` is missing"))?;
+    let id = id_text(attr(oa, "id"))
+        .ok_or_else(|| IngestError::schema(F, "pipeline: `object_attributes.id` is missing"))?;
     let build = format!("{}/-/pipelines/{id}", p.id);
     let upstream = v.get("source_pipeline").and_then(|s| {
         let (host, path) = text(s, "/project/web_url").and_then(host_path)?;
-        Some(format!("{host}/{path}/-/pipelines/{}", id_text(s.get("pipeline_id"))?))
+        Some(format!(
+            "{host}/{path}/-/pipelines/{}",
+            id_text(s.get("pipeline_id"))?
+        ))
     });
     let jobs: Vec<Value> = v
         .get("builds")
@@ -319,10 +377,18 @@ fn pipeline(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestError> {
         .subject("build", &build)
         .link("in_repo", "repo", &p.id)
         .link_opt("builds", "commit", full_sha(attr_text(oa, "sha")))
-        .link_opt("for_pr", "pr", v.get("merge_request").and_then(|m| id_text(m.get("iid"))).map(|i| p.pr(&i)))
+        .link_opt(
+            "for_pr",
+            "pr",
+            v.get("merge_request")
+                .and_then(|m| id_text(m.get("iid")))
+                .map(|i| p.pr(&i)),
+        )
         .link_opt("triggered_by", "build", upstream)
         .actor(user_actor(v, "/user"))
-        .occurred_at(timestamp(attr(oa, "finished_at")).or_else(|| timestamp(attr(oa, "created_at"))))
+        .occurred_at(
+            timestamp(attr(oa, "finished_at")).or_else(|| timestamp(attr(oa, "created_at"))),
+        )
         .payload(compact(json!({
             "id": attr_value(oa, "id"),
             "iid": attr_value(oa, "iid"),
@@ -347,7 +413,8 @@ fn pipeline(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestError> {
 
 /// Job hooks (`object_kind` `build`, the legacy name GitLab still sends).
 fn job(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestError> {
-    let id = id_text(v.get("build_id")).ok_or_else(|| IngestError::schema(F, "job: `build_id` is missing"))?;
+    let id = id_text(v.get("build_id"))
+        .ok_or_else(|| IngestError::schema(F, "job: `build_id` is missing"))?;
     let build = format!("{}/-/jobs/{id}", p.id);
     let status = text(v, "/build_status");
     let d = Draft::new("gitlab.job")
@@ -392,7 +459,8 @@ fn job(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestError> {
 }
 
 fn deployment(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestError> {
-    let id = id_text(v.get("deployment_id")).ok_or_else(|| IngestError::schema(F, "deployment: `deployment_id` is missing"))?;
+    let id = id_text(v.get("deployment_id"))
+        .ok_or_else(|| IngestError::schema(F, "deployment: `deployment_id` is missing"))?;
     let dep = format!("{}/-/deployments/{id}", p.id);
     // The hook gives only a short SHA, but the commit URL ends with the full one.
     let sha = text(v, "/commit_url").and_then(|u| full_sha(u.rsplit('/').next()));
@@ -401,7 +469,11 @@ fn deployment(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestError> 
         .subject_opt("environment", text(v, "/environment"))
         .link("in_repo", "repo", &p.id)
         .link_opt("deploys", "commit", sha.as_deref())
-        .link_opt("deployed_by", "build", id_text(v.get("deployable_id")).map(|j| format!("{}/-/jobs/{j}", p.id)))
+        .link_opt(
+            "deployed_by",
+            "build",
+            id_text(v.get("deployable_id")).map(|j| format!("{}/-/jobs/{j}", p.id)),
+        )
         .actor(user_actor(v, "/user"))
         .occurred_at(timestamp(v.get("status_changed_at")))
         .payload(compact(json!({
@@ -462,7 +534,9 @@ fn note(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestError> {
     let kind = attr_text(oa, "noteable_type").unwrap_or("");
     let mr = v.get("merge_request").filter(|m| m.is_object());
     let target: Option<(&str, String)> = match kind {
-        "MergeRequest" => mr.and_then(|m| id_text(m.get("iid"))).map(|i| ("pr", p.pr(&i))),
+        "MergeRequest" => mr
+            .and_then(|m| id_text(m.get("iid")))
+            .map(|i| ("pr", p.pr(&i))),
         "Commit" => full_sha(attr_text(oa, "commit_id"))
             .or_else(|| full_sha(text(v, "/commit/id")))
             .map(|c| ("commit", c)),
@@ -497,7 +571,10 @@ fn note(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestError> {
             "issue": v.get("issue").filter(|i| i.is_object()).map(|i| compact(json!({"iid": at(i, "/iid"), "title": at(i, "/title")}))),
             "user": user(v, "/user"),
         })));
-    out.push(format!("note on {}", target.map_or(p.id.clone(), |(_, id)| id)), d);
+    out.push(
+        format!("note on {}", target.map_or(p.id.clone(), |(_, id)| id)),
+        d,
+    );
     Ok(())
 }
 
@@ -508,7 +585,9 @@ fn feature_flag(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestError
         .get("object_attributes")
         .filter(|o| o.is_object())
         .ok_or_else(|| IngestError::schema(F, "feature_flag: `object_attributes` is missing"))?;
-    let name = attr_text(oa, "name").ok_or_else(|| IngestError::schema(F, "feature_flag: `object_attributes.name` is missing"))?;
+    let name = attr_text(oa, "name").ok_or_else(|| {
+        IngestError::schema(F, "feature_flag: `object_attributes.name` is missing")
+    })?;
     let d = Draft::new("gitlab.feature_flag")
         .subject("feature_flag", format!("{}/-/feature_flags/{name}", p.id))
         .link("in_repo", "repo", &p.id)
@@ -522,4 +601,116 @@ fn feature_flag(v: &Value, p: &Project, out: &mut Out) -> Result<(), IngestError
         })));
     out.push(format!("feature flag {name}"), d);
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+
+    fn project() -> Value {
+        json!({"web_url": "https://gitlab.example.com/group/app", "path_with_namespace": "group/app"})
+    }
+
+    fn run(event: Option<&str>, body: Value) -> Vec<Value> {
+        let ctx = Context {
+            event: event.map(Into::into),
+            ..Context::default()
+        };
+        let parsed = parse(body.to_string().as_bytes(), &ctx).unwrap();
+        parsed
+            .records
+            .iter()
+            .map(trailmark_model::input::to_value)
+            .collect()
+    }
+
+    #[test]
+    fn invalid_inputs_are_refused_without_panicking() {
+        let c = Context::default();
+        assert!(matches!(
+            parse(b"{\"object_kind\": \"pu", &c),
+            Err(IngestError::Json { .. })
+        ));
+        assert!(
+            parse(b"[]", &c)
+                .unwrap_err()
+                .to_string()
+                .contains("found an array")
+        );
+        let e = parse(br#"{"object_kind": "push", "ref": "refs/heads/x"}"#, &c)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("project.web_url"), "{e}");
+        let e = parse(br#"{"ref": "x"}"#, &c).unwrap_err().to_string();
+        assert!(e.contains("object_kind"), "{e}");
+        let e = parse(
+            br#"{"object_kind": "issue", "project": {"web_url": "http://h/g/p"}}"#,
+            &c,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            IngestError::Event {
+                format: F,
+                event: "issue".into()
+            }
+        );
+        let e = parse(br#"{"object_kind": "merge_request", "project": {"web_url": "http://h/g/p"}, "object_attributes": 3}"#, &c);
+        assert!(e.unwrap_err().to_string().contains("object_attributes"));
+    }
+
+    #[test]
+    fn header_names_select_the_event() {
+        assert_eq!(event_name("Merge Request Hook"), "merge_request");
+        assert_eq!(event_name("Tag Push Hook"), "tag_push");
+        let body = json!({"object_kind": "build", "build_id": 5, "pipeline_id": 2, "sha": SHA, "build_status": "failed",
+            "build_failure_reason": "script_failure", "repository": {"homepage": "https://gitlab.example.com/group/app"}});
+        let r = &run(Some("Job Hook"), body)[0];
+        assert_eq!(r["kind"], "gitlab.job");
+        assert_eq!(r["payload"]["failure_reason"], "script_failure");
+        assert_eq!(
+            r["subjects"][0]["id"],
+            "gitlab.example.com/group/app/-/jobs/5"
+        );
+    }
+
+    #[test]
+    fn approvals_link_the_reviewed_commit_and_tickets() {
+        let body = json!({"object_kind": "merge_request", "project": project(), "user": {"username": "rev", "email": "r@x"},
+            "object_attributes": {"iid": 4, "title": "PAY-9 new checkout", "source_branch": "feature/OPS-2", "action": "approved",
+                "state": "opened", "updated_at": "2024-01-01 10:00:00 UTC", "last_commit": {"id": SHA}}});
+        let r = &run(None, body)[0];
+        assert_eq!(r["kind"], "gitlab.merge_request_approval");
+        assert_eq!(r["subjects"][0]["id"], "gitlab.example.com/group/app#4");
+        assert_eq!(r["actor"], "gitlab:rev");
+        assert_eq!(r["occurred_at"], "2024-01-01T10:00:00Z");
+        let rels: Vec<(String, String)> = r["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["rel"].as_str().unwrap().into(),
+                    l["to"]["id"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert!(rels.contains(&("reviews".into(), SHA.into())));
+        assert!(rels.contains(&("references".into(), "PAY-9".into())));
+        assert!(rels.contains(&("references".into(), "OPS-2".into())));
+    }
+
+    #[test]
+    fn notes_on_commits_are_about_the_commit() {
+        let body = json!({"object_kind": "note", "project": project(), "user": {"username": "u"},
+            "object_attributes": {"id": 1, "note": "looks odd", "noteable_type": "Commit", "commit_id": SHA,
+                "created_at": "2015-05-17 18:21:36 UTC"}});
+        let r = &run(Some("Note Hook"), body)[0];
+        assert_eq!(r["subjects"][0], json!({"type": "commit", "id": SHA}));
+        let issue = json!({"object_kind": "note", "project": project(), "object_attributes": {"noteable_type": "Issue", "note": "x"}});
+        assert_eq!(run(None, issue)[0]["subjects"][0]["type"], "repo");
+    }
 }
