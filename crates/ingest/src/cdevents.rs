@@ -27,7 +27,10 @@ use crate::{Context, Draft, Format, IngestError, Parsed, Skipped};
 const F: Format = Format::Cdevents;
 
 fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// `source` without scheme and outer slashes, joined with `id`.
@@ -35,7 +38,11 @@ fn scoped(source: Option<&str>, id: &str) -> String {
     let src = source.unwrap_or("");
     let src = src.split_once("://").map_or(src, |(_, r)| r);
     let src = src.trim_matches('/');
-    if src.is_empty() { id.to_owned() } else { format!("{src}/{id}") }
+    if src.is_empty() {
+        id.to_owned()
+    } else {
+        format!("{src}/{id}")
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -71,7 +78,8 @@ fn as_digest(s: &str) -> Option<String> {
         "sha512" => 128,
         _ => return None,
     };
-    (hex.len() == len && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| format!("{algo}:{}", hex.to_ascii_lowercase()))
+    (hex.len() == len && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("{algo}:{}", hex.to_ascii_lowercase()))
 }
 
 /// The digest a package URL pins, from its version (`pkg:oci/app@sha256%3A...`) or its
@@ -91,7 +99,12 @@ pub(crate) fn purl_digest(purl: &str) -> Option<String> {
         .split('&')
         .filter_map(|kv| kv.split_once('='))
         .filter(|(k, _)| *k == "digest" || *k == "checksum")
-        .flat_map(|(_, v)| percent_decode(v).split(',').map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|(_, v)| {
+            percent_decode(v)
+                .split(',')
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .find_map(|d| as_digest(&d))
 }
 
@@ -107,11 +120,18 @@ fn artifact_ref(id: &str) -> Option<(&'static str, String)> {
 }
 
 fn is_token(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    s.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
 fn major(version: &str) -> Option<u64> {
-    version.trim_start_matches('v').split(['.', '-']).next()?.parse().ok()
+    version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .next()?
+        .parse()
+        .ok()
 }
 
 const SUPPORTED: &[(&str, &[&str])] = &[
@@ -119,10 +139,19 @@ const SUPPORTED: &[(&str, &[&str])] = &[
     ("taskrun", &["started", "finished"]),
     ("build", &["queued", "started", "finished"]),
     ("testsuiterun", &["queued", "started", "finished"]),
-    ("artifact", &["packaged", "signed", "published", "downloaded", "deleted"]),
-    ("service", &["deployed", "upgraded", "rolledback", "removed", "published"]),
+    (
+        "artifact",
+        &["packaged", "signed", "published", "downloaded", "deleted"],
+    ),
+    (
+        "service",
+        &["deployed", "upgraded", "rolledback", "removed", "published"],
+    ),
     ("environment", &["created", "modified", "deleted"]),
-    ("change", &["created", "updated", "reviewed", "merged", "abandoned"]),
+    (
+        "change",
+        &["created", "updated", "reviewed", "merged", "abandoned"],
+    ),
     ("incident", &["detected", "reported", "resolved"]),
     ("approval", &["requested", "approved", "rejected"]),
 ];
@@ -134,16 +163,33 @@ fn split_type(ty: &str) -> Result<(String, String, String), IngestError> {
     } else if let Some(r) = ty.strip_prefix("dev.cdeventsx.") {
         (true, r)
     } else {
-        return Err(IngestError::schema(F, format!("context.type {ty:?} is not a CDEvents type (dev.cdevents.<subject>.<predicate>.<version>)")));
+        return Err(IngestError::schema(
+            F,
+            format!(
+                "context.type {ty:?} is not a CDEvents type (dev.cdevents.<subject>.<predicate>.<version>)"
+            ),
+        ));
     };
     let mut parts = rest.splitn(3, '.');
-    let (Some(subject), Some(predicate), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(IngestError::schema(F, format!("context.type {ty:?} lacks <subject>.<predicate>.<version>")));
+    let (Some(subject), Some(predicate), Some(version)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(IngestError::schema(
+            F,
+            format!("context.type {ty:?} lacks <subject>.<predicate>.<version>"),
+        ));
     };
     // Custom events name the tool first: `dev.cdeventsx.<tool>-<subject>.<predicate>.<version>`.
-    let subject = if custom { subject.rsplit_once('-').map_or(subject, |(_, s)| s) } else { subject };
+    let subject = if custom {
+        subject.rsplit_once('-').map_or(subject, |(_, s)| s)
+    } else {
+        subject
+    };
     if custom && subject != "approval" {
-        return Err(IngestError::Event { format: F, event: ty.to_owned() });
+        return Err(IngestError::Event {
+            format: F,
+            event: ty.to_owned(),
+        });
     }
     Ok((subject.to_owned(), predicate.to_owned(), version.to_owned()))
 }
@@ -156,8 +202,18 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     }
     // A CloudEvent envelope: attributes at the top, the CDEvent (or its subject) in `data`.
     let data = v.get("data").filter(|d| d.is_object());
-    let event = if v.get("context").is_some() { &v } else { data.unwrap_or(&v) };
-    let envelope = |k: &str| if v.get("specversion").is_some() { s(&v, &format!("/{k}")) } else { None };
+    let event = if v.get("context").is_some() {
+        &v
+    } else {
+        data.unwrap_or(&v)
+    };
+    let envelope = |k: &str| {
+        if v.get("specversion").is_some() {
+            s(&v, &format!("/{k}"))
+        } else {
+            None
+        }
+    };
     let context = event.get("context").filter(|c| c.is_object());
     let cx = |k: &str| context.and_then(|c| s(c, &format!("/{k}")));
     let ty = cx("type")
@@ -167,24 +223,41 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     if let Some(sv) = spec
         && major(sv) != Some(0)
     {
-        return Err(IngestError::Version { format: F, version: format!("{sv} (CDEvents spec)") });
+        return Err(IngestError::Version {
+            format: F,
+            version: format!("{sv} (CDEvents spec)"),
+        });
     }
     let (subject_ty, predicate, version) = split_type(ty)?;
     if major(&version) != Some(0) {
-        return Err(IngestError::Version { format: F, version: format!("{version} of {subject_ty}.{predicate}") });
+        return Err(IngestError::Version {
+            format: F,
+            version: format!("{version} of {subject_ty}.{predicate}"),
+        });
     }
     if !is_token(&subject_ty) || !is_token(&predicate) {
-        return Err(IngestError::Event { format: F, event: ty.to_owned() });
+        return Err(IngestError::Event {
+            format: F,
+            event: ty.to_owned(),
+        });
     }
-    if !SUPPORTED.iter().any(|(s, ps)| *s == subject_ty && ps.contains(&predicate.as_str())) {
-        return Err(IngestError::Event { format: F, event: ty.to_owned() });
+    if !SUPPORTED
+        .iter()
+        .any(|(s, ps)| *s == subject_ty && ps.contains(&predicate.as_str()))
+    {
+        return Err(IngestError::Event {
+            format: F,
+            event: ty.to_owned(),
+        });
     }
     let subject = event
         .get("subject")
         .filter(|s| s.is_object())
         .ok_or_else(|| IngestError::schema(F, "missing subject"))?;
     let id = s(subject, "/id").ok_or_else(|| IngestError::schema(F, "missing subject.id"))?;
-    let source = s(subject, "/source").or_else(|| cx("source")).or_else(|| envelope("source"));
+    let source = s(subject, "/source")
+        .or_else(|| cx("source"))
+        .or_else(|| envelope("source"));
     let null = Value::Null;
     let content = subject.get("content").unwrap_or(&null);
     let c = |ptr: &str| s(content, ptr);
@@ -200,7 +273,9 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
         });
         timestamp = None;
     }
-    let actor = ["/user", "/author", "/approver", "/reviewer"].iter().find_map(|p| c(p));
+    let actor = ["/user", "/author", "/approver", "/reviewer"]
+        .iter()
+        .find_map(|p| c(p));
 
     let kind = format!("cdevents.{subject_ty}_{predicate}");
     let payload = json!({
@@ -214,10 +289,16 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
         "content": content,
         "custom_data": event.get("customData").cloned().unwrap_or(Value::Null),
     });
-    let mut d = Draft::new(&kind).occurred_at(timestamp).actor(actor).payload(payload);
+    let mut d = Draft::new(&kind)
+        .occurred_at(timestamp)
+        .actor(actor)
+        .payload(payload);
     let env = c("/environment/id");
     let artifact = c("/artifactId").and_then(artifact_ref);
-    let commit = ctx.commit.as_deref().filter(|c| (c.len() == 40 || c.len() == 64) && c.bytes().all(|b| b.is_ascii_hexdigit()));
+    let commit = ctx
+        .commit
+        .as_deref()
+        .filter(|c| (c.len() == 40 || c.len() == 64) && c.bytes().all(|b| b.is_ascii_hexdigit()));
 
     match subject_ty.as_str() {
         "pipelinerun" | "taskrun" | "build" | "testsuiterun" => {
@@ -225,8 +306,14 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
             if let Some((t, a)) = &artifact {
                 d = d.link("produces", t, a);
             }
-            let rel = if subject_ty == "testsuiterun" { "tests" } else { "builds" };
-            d = d.link_opt(rel, "commit", commit).link_opt("in", "environment", env);
+            let rel = if subject_ty == "testsuiterun" {
+                "tests"
+            } else {
+                "builds"
+            };
+            d = d
+                .link_opt(rel, "commit", commit)
+                .link_opt("in", "environment", env);
         }
         "artifact" => {
             match artifact_ref(id) {
@@ -242,7 +329,9 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
             d = d.link_opt("built_from", "commit", commit);
         }
         "service" => {
-            d = d.subject("deployment", scoped(source, id)).subject_opt("environment", env);
+            d = d
+                .subject("deployment", scoped(source, id))
+                .subject_opt("environment", env);
             if let Some((t, a)) = &artifact {
                 d = d.link("deploys", t, a);
             }
@@ -252,7 +341,8 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
         }
         "change" => {
             let repo = c("/repository/id").map(|r| {
-                let host = c("/repository/source").map(|s| s.split_once("://").map_or(s, |(_, r)| r).trim_matches('/'));
+                let host = c("/repository/source")
+                    .map(|s| s.split_once("://").map_or(s, |(_, r)| r).trim_matches('/'));
                 match host {
                     Some(h) if !h.is_empty() => format!("{h}/{r}"),
                     _ => r.to_owned(),
@@ -263,34 +353,53 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
                 None => format!("{}#{id}", scoped(source, "").trim_end_matches('/')),
             };
             d = d.subject("pr", pr).link_opt("in_repo", "repo", repo);
-            for t in [c("/description"), c("/title"), Some(id)].into_iter().flatten().flat_map(|t| ctx.tickets.find(t)) {
+            for t in [c("/description"), c("/title"), Some(id)]
+                .into_iter()
+                .flatten()
+                .flat_map(|t| ctx.tickets.find(t))
+            {
                 d = d.link("implements", "ticket", t);
             }
         }
         "incident" => {
-            d = d.subject("incident", scoped(source, id)).link_opt("in", "environment", env);
+            d = d
+                .subject("incident", scoped(source, id))
+                .link_opt("in", "environment", env);
             if let Some((t, a)) = &artifact {
                 d = d.link("affects", t, a);
             }
         }
         _ => {
             // approval
-            d = d.subject("approval", scoped(source, id)).link_opt("in", "environment", env);
+            d = d
+                .subject("approval", scoped(source, id))
+                .link_opt("in", "environment", env);
             if let Some((t, a)) = &artifact {
                 d = d.link("approves", t, a);
             }
             if let Some(ch) = c("/change/id") {
                 let src = c("/change/source");
-                d = d.link("approves", "pr", format!("{}#{ch}", scoped(src, "").trim_end_matches('/')));
+                d = d.link(
+                    "approves",
+                    "pr",
+                    format!("{}#{ch}", scoped(src, "").trim_end_matches('/')),
+                );
             }
-            for t in [c("/ticket"), c("/ticket/id"), c("/reason")].into_iter().flatten().flat_map(|t| ctx.tickets.find(t)) {
+            for t in [c("/ticket"), c("/ticket/id"), c("/reason")]
+                .into_iter()
+                .flatten()
+                .flat_map(|t| ctx.tickets.find(t))
+            {
                 d = d.link("approves", "ticket", t);
             }
         }
     }
     match d.build() {
         Ok(r) => out.records.push(r),
-        Err(reason) => out.skipped.push(Skipped { what: format!("{ty} {id}"), reason }),
+        Err(reason) => out.skipped.push(Skipped {
+            what: format!("{ty} {id}"),
+            reason,
+        }),
     }
     Ok(out)
 }
@@ -318,14 +427,22 @@ mod tests {
         parse(v.to_string().as_bytes(), &Context::default()).unwrap_err()
     }
 
-    const OCI: &str = "pkg:oci/app@sha256%3A0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427";
+    const OCI: &str =
+        "pkg:oci/app@sha256%3A0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427";
     const DIGEST: &str = "sha256:0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427";
 
     #[test]
     fn purls() {
         assert_eq!(purl_digest(OCI).as_deref(), Some(DIGEST));
-        let q = format!("pkg:generic/app@1.0?checksum=sha1:{},sha256:{}", "a".repeat(40), "b".repeat(64));
-        assert_eq!(purl_digest(&q).as_deref(), Some(&*format!("sha1:{}", "a".repeat(40))));
+        let q = format!(
+            "pkg:generic/app@1.0?checksum=sha1:{},sha256:{}",
+            "a".repeat(40),
+            "b".repeat(64)
+        );
+        assert_eq!(
+            purl_digest(&q).as_deref(),
+            Some(&*format!("sha1:{}", "a".repeat(40)))
+        );
         assert_eq!(purl_digest("pkg:npm/x@1.2.3"), None);
         assert_eq!(purl_digest("pkg:npm/x@%zz"), None);
     }
@@ -333,9 +450,15 @@ mod tests {
     #[test]
     fn pipelinerun_queued_and_started() {
         for p in ["queued", "started"] {
-            let r = one(ev(&format!("dev.cdevents.pipelinerun.{p}.0.2.0"), json!({"pipelineName": "p", "url": "u"})));
+            let r = one(ev(
+                &format!("dev.cdevents.pipelinerun.{p}.0.2.0"),
+                json!({"pipelineName": "p", "url": "u"}),
+            ));
             assert_eq!(r["kind"], format!("cdevents.pipelinerun_{p}"));
-            assert_eq!(r["subjects"][0], json!({"type": "build", "id": "ci.example.com/run-1"}));
+            assert_eq!(
+                r["subjects"][0],
+                json!({"type": "build", "id": "ci.example.com/run-1"})
+            );
             assert_eq!(r["occurred_at"], "2024-01-02T03:04:05Z");
         }
     }
@@ -344,23 +467,41 @@ mod tests {
     fn build_started_and_taskrun() {
         let r = one(ev("dev.cdevents.build.started.0.2.0", json!({})));
         assert_eq!(r["kind"], "cdevents.build_started");
-        let r = one(ev("dev.cdevents.taskrun.finished.0.2.0", json!({"outcome": "success"})));
+        let r = one(ev(
+            "dev.cdevents.taskrun.finished.0.2.0",
+            json!({"outcome": "success"}),
+        ));
         assert_eq!(r["payload"]["content"]["outcome"], "success");
     }
 
     #[test]
     fn service_rolledback_links_artifact_and_environment() {
-        let r = one(ev("dev.cdevents.service.rolledback.0.2.0", json!({"environment": {"id": "prod"}, "artifactId": OCI})));
+        let r = one(ev(
+            "dev.cdevents.service.rolledback.0.2.0",
+            json!({"environment": {"id": "prod"}, "artifactId": OCI}),
+        ));
         assert_eq!(r["kind"], "cdevents.service_rolledback");
         assert_eq!(r["subjects"][0]["type"], "deployment");
-        assert_eq!(r["subjects"][1], json!({"type": "environment", "id": "prod"}));
-        assert_eq!(r["links"][0], json!({"rel": "deploys", "to": {"type": "artifact", "id": DIGEST}}));
+        assert_eq!(
+            r["subjects"][1],
+            json!({"type": "environment", "id": "prod"})
+        );
+        assert_eq!(
+            r["links"][0],
+            json!({"rel": "deploys", "to": {"type": "artifact", "id": DIGEST}})
+        );
     }
 
     #[test]
     fn testsuiterun_started_environment_and_artifact_packaged() {
-        let r = one(ev("dev.cdevents.testsuiterun.started.0.2.0", json!({"environment": {"id": "dev"}})));
-        assert_eq!(r["links"][0]["to"], json!({"type": "environment", "id": "dev"}));
+        let r = one(ev(
+            "dev.cdevents.testsuiterun.started.0.2.0",
+            json!({"environment": {"id": "dev"}}),
+        ));
+        assert_eq!(
+            r["links"][0]["to"],
+            json!({"type": "environment", "id": "dev"})
+        );
         let mut v = ev("dev.cdevents.artifact.packaged.0.2.0", json!({}));
         v["subject"]["id"] = json!(OCI);
         let r = one(v);
@@ -370,7 +511,10 @@ mod tests {
 
     #[test]
     fn incident_and_approval_and_change() {
-        let r = one(ev("dev.cdevents.incident.detected.0.1.0", json!({"environment": {"id": "prod"}, "artifactId": OCI, "description": "down"})));
+        let r = one(ev(
+            "dev.cdevents.incident.detected.0.1.0",
+            json!({"environment": {"id": "prod"}, "artifactId": OCI, "description": "down"}),
+        ));
         assert_eq!(r["kind"], "cdevents.incident_detected");
         assert_eq!(r["subjects"][0]["type"], "incident");
         let r = one(ev(
@@ -380,8 +524,14 @@ mod tests {
         assert_eq!(r["kind"], "cdevents.approval_approved");
         assert_eq!(r["actor"], "alice");
         assert!(r["links"].to_string().contains("OPS-12"));
-        let r = one(ev("dev.cdevents.change.created.0.3.0", json!({"description": "PAY-3 fix"})));
-        assert_eq!(r["subjects"][0], json!({"type": "pr", "id": "ci.example.com#run-1"}));
+        let r = one(ev(
+            "dev.cdevents.change.created.0.3.0",
+            json!({"description": "PAY-3 fix"}),
+        ));
+        assert_eq!(
+            r["subjects"][0],
+            json!({"type": "pr", "id": "ci.example.com#run-1"})
+        );
         assert!(r["links"].to_string().contains("PAY-3"));
     }
 
@@ -395,19 +545,43 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert!(matches!(err(ev("dev.cdevents.build.finished.1.0.0", json!({}))), IngestError::Version { .. }));
+        assert!(matches!(
+            err(ev("dev.cdevents.build.finished.1.0.0", json!({}))),
+            IngestError::Version { .. }
+        ));
         let mut v = ev("dev.cdevents.build.finished.0.1.0", json!({}));
         v["context"]["specversion"] = json!("1.0.0");
         assert!(matches!(err(v), IngestError::Version { .. }));
-        assert!(matches!(err(ev("dev.cdevents.repository.created.0.1.0", json!({}))), IngestError::Event { .. }));
-        assert!(matches!(err(ev("dev.cdeventsx.acme-thing.done.0.1.0", json!({}))), IngestError::Event { .. }));
-        assert!(matches!(err(ev("com.example.x", json!({}))), IngestError::Schema { .. }));
-        assert!(matches!(err(json!({"context": {}})), IngestError::Schema { .. }));
+        assert!(matches!(
+            err(ev("dev.cdevents.repository.created.0.1.0", json!({}))),
+            IngestError::Event { .. }
+        ));
+        assert!(matches!(
+            err(ev("dev.cdeventsx.acme-thing.done.0.1.0", json!({}))),
+            IngestError::Event { .. }
+        ));
+        assert!(matches!(
+            err(ev("com.example.x", json!({}))),
+            IngestError::Schema { .. }
+        ));
+        assert!(matches!(
+            err(json!({"context": {}})),
+            IngestError::Schema { .. }
+        ));
         let mut v = ev("dev.cdevents.build.finished.0.1.0", json!({}));
         v["subject"] = json!({"content": {}});
         assert!(err(v).to_string().contains("subject.id"));
-        assert!(matches!(parse(b"{\"context\":", &Context::default()), Err(IngestError::Json { .. })));
-        let _ = parse(b"{\"context\": {\"type\": \"dev.cdevents.\"}, \"subject\": 1}", &Context::default());
-        let _ = parse(b"{\"context\": {\"type\": \"dev.cdevents.a.b.c\"}, \"subject\": {\"id\": 3}}", &Context::default());
+        assert!(matches!(
+            parse(b"{\"context\":", &Context::default()),
+            Err(IngestError::Json { .. })
+        ));
+        let _ = parse(
+            b"{\"context\": {\"type\": \"dev.cdevents.\"}, \"subject\": 1}",
+            &Context::default(),
+        );
+        let _ = parse(
+            b"{\"context\": {\"type\": \"dev.cdevents.a.b.c\"}, \"subject\": {\"id\": 3}}",
+            &Context::default(),
+        );
     }
 }

@@ -14,7 +14,10 @@ const F: Format = Format::Jenkins;
 const PHASES: [&str; 5] = ["QUEUED", "STARTED", "COMPLETED", "FINALIZED", "DELETED"];
 
 fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// `host/owner/name` from a git remote URL (`https://host/o/n.git`, `git@host:o/n.git`,
@@ -47,7 +50,9 @@ fn is_full_sha(s: &str) -> bool {
 fn number_text(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::Number(n) if n.is_u64() => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Some(s.clone()),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(s.clone())
+        }
         _ => None,
     }
 }
@@ -62,20 +67,26 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let v: Value = serde_json::from_slice(bytes).map_err(|e| IngestError::json(F, &e))?;
     if !v.is_object() {
-        return Err(IngestError::schema(F, "expected a JSON object (a Notification plugin body)"));
+        return Err(IngestError::schema(
+            F,
+            "expected a JSON object (a Notification plugin body)",
+        ));
     }
-    let build = v
-        .get("build")
-        .filter(|b| b.is_object())
-        .ok_or_else(|| IngestError::schema(F, "not a Jenkins notification: missing `build` object"))?;
+    let build = v.get("build").filter(|b| b.is_object()).ok_or_else(|| {
+        IngestError::schema(F, "not a Jenkins notification: missing `build` object")
+    })?;
     let name = s(&v, "/name")
         .or_else(|| s(&v, "/display_name"))
         .ok_or_else(|| IngestError::schema(F, "missing job `name`"))?;
-    let number = number_text(build.get("number")).ok_or_else(|| IngestError::schema(F, "missing build.number"))?;
+    let number = number_text(build.get("number"))
+        .ok_or_else(|| IngestError::schema(F, "missing build.number"))?;
     let phase = s(build, "/phase").ok_or_else(|| IngestError::schema(F, "missing build.phase"))?;
     let phase_up = phase.to_ascii_uppercase();
     if !PHASES.contains(&phase_up.as_str()) {
-        return Err(IngestError::Event { format: F, event: format!("build phase {phase}") });
+        return Err(IngestError::Event {
+            format: F,
+            event: format!("build phase {phase}"),
+        });
     }
     let mut out = Parsed::default();
     let build_id = format!("jenkins/{name}/{number}");
@@ -149,12 +160,19 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
         draft = draft.link("builds", "commit", c);
     }
     draft = draft.link_opt("built_from", "repo", repo);
-    for t in branch.as_deref().map(|b| ctx.tickets.find(b)).unwrap_or_default() {
+    for t in branch
+        .as_deref()
+        .map(|b| ctx.tickets.find(b))
+        .unwrap_or_default()
+    {
         draft = draft.link("implements", "ticket", t);
     }
     match draft.build() {
         Ok(r) => out.records.push(r),
-        Err(reason) => out.skipped.push(Skipped { what: format!("build {build_id}"), reason }),
+        Err(reason) => out.skipped.push(Skipped {
+            what: format!("build {build_id}"),
+            reason,
+        }),
     }
     Ok(out)
 }
@@ -170,9 +188,18 @@ mod tests {
 
     #[test]
     fn repo_urls() {
-        assert_eq!(repo_from_url("https://github.com/o/n.git").as_deref(), Some("github.com/o/n"));
-        assert_eq!(repo_from_url("git@GitHub.com:o/n.git").as_deref(), Some("github.com/o/n"));
-        assert_eq!(repo_from_url("ssh://git@host:22/o/n/").as_deref(), Some("host/o/n"));
+        assert_eq!(
+            repo_from_url("https://github.com/o/n.git").as_deref(),
+            Some("github.com/o/n")
+        );
+        assert_eq!(
+            repo_from_url("git@GitHub.com:o/n.git").as_deref(),
+            Some("github.com/o/n")
+        );
+        assert_eq!(
+            repo_from_url("ssh://git@host:22/o/n/").as_deref(),
+            Some("host/o/n")
+        );
         assert_eq!(repo_from_url("nonsense"), None);
     }
 
@@ -187,18 +214,34 @@ mod tests {
         assert_eq!(r["subjects"][0]["id"], "jenkins/app/3");
         assert_eq!(r["payload"]["branch"], "feature/PAY-7-x");
         let links = r["links"].to_string();
-        assert!(links.contains("PAY-7") && links.contains("github.com/o/app"), "{links}");
+        assert!(
+            links.contains("PAY-7") && links.contains("github.com/o/app"),
+            "{links}"
+        );
         assert!(r["occurred_at"].as_str().unwrap().starts_with("2023-11-14"));
     }
 
     #[test]
     fn refusals() {
-        assert!(matches!(run(json!({"name": "a"})), Err(IngestError::Schema { .. })));
-        assert!(matches!(run(json!({"name": "a", "build": {"phase": "STARTED"}})), Err(IngestError::Schema { .. })));
-        assert!(matches!(run(json!({"name": "a", "build": {"number": 1, "phase": "EXPLODED"}})), Err(IngestError::Event { .. })));
-        assert!(matches!(parse(b"{\"name\":", &Context::default()), Err(IngestError::Json { .. })));
+        assert!(matches!(
+            run(json!({"name": "a"})),
+            Err(IngestError::Schema { .. })
+        ));
+        assert!(matches!(
+            run(json!({"name": "a", "build": {"phase": "STARTED"}})),
+            Err(IngestError::Schema { .. })
+        ));
+        assert!(matches!(
+            run(json!({"name": "a", "build": {"number": 1, "phase": "EXPLODED"}})),
+            Err(IngestError::Event { .. })
+        ));
+        assert!(matches!(
+            parse(b"{\"name\":", &Context::default()),
+            Err(IngestError::Json { .. })
+        ));
         let e = parse(b"\"id\",\"data\"\n1,\"{}\"\n", &Context::default()).unwrap_err();
         assert!(e.to_string().contains("not a Jenkins notification: CSV"));
-        let _ = run(json!({"name": 1, "build": {"number": -1, "phase": 2, "artifacts": 5, "scm": []}}));
+        let _ =
+            run(json!({"name": 1, "build": {"number": -1, "phase": 2, "artifacts": 5, "scm": []}}));
     }
 }
