@@ -43,6 +43,46 @@ pub(crate) fn repo_from_url(url: &str) -> Option<String> {
     Some(format!("{host}/{path}"))
 }
 
+/// `a/b/c` from a Jenkins URL path `.../job/a/job/b/job/c/17/`, or `None` when it has no
+/// `job/` segments.
+fn job_path_from_url(url: &str) -> Option<String> {
+    let segs: Vec<&str> = url
+        .split(['/', '?', '#'])
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    let mut it = segs.iter().peekable();
+    while let Some(seg) = it.next() {
+        if *seg == "job"
+            && let Some(n) = it.next()
+        {
+            out.push(percent_decode_path(n));
+        }
+    }
+    (!out.is_empty()).then(|| out.join("/"))
+}
+
+fn percent_decode_path(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%'
+            && let Some(h) = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+            && let Ok(x) = u8::from_str_radix(h, 16)
+        {
+            out.push(x);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn is_full_sha(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -78,8 +118,6 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     let name = s(&v, "/name")
         .or_else(|| s(&v, "/display_name"))
         .ok_or_else(|| IngestError::schema(F, "missing job `name`"))?;
-    let number = number_text(build.get("number"))
-        .ok_or_else(|| IngestError::schema(F, "missing build.number"))?;
     let phase = s(build, "/phase").ok_or_else(|| IngestError::schema(F, "missing build.phase"))?;
     let phase_up = phase.to_ascii_uppercase();
     if !PHASES.contains(&phase_up.as_str()) {
@@ -88,8 +126,23 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
             event: format!("build phase {phase}"),
         });
     }
+    // A queued build may not have its number yet: it is known by its queue item.
+    let number = match (
+        number_text(build.get("number")),
+        number_text(build.get("queue_id")),
+    ) {
+        (Some(n), _) => n,
+        (None, Some(q)) if phase_up == "QUEUED" => format!("queue/{q}"),
+        _ => return Err(IngestError::schema(F, "missing build.number")),
+    };
+    // Folder and multibranch jobs: `name` is only the last segment (often just `main`), so
+    // the job path comes from the URL (`job/org/job/app/job/main/7/` -> `org/app/main`).
+    let job_path = s(build, "/url")
+        .or_else(|| s(&v, "/url"))
+        .and_then(job_path_from_url)
+        .unwrap_or_else(|| name.to_owned());
     let mut out = Parsed::default();
-    let build_id = format!("jenkins/{name}/{number}");
+    let build_id = format!("jenkins/{job_path}/{number}");
 
     let commit = s(build, "/scm/commit");
     let branch_raw = s(build, "/scm/branch");
@@ -121,6 +174,7 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
 
     let payload = json!({
         "job": name,
+        "job_path": job_path,
         "job_url": v.get("url").cloned().unwrap_or(Value::Null),
         "display_name": v.get("display_name").cloned().unwrap_or(Value::Null),
         "number": build.get("number").cloned().unwrap_or(Value::Null),
@@ -219,6 +273,23 @@ mod tests {
             "{links}"
         );
         assert!(r["occurred_at"].as_str().unwrap().starts_with("2023-11-14"));
+    }
+
+    #[test]
+    fn folder_jobs_and_queued_builds() {
+        let r = run(json!({"name": "main", "url": "job/org/job/app/job/main/",
+            "build": {"number": 7, "phase": "FINALIZED", "url": "job/org/job/app/job/main/7/"}}))
+        .unwrap();
+        let r = trailmark_model::input::to_value(&r.records[0]);
+        assert_eq!(r["subjects"][0]["id"], "jenkins/org/app/main/7");
+        let r = run(json!({"name": "app", "build": {"queue_id": 12, "phase": "QUEUED"}})).unwrap();
+        let r = trailmark_model::input::to_value(&r.records[0]);
+        assert_eq!(r["subjects"][0]["id"], "jenkins/app/queue/12");
+        assert_eq!(
+            job_path_from_url("http://h/job/a%20b/3/").as_deref(),
+            Some("a b")
+        );
+        assert_eq!(job_path_from_url("JobUrl"), None);
     }
 
     #[test]

@@ -20,7 +20,10 @@ use crate::{Context, Draft, Format, IngestError, Parsed, Skipped};
 const F: Format = Format::Jira;
 
 fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// `Some(string)` for strings, the decimal text of numbers, `None` otherwise.
@@ -34,13 +37,15 @@ fn text(v: Option<&Value>) -> Value {
 
 /// True when the input looks like CSV (a header row of quoted or bare column names).
 pub(crate) fn looks_like_csv(bytes: &[u8]) -> bool {
-    let t = String::from_utf8_lossy(bytes.get(..bytes.len().min(4096)).unwrap_or_default()).into_owned();
+    let t = String::from_utf8_lossy(bytes.get(..bytes.len().min(4096)).unwrap_or_default())
+        .into_owned();
     let t = t.trim_start_matches('\u{feff}').trim_start();
     if t.starts_with('{') || t.starts_with('[') {
         return false;
     }
     let first = t.lines().next().unwrap_or("");
-    first.contains(',') && (first.starts_with('"') || first.split(',').all(|c| !c.trim().is_empty()))
+    first.contains(',')
+        && (first.starts_with('"') || first.split(',').all(|c| !c.trim().is_empty()))
 }
 
 /// Who did it: the actor string and the raw user fields for the payload.
@@ -48,7 +53,9 @@ fn who(user: Option<&Value>) -> (Option<String>, Value) {
     let Some(u) = user.filter(|u| u.is_object()) else {
         return (None, Value::Null);
     };
-    let id = s(u, "/accountId").or_else(|| s(u, "/name")).or_else(|| s(u, "/key"));
+    let id = s(u, "/accountId")
+        .or_else(|| s(u, "/name"))
+        .or_else(|| s(u, "/key"));
     let raw = json!({
         "account_id": text(u.get("accountId")),
         "name": text(u.get("name")),
@@ -65,7 +72,11 @@ fn issue_summary(issue: &Value) -> Value {
         match issue.pointer(ptr) {
             Some(Value::Array(a)) => Value::Array(
                 a.iter()
-                    .filter_map(|x| x.as_str().or_else(|| s(x, "/name")).map(|n| Value::String(n.to_owned())))
+                    .filter_map(|x| {
+                        x.as_str()
+                            .or_else(|| s(x, "/name"))
+                            .map(|n| Value::String(n.to_owned()))
+                    })
                     .collect(),
             ),
             _ => Value::Null,
@@ -89,7 +100,8 @@ fn issue_summary(issue: &Value) -> Value {
 
 fn is_status(item: &Value) -> bool {
     s(item, "/fieldId") == Some("status")
-        || (s(item, "/fieldId").is_none() && s(item, "/field").is_some_and(|f| f.eq_ignore_ascii_case("status")))
+        || (s(item, "/fieldId").is_none()
+            && s(item, "/field").is_some_and(|f| f.eq_ignore_ascii_case("status")))
 }
 
 fn change(item: &Value) -> Value {
@@ -106,7 +118,10 @@ fn change(item: &Value) -> Value {
 
 /// The payload key a release-relevant field change is also filed under, if any.
 fn grouped_key(item: &Value) -> Option<&'static str> {
-    let id = s(item, "/fieldId").or_else(|| s(item, "/field")).unwrap_or("").to_ascii_lowercase();
+    let id = s(item, "/fieldId")
+        .or_else(|| s(item, "/field"))
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let name = s(item, "/field").unwrap_or("").to_ascii_lowercase();
     match (id.as_str(), name.as_str()) {
         ("fixversions", _) | (_, "fix version") => Some("fix_versions"),
@@ -137,16 +152,27 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let v: Value = serde_json::from_slice(bytes).map_err(|e| IngestError::json(F, &e))?;
     let Some(obj) = v.as_object() else {
-        return Err(IngestError::schema(F, "expected a JSON object (a Jira webhook body)"));
+        return Err(IngestError::schema(
+            F,
+            "expected a JSON object (a Jira webhook body)",
+        ));
     };
     let type_name = s(&v, "/issue_event_type_name");
-    let event: String = match s(&v, "/webhookEvent").map(str::to_owned).or_else(|| ctx.event.clone()) {
+    let event: String = match s(&v, "/webhookEvent")
+        .map(str::to_owned)
+        .or_else(|| ctx.event.clone())
+    {
         Some(e) => e,
         None => match type_name {
             Some("issue_created") => "jira:issue_created".into(),
             Some("issue_deleted") => "jira:issue_deleted".into(),
             Some(_) => "jira:issue_updated".into(),
-            None => return Err(IngestError::schema(F, "missing webhookEvent (and issue_event_type_name)")),
+            None => {
+                return Err(IngestError::schema(
+                    F,
+                    "missing webhookEvent (and issue_event_type_name)",
+                ));
+            }
         },
     };
     let ms = v.get("timestamp").and_then(Value::as_i64);
@@ -156,8 +182,10 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
 
     match event.as_str() {
         "jira:issue_created" | "jira:issue_updated" | "jira:issue_deleted" => {
-            let issue = issue.ok_or_else(|| IngestError::schema(F, format!("{event}: missing issue")))?;
-            let key = key.ok_or_else(|| IngestError::schema(F, format!("{event}: missing issue.key")))?;
+            let issue =
+                issue.ok_or_else(|| IngestError::schema(F, format!("{event}: missing issue")))?;
+            let key =
+                key.ok_or_else(|| IngestError::schema(F, format!("{event}: missing issue.key")))?;
             let (actor, user) = who(obj.get("user"));
             let items: Vec<&Value> = match v.pointer("/changelog/items") {
                 Some(Value::Array(a)) => a.iter().collect(),
@@ -181,7 +209,10 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
                     .collect();
                 payload.insert("changelog_id".into(), changelog_id.clone());
                 payload.insert("changed_fields".into(), Value::Array(fields));
-                payload.insert("changes".into(), Value::Array(items.iter().map(|i| change(i)).collect()));
+                payload.insert(
+                    "changes".into(),
+                    Value::Array(items.iter().map(|i| change(i)).collect()),
+                );
                 for item in &items {
                     if let Some(g) = grouped_key(item) {
                         payload.insert(
@@ -221,7 +252,11 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
                         .actor(actor.clone())
                         .occurred_at_millis(ms)
                         .payload(payload);
-                    push(&mut out, format!("changelog item {n} (status) of {key}"), draft);
+                    push(
+                        &mut out,
+                        format!("changelog item {n} (status) of {key}"),
+                        draft,
+                    );
                 }
             }
             if let Some(c) = obj.get("comment").filter(|c| c.is_object()) {
@@ -230,7 +265,7 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
                     Some("issue_comment_deleted") => "deleted",
                     _ => "created",
                 };
-                comment(&mut out, c, &key, action, &event, ms);
+                comment(&mut out, ctx, c, &key, action, &event, ms);
             }
         }
         "comment_created" | "comment_updated" | "comment_deleted" => {
@@ -241,23 +276,43 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
             let Some(key) = key else {
                 return Err(IngestError::schema(
                     F,
-                    format!("{event}: missing issue.key (old Jira Server comment webhooks omit the issue; no ticket to attach the comment to)"),
+                    format!(
+                        "{event}: missing issue.key (old Jira Server comment webhooks omit the issue; no ticket to attach the comment to)"
+                    ),
                 ));
             };
             let action = event.trim_start_matches("comment_");
-            comment(&mut out, c, &key, action, &event, ms);
+            comment(&mut out, ctx, c, &key, action, &event, ms);
         }
         other => {
-            return Err(IngestError::Event { format: F, event: other.to_owned() });
+            return Err(IngestError::Event {
+                format: F,
+                event: other.to_owned(),
+            });
         }
     }
     Ok(out)
 }
 
-fn comment(out: &mut Parsed, c: &Value, key: &str, action: &str, event: &str, ms: Option<i64>) {
-    let author = if action == "updated" { c.get("updateAuthor").or_else(|| c.get("author")) } else { c.get("author") };
+fn comment(
+    out: &mut Parsed,
+    ctx: &Context,
+    c: &Value,
+    key: &str,
+    action: &str,
+    event: &str,
+    ms: Option<i64>,
+) {
+    let author = if action == "updated" {
+        c.get("updateAuthor").or_else(|| c.get("author"))
+    } else {
+        c.get("author")
+    };
     let (actor, user) = who(author);
-    let body = c.get("body").and_then(Value::as_str).map(|b| b.chars().take(4096).collect::<String>());
+    let body = c
+        .get("body")
+        .and_then(Value::as_str)
+        .map(|b| b.chars().take(4096).collect::<String>());
     let payload = json!({
         "webhook_event": event,
         "action": action,
@@ -268,7 +323,21 @@ fn comment(out: &mut Parsed, c: &Value, key: &str, action: &str, event: &str, ms
         "created": text(c.get("created")),
         "updated": text(c.get("updated")),
     });
-    let draft = Draft::new("jira.comment").subject("ticket", key).actor(actor).occurred_at_millis(ms).payload(payload);
+    let mut draft = Draft::new("jira.comment")
+        .subject("ticket", key)
+        .actor(actor)
+        .occurred_at_millis(ms);
+    // Other tickets the comment names ("blocked by OPS-7") are linked, not the ticket itself.
+    for t in body
+        .as_deref()
+        .map(|b| ctx.tickets.find(b))
+        .unwrap_or_default()
+    {
+        if t != key {
+            draft = draft.link("mentions", "ticket", t);
+        }
+    }
+    let draft = draft.payload(payload);
     push(out, format!("comment on {key}"), draft);
 }
 
@@ -296,10 +365,50 @@ mod tests {
         assert_eq!(t["kind"], "jira.transition");
         assert_eq!(t["actor"], "jira:admin");
         assert_eq!(t["payload"]["to"], "Approved");
-        assert!(matches!(parse(b"{\"webhookEvent\": ", &Context::default()), Err(IngestError::Json { .. })));
-        assert!(matches!(run(json!([1, 2])), Err(IngestError::Schema { .. })));
-        assert!(matches!(run(json!({"webhookEvent": "sprint_started"})), Err(IngestError::Event { .. })));
-        assert!(matches!(run(json!({"webhookEvent": "jira:issue_updated", "issue": {}})), Err(IngestError::Schema { .. })));
+        assert!(matches!(
+            parse(b"{\"webhookEvent\": ", &Context::default()),
+            Err(IngestError::Json { .. })
+        ));
+        assert!(matches!(
+            run(json!([1, 2])),
+            Err(IngestError::Schema { .. })
+        ));
+        assert!(matches!(
+            run(json!({"webhookEvent": "sprint_started"})),
+            Err(IngestError::Event { .. })
+        ));
+        assert!(matches!(
+            run(json!({"webhookEvent": "jira:issue_updated", "issue": {}})),
+            Err(IngestError::Schema { .. })
+        ));
+    }
+
+    #[test]
+    fn comments_link_mentioned_tickets_and_old_server_comments_are_refused() {
+        let p = run(json!({"webhookEvent": "comment_updated", "timestamp": 1,
+            "issue": {"key": "PAY-1"},
+            "comment": {"id": "9", "body": "PAY-1 waits for OPS-7", "author": {"accountId": "a"}, "updateAuthor": {"accountId": "b"}}}))
+        .unwrap();
+        let r = trailmark_model::input::to_value(&p.records[0]);
+        assert_eq!(r["kind"], "jira.comment");
+        assert_eq!(r["actor"], "jira:b");
+        assert_eq!(
+            r["links"],
+            json!([{"rel": "mentions", "to": {"type": "ticket", "id": "OPS-7"}}])
+        );
+        let e =
+            run(json!({"webhookEvent": "comment_created", "comment": {"id": "1"}})).unwrap_err();
+        assert!(e.to_string().contains("missing issue.key"));
+    }
+
+    #[test]
+    fn csv_is_refused() {
+        let e = parse(
+            b"\"id\",\"params\",\"data\"\n1,\"{}\",\"{}\"\n",
+            &Context::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not a Jira webhook: CSV"), "{e}");
     }
 
     #[test]
