@@ -45,6 +45,17 @@ fn scoped(source: Option<&str>, id: &str) -> String {
     }
 }
 
+/// A change without a repository: `<source>#<id>`, or the bare id without a source.
+fn pr_id(source: Option<&str>, id: &str) -> String {
+    let base = scoped(source, "");
+    let base = base.trim_end_matches('/');
+    if base.is_empty() {
+        id.to_owned()
+    } else {
+        format!("{base}#{id}")
+    }
+}
+
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -350,7 +361,7 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
             });
             let pr = match &repo {
                 Some(r) => format!("{r}#{id}"),
-                None => format!("{}#{id}", scoped(source, "").trim_end_matches('/')),
+                None => pr_id(source, id),
             };
             d = d.subject("pr", pr).link_opt("in_repo", "repo", repo);
             for t in [c("/description"), c("/title"), Some(id)]
@@ -379,11 +390,7 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
             }
             if let Some(ch) = c("/change/id") {
                 let src = c("/change/source");
-                d = d.link(
-                    "approves",
-                    "pr",
-                    format!("{}#{ch}", scoped(src, "").trim_end_matches('/')),
-                );
+                d = d.link("approves", "pr", pr_id(src, ch));
             }
             for t in [c("/ticket"), c("/ticket/id"), c("/reason")]
                 .into_iter()
