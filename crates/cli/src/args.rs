@@ -64,6 +64,11 @@ pub enum Command {
         #[arg(long)]
         leaf: bool,
     },
+    /// Print a stored blob (a raw input or a large payload) by its digest, byte for byte.
+    Blob {
+        /// `sha256:<hex>`
+        digest: String,
+    },
     /// Print the latest signed checkpoint (or the one at --size).
     Checkpoint {
         #[arg(long)]

@@ -66,6 +66,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 writeln!(out, "{}", to_json(&r.record)).map_err(stdout_err)
             }
         }
+        Command::Blob { digest } => {
+            let d = digest
+                .parse::<trailmark_model::Digest>()
+                .map_err(|e| input(format!("{digest:?}: {e}")))?;
+            let store = dir.open_read_only()?;
+            let bytes = store.blob(&d)?.ok_or_else(|| input(format!("no blob {d} is stored")))?;
+            out.write_all(&bytes).map_err(stdout_err)
+        }
         Command::Checkpoint { size } => {
             let store = dir.open_read_only()?;
             let cp = match size {

@@ -347,3 +347,38 @@ fn killed_writers_never_lose_acknowledged_records() {
     assert_eq!(env.ok(&["log", "--limit", "100000"]).lines().count(), 40_000);
     assert!(env.ok(&["verify"]).starts_with("ok: 40000 records"));
 }
+
+#[test]
+fn ingest_keeps_the_raw_input_is_idempotent_and_refuses_bad_files_whole() {
+    let env = Env::new();
+    env.init();
+    let fixture = Path::new(FIXTURES).join("ingest/github/pull_request/opened.payload.json");
+    let f = fixture.to_str().unwrap();
+    let out = env.run(&["ingest", f, "--event", "pull_request"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let first = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(stderr(&out).contains("github"), "{}", stderr(&out));
+    let n = first.lines().count();
+    assert!(n >= 1);
+    // The records cite the raw input, and the raw input is stored byte for byte.
+    let rec: serde_json::Value = serde_json::from_str(env.ok(&["log", "--kind", "github.pull_request"]).lines().next().unwrap()).unwrap();
+    let digest = rec["links"].as_array().unwrap().iter().find(|l| l["rel"] == "derived_from").unwrap()["to"]["id"].as_str().unwrap().to_owned();
+    let raw = env.run(&["blob", &digest]).stdout;
+    assert_eq!(raw, std::fs::read(&fixture).unwrap());
+    // Ingesting the same delivery again appends nothing.
+    let again = env.ok(&["ingest", f, "--event", "pull_request"]);
+    assert_eq!(again.lines().filter(|l| l.ends_with("duplicate")).count(), n);
+    assert_eq!(env.size(), n);
+    // A refused file stores nothing, even beside a good one, and the exit code says so.
+    let empty = env.file("empty.json", "");
+    let truncated = env.file("trunc.json", "{\"repository\": {");
+    let push = Path::new(FIXTURES).join("ingest/github/push/payload.json");
+    let out = env.run(&["ingest", empty.to_str().unwrap(), truncated.to_str().unwrap(), push.to_str().unwrap(), "--format", "github", "--event", "push"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("the input is empty"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("invalid JSON"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("2 of 3 files were refused"), "{}", stderr(&out));
+    assert!(env.size() > n, "the good file was still ingested");
+    assert_eq!(code(&env.run(&["ingest", f, "--format", "nope"])), 2);
+    assert!(env.ok(&["verify"]).starts_with("ok: "));
+}
