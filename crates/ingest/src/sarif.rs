@@ -377,12 +377,53 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
         if let Some(a) = automation {
             payload["automation_id"] = json!(truncate(a, MAX_TEXT));
         }
-        let occurred = ["/invocations/0/endTimeUtc", "/invocations/0/startTimeUtc", "/invocation/endTime", "/invocation/startTime"]
+        let occurred = [
+            "/invocations/0/endTimeUtc",
+            "/invocations/0/startTimeUtc",
+            "/invocations/0/endTime",
+            "/invocations/0/startTime",
+            "/invocation/endTime",
+            "/invocation/startTime",
+        ]
             .iter()
             .filter_map(|p| str_at(run_value, p))
             .find(|t| t.parse::<jiff::Timestamp>().is_ok())
             .map(str::to_owned);
-        let record = report_draft("scan.sarif", "scans", Format::Sarif, ctx, tool_name.unwrap_or("sarif"))?
+        // The scanned revision, as the log states it (versionControlProvenance, 2.0+).
+        let vcs: Vec<Value> = run_value
+            .get("versionControlProvenance")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .take(16)
+                    .map(|v| {
+                        let mut m = Map::new();
+                        for (k, p) in [("repository", "/repositoryUri"), ("repository", "/uri"), ("revision", "/revisionId"), ("branch", "/branch")] {
+                            if let Some(x) = str_at(v, p) {
+                                m.entry(k).or_insert_with(|| json!(truncate(x, MAX_TEXT)));
+                            }
+                        }
+                        Value::Object(m)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let scanned = vcs
+            .iter()
+            .filter_map(|v| v.get("revision").and_then(Value::as_str))
+            .find(|r| (r.len() == 40 || r.len() == 64) && r.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !vcs.is_empty() {
+            payload["vcs"] = Value::Array(vcs.clone());
+        }
+        let run_ctx;
+        let ctx_for_run = match (&ctx.commit, scanned) {
+            (None, Some(rev)) => {
+                run_ctx = Context { commit: Some(rev.to_owned()), ..ctx.clone() };
+                &run_ctx
+            }
+            _ => ctx,
+        };
+        let record = report_draft("scan.sarif", "scans", Format::Sarif, ctx_for_run, tool_name.unwrap_or("sarif"))?
             .occurred_at(occurred)
             .payload(payload)
             .build()
