@@ -94,11 +94,19 @@ impl Declared {
             (None, None) => None,
             (s, d) => Some(s.unwrap_or(0).saturating_add(d.unwrap_or(0))),
         };
-        Declared { tests: num("tests"), failures: num("failures"), errors: num("errors"), skipped }
+        Declared {
+            tests: num("tests"),
+            failures: num("failures"),
+            errors: num("errors"),
+            skipped,
+        }
     }
 
     fn is_empty(&self) -> bool {
-        self.tests.is_none() && self.failures.is_none() && self.errors.is_none() && self.skipped.is_none()
+        self.tests.is_none()
+            && self.failures.is_none()
+            && self.errors.is_none()
+            && self.skipped.is_none()
     }
 
     fn add(&mut self, o: &Declared) {
@@ -125,7 +133,12 @@ impl Declared {
 
     fn to_json(&self) -> Value {
         let mut m = Map::new();
-        for (k, v) in [("tests", self.tests), ("failures", self.failures), ("errors", self.errors), ("skipped", self.skipped)] {
+        for (k, v) in [
+            ("tests", self.tests),
+            ("failures", self.failures),
+            ("errors", self.errors),
+            ("skipped", self.skipped),
+        ] {
             if let Some(v) = v {
                 m.insert(k.into(), json!(v));
             }
@@ -135,7 +148,12 @@ impl Declared {
 
     fn describe(&self) -> String {
         let mut parts = Vec::new();
-        for (k, v) in [("tests", self.tests), ("failures", self.failures), ("errors", self.errors), ("skipped", self.skipped)] {
+        for (k, v) in [
+            ("tests", self.tests),
+            ("failures", self.failures),
+            ("errors", self.errors),
+            ("skipped", self.skipped),
+        ] {
             if let Some(v) = v {
                 parts.push(format!("{k}={v}"));
             }
@@ -178,7 +196,11 @@ struct Outcome {
 
 impl Outcome {
     fn summary(&self) -> Option<String> {
-        let m = self.message.as_deref().map(str::trim).filter(|m| !m.is_empty());
+        let m = self
+            .message
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty());
         let t = self.text.trim();
         let s = m.or(if t.is_empty() { None } else { Some(t) })?;
         Some(truncate(s, MAX_MESSAGE))
@@ -253,7 +275,11 @@ pub fn parse_seconds_ms(s: &str) -> Option<u64> {
                 && groups[0].len() <= 3
                 && groups[1..].iter().all(|g| g.len() == 3)
         };
-        owned = if thousands { s.replace(',', "") } else { s.replacen(',', ".", 1) };
+        owned = if thousands {
+            s.replace(',', "")
+        } else {
+            s.replacen(',', ".", 1)
+        };
         owned.as_str()
     } else {
         s
@@ -265,10 +291,17 @@ pub fn parse_seconds_ms(s: &str) -> Option<u64> {
         }
         let ms = (v * 1000.0).round();
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        return Some(if ms >= u64::MAX as f64 { u64::MAX } else { ms as u64 });
+        return Some(if ms >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            ms as u64
+        });
     }
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if (int.is_empty() && frac.is_empty()) || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if (int.is_empty() && frac.is_empty())
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let mut ms: u64 = 0;
@@ -286,7 +319,10 @@ pub fn parse_seconds_ms(s: &str) -> Option<u64> {
 }
 
 fn xml_err(message: String) -> IngestError {
-    IngestError::Xml { format: Format::Junit, message }
+    IngestError::Xml {
+        format: Format::Junit,
+        message,
+    }
 }
 
 fn position(bytes: &[u8], pos: u64) -> String {
@@ -300,18 +336,28 @@ fn position(bytes: &[u8], pos: u64) -> String {
 fn attrs(e: &BytesStart<'_>, bytes: &[u8], reader: &Reader<&[u8]>) -> Result<Attrs, IngestError> {
     let mut out = Vec::new();
     for a in e.attributes() {
-        let a = a.map_err(|err| xml_err(format!("{err} at {}", position(bytes, reader.buffer_position()))))?;
+        let a = a.map_err(|err| {
+            xml_err(format!(
+                "{err} at {}",
+                position(bytes, reader.buffer_position())
+            ))
+        })?;
         let key = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
-        let value = a
-            .unescape_value()
-            .map_err(|err| xml_err(format!("{err} at {}", position(bytes, reader.buffer_position()))))?;
+        let value = a.unescape_value().map_err(|err| {
+            xml_err(format!(
+                "{err} at {}",
+                position(bytes, reader.buffer_position())
+            ))
+        })?;
         out.push((key, value.into_owned()));
     }
     Ok(out)
 }
 
 fn non_empty(v: Option<&str>) -> Option<String> {
-    v.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    v.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 struct State {
@@ -338,7 +384,10 @@ impl State {
             (Some(Frame::Root | Frame::Suite(_)), b"testsuite") | (None, b"testsuite") => {
                 let sname = non_empty(a.get("name")).unwrap_or_default();
                 let (path, depth) = match parent_suite {
-                    Some(p) => (format!("{}/{}", self.suites[p].path, sname), self.suites[p].depth + 1),
+                    Some(p) => (
+                        format!("{}/{}", self.suites[p].path, sname),
+                        self.suites[p].depth + 1,
+                    ),
                     None => (sname.clone(), 0),
                 };
                 if self.timestamp.is_none() {
@@ -364,13 +413,16 @@ impl State {
                 Frame::Root
             }
             (Some(Frame::Root | Frame::Suite(_)), b"testcase") => {
-                let suite = parent_suite.map(|i| self.suites[i].path.clone()).unwrap_or_default();
+                let suite = parent_suite
+                    .map(|i| self.suites[i].path.clone())
+                    .unwrap_or_default();
                 self.case = Some(Case {
                     suite,
                     name: non_empty(a.get("name")),
                     classname: non_empty(a.get("classname").or_else(|| a.get("class"))),
                     file: non_empty(a.get("file")),
-                    status_attr: non_empty(a.get("status").or_else(|| a.get("result"))).map(|s| s.to_ascii_lowercase()),
+                    status_attr: non_empty(a.get("status").or_else(|| a.get("result")))
+                        .map(|s| s.to_ascii_lowercase()),
                     duration_ms: a.get("time").and_then(parse_seconds_ms),
                     failure: None,
                     error: None,
@@ -391,7 +443,11 @@ impl State {
                 };
                 self.outcome = Some((
                     kind,
-                    Outcome { message: a.get("message").map(str::to_owned), ty: non_empty(a.get("type")), text: String::new() },
+                    Outcome {
+                        message: a.get("message").map(str::to_owned),
+                        ty: non_empty(a.get("type")),
+                        text: String::new(),
+                    },
                 ));
                 Frame::Outcome(kind)
             }
@@ -447,7 +503,17 @@ impl State {
             (Status::Fail, Some(o))
         } else if let Some(o) = &c.skipped {
             (Status::Skip, Some(o))
-        } else if matches!(attr, "disabled" | "skipped" | "skip" | "notrun" | "not_run" | "ignored" | "suppressed" | "pending") {
+        } else if matches!(
+            attr,
+            "disabled"
+                | "skipped"
+                | "skip"
+                | "notrun"
+                | "not_run"
+                | "ignored"
+                | "suppressed"
+                | "pending"
+        ) {
             (Status::Skip, None)
         } else if matches!(attr, "failed" | "failure" | "fail") {
             (Status::Fail, None)
@@ -532,7 +598,10 @@ fn read(bytes: &[u8]) -> Result<State, IngestError> {
                 let local = local.as_ref();
                 if stack.is_empty() {
                     if seen_root {
-                        return Err(xml_err(format!("a second root element at {}", pos_of(reader.buffer_position()))));
+                        return Err(xml_err(format!(
+                            "a second root element at {}",
+                            pos_of(reader.buffer_position())
+                        )));
                     }
                     seen_root = true;
                     if local != b"testsuites" && local != b"testsuite" {
@@ -549,10 +618,17 @@ fn read(bytes: &[u8]) -> Result<State, IngestError> {
                 let interesting = matches!(
                     (stack.last(), local),
                     (None, _)
-                        | (Some(Frame::Root | Frame::Suite(_)), b"testsuite" | b"testcase")
+                        | (
+                            Some(Frame::Root | Frame::Suite(_)),
+                            b"testsuite" | b"testcase"
+                        )
                         | (Some(Frame::Case), _)
                 );
-                let a = if interesting { Some(attrs(e, bytes, &reader)?) } else { None };
+                let a = if interesting {
+                    Some(attrs(e, bytes, &reader)?)
+                } else {
+                    None
+                };
                 let frame = st.open(local, a, &stack);
                 if empty {
                     st.close(frame, &stack);
@@ -583,7 +659,10 @@ fn read(bytes: &[u8]) -> Result<State, IngestError> {
             }
             Event::CData(t) => {
                 if stack.is_empty() {
-                    return Err(xml_err(format!("CDATA outside the root element at {}", pos_of(reader.buffer_position()))));
+                    return Err(xml_err(format!(
+                        "CDATA outside the root element at {}",
+                        pos_of(reader.buffer_position())
+                    )));
                 }
                 if st.outcome.is_some() {
                     let s = t.decode().map_err(|e| decode_err(e, &reader))?;
@@ -592,12 +671,15 @@ fn read(bytes: &[u8]) -> Result<State, IngestError> {
             }
             Event::GeneralRef(r) => {
                 if stack.is_empty() {
-                    return Err(xml_err(format!("text outside the root element at {}", pos_of(reader.buffer_position()))));
+                    return Err(xml_err(format!(
+                        "text outside the root element at {}",
+                        pos_of(reader.buffer_position())
+                    )));
                 }
                 if st.outcome.is_some() {
-                    let ch = r
-                        .resolve_char_ref()
-                        .map_err(|e| xml_err(format!("{e} at {}", pos_of(reader.buffer_position()))))?;
+                    let ch = r.resolve_char_ref().map_err(|e| {
+                        xml_err(format!("{e} at {}", pos_of(reader.buffer_position())))
+                    })?;
                     let name = r.decode().map_err(|e| decode_err(e, &reader))?;
                     let s = match (ch, name.as_ref()) {
                         (Some(c), _) => c.to_string(),
@@ -631,23 +713,52 @@ fn read(bytes: &[u8]) -> Result<State, IngestError> {
 
 /// The subjects and the commit link every report record gets: `build`/`commit` from the
 /// context, else `report:<fallback>` so the record stays valid.
-pub(crate) fn report_draft(kind: &str, rel: &str, format: Format, ctx: &Context, fallback: &str) -> Result<Draft, IngestError> {
-    let commit = ctx.commit.as_deref().map(str::trim).filter(|c| !c.is_empty());
+pub(crate) fn report_draft(
+    kind: &str,
+    rel: &str,
+    format: Format,
+    ctx: &Context,
+    fallback: &str,
+) -> Result<Draft, IngestError> {
+    let commit = ctx
+        .commit
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
     if let Some(c) = commit
         && !((c.len() == 40 || c.len() == 64) && c.bytes().all(|b| b.is_ascii_hexdigit()))
     {
-        return Err(IngestError::schema(format, format!("--commit {c:?} is not a full 40- or 64-hex commit id")));
+        return Err(IngestError::schema(
+            format,
+            format!("--commit {c:?} is not a full 40- or 64-hex commit id"),
+        ));
     }
     let commit = commit.map(str::to_ascii_lowercase);
-    let build = ctx.build.as_deref().map(str::trim).filter(|b| !b.is_empty());
-    let mut d = Draft::new(kind).subject_opt("build", build).subject_opt("commit", commit.as_deref());
+    let build = ctx
+        .build
+        .as_deref()
+        .map(str::trim)
+        .filter(|b| !b.is_empty());
+    let mut d = Draft::new(kind)
+        .subject_opt("build", build)
+        .subject_opt("commit", commit.as_deref());
     if let Some(c) = &commit {
         d = d.link(rel, "commit", c);
     }
     if build.is_none() && commit.is_none() {
-        let name: String = fallback.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let name: String = fallback
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         let name = truncate(name.trim(), 1000);
-        d = d.subject("report", if name.is_empty() { format.name().to_owned() } else { name });
+        d = d.subject(
+            "report",
+            if name.is_empty() {
+                format.name().to_owned()
+            } else {
+                name
+            },
+        );
     }
     Ok(d)
 }
@@ -658,7 +769,9 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     if st.omitted > 0 {
         skipped.push(Skipped {
             what: format!("{} test cases after the first {MAX_CASES}", st.omitted),
-            reason: format!("a record lists at most {MAX_CASES} cases; the rest are counted in the totals only"),
+            reason: format!(
+                "a record lists at most {MAX_CASES} cases; the rest are counted in the totals only"
+            ),
         });
     }
     let top: Vec<&Suite> = st.suites.iter().filter(|s| s.depth == 0).collect();
@@ -673,7 +786,9 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
         }
     };
     let duration_ms = st.root_time.unwrap_or_else(|| {
-        top.iter().map(|s| s.time_ms.unwrap_or(s.counts.case_ms)).fold(0u64, u64::saturating_add)
+        top.iter()
+            .map(|s| s.time_ms.unwrap_or(s.counts.case_ms))
+            .fold(0u64, u64::saturating_add)
     });
     let t = &st.totals;
     let mut notes = Vec::new();
@@ -708,11 +823,19 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
         .collect();
     if st.suites.len() > MAX_SUITES {
         skipped.push(Skipped {
-            what: format!("{} suites after the first {MAX_SUITES}", st.suites.len() - MAX_SUITES),
-            reason: "a record lists at most 10000 suites; their cases are counted in the totals".into(),
+            what: format!(
+                "{} suites after the first {MAX_SUITES}",
+                st.suites.len() - MAX_SUITES
+            ),
+            reason: "a record lists at most 10000 suites; their cases are counted in the totals"
+                .into(),
         });
     }
-    let name = st.root_name.clone().or_else(|| top.first().map(|s| s.name.clone()).filter(|n| !n.is_empty()));
+    let name = st.root_name.clone().or_else(|| {
+        top.first()
+            .map(|s| s.name.clone())
+            .filter(|n| !n.is_empty())
+    });
     let mut payload = json!({
         "format": "junit",
         "totals": {
@@ -741,13 +864,18 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
         payload["cases_omitted"] = json!(st.omitted);
     }
     let fallback = name.or_else(|| ctx.filename.clone()).unwrap_or_default();
-    let occurred = st.timestamp.filter(|ts| ts.parse::<jiff::Timestamp>().is_ok());
+    let occurred = st
+        .timestamp
+        .filter(|ts| ts.parse::<jiff::Timestamp>().is_ok());
     let record = report_draft("test.report", "tests", Format::Junit, ctx, &fallback)?
         .occurred_at(occurred)
         .payload(payload)
         .build()
         .map_err(|e| IngestError::schema(Format::Junit, e))?;
-    Ok(Parsed { records: vec![record], skipped })
+    Ok(Parsed {
+        records: vec![record],
+        skipped,
+    })
 }
 
 #[cfg(test)]
@@ -779,7 +907,10 @@ mod tests {
         assert_eq!(parse_seconds_ms("NaN"), None);
         assert_eq!(parse_seconds_ms("inf"), None);
         assert_eq!(parse_seconds_ms("1e400"), None);
-        assert_eq!(parse_seconds_ms("99999999999999999999999999"), Some(u64::MAX));
+        assert_eq!(
+            parse_seconds_ms("99999999999999999999999999"),
+            Some(u64::MAX)
+        );
     }
 
     fn payload(xml: &str) -> Value {
@@ -832,7 +963,9 @@ mod tests {
     #[test]
     fn long_messages_are_truncated() {
         let long = "x".repeat(5000);
-        let p = payload(&format!("<testsuite><testcase name=\"a\"><failure>{long}</failure></testcase></testsuite>"));
+        let p = payload(&format!(
+            "<testsuite><testcase name=\"a\"><failure>{long}</failure></testcase></testsuite>"
+        ));
         let m = p["cases"][0]["message"].as_str().unwrap();
         assert!(m.len() <= MAX_MESSAGE && m.ends_with('…'));
     }
@@ -849,14 +982,25 @@ mod tests {
         assert_eq!(v["subjects"][0]["id"], "jenkins/job/7");
         assert_eq!(v["subjects"][1]["id"], "a".repeat(40));
         assert_eq!(v["links"][0]["rel"], "tests");
-        let bad = Context { commit: Some("abc123".into()), ..Context::default() };
-        assert!(parse(b"<testsuite/>", &bad).unwrap_err().to_string().contains("--commit"));
+        let bad = Context {
+            commit: Some("abc123".into()),
+            ..Context::default()
+        };
+        assert!(
+            parse(b"<testsuite/>", &bad)
+                .unwrap_err()
+                .to_string()
+                .contains("--commit")
+        );
     }
 
     #[test]
     fn refusals_are_precise() {
         let e = parse(b"<foo/>", &Context::default()).unwrap_err();
-        assert_eq!(e.to_string(), "junit: root element <foo> is not <testsuites> or <testsuite>");
+        assert_eq!(
+            e.to_string(),
+            "junit: root element <foo> is not <testsuites> or <testsuite>"
+        );
         let e = parse(b"not xml", &Context::default()).unwrap_err();
         assert!(matches!(e, IngestError::Xml { .. }), "{e}");
         let e = parse(b"<testsuites><testsuite>", &Context::default()).unwrap_err();
@@ -867,10 +1011,21 @@ mod tests {
 
     #[test]
     fn every_prefix_of_real_reports_is_handled_without_panic() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/ingest/junit/");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/ingest/junit/"
+        );
         let mut n = 0;
-        for name in ["junit.fail.xml", "testsuite-in-testsuite.xml", "with-xml-entities.xml", "unsupported-unicode.xml", "xunit.xml"] {
-            let Ok(bytes) = std::fs::read(format!("{dir}{name}")) else { continue };
+        for name in [
+            "junit.fail.xml",
+            "testsuite-in-testsuite.xml",
+            "with-xml-entities.xml",
+            "unsupported-unicode.xml",
+            "xunit.xml",
+        ] {
+            let Ok(bytes) = std::fs::read(format!("{dir}{name}")) else {
+                continue;
+            };
             for end in 0..=bytes.len() {
                 let _ = parse(&bytes[..end], &Context::default());
                 n += 1;
@@ -883,7 +1038,15 @@ mod tests {
             }
         }
         // Inline junk, in case the shared fixtures are absent.
-        for junk in [&b"<"[..], b"<testsuite", b"<testsuite name=", b"<testsuite><testcase time='\xff'/>", b"\xef\xbb\xbf", b"&amp;", b"<![CDATA[x]]>"] {
+        for junk in [
+            &b"<"[..],
+            b"<testsuite",
+            b"<testsuite name=",
+            b"<testsuite><testcase time='\xff'/>",
+            b"\xef\xbb\xbf",
+            b"&amp;",
+            b"<![CDATA[x]]>",
+        ] {
             let _ = parse(junk, &Context::default());
             n += 1;
         }

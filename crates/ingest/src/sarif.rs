@@ -45,11 +45,16 @@ fn supported(version: &str) -> bool {
 }
 
 fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 fn index_at(v: &Value, ptr: &str) -> Option<usize> {
-    v.pointer(ptr).and_then(Value::as_i64).and_then(|i| usize::try_from(i).ok())
+    v.pointer(ptr)
+        .and_then(Value::as_i64)
+        .and_then(|i| usize::try_from(i).ok())
 }
 
 /// Rules of one tool component: an array (2.1+) or an id-keyed object (1.0, 2.0).
@@ -79,7 +84,11 @@ impl<'a> Run<'a> {
             .and_then(Value::as_array)
             .map(|exts| exts.iter().map(|e| rules_of(e.get("rules"))).collect())
             .unwrap_or_default();
-        Run { run, driver: rules_of(driver_rules), extensions }
+        Run {
+            run,
+            driver: rules_of(driver_rules),
+            extensions,
+        }
     }
 
     fn rules_count(&self) -> usize {
@@ -104,7 +113,11 @@ impl<'a> Run<'a> {
             }
         }
         let id = id?;
-        let by = |want: &str| self.all_rules().find(|rule| str_at(rule, "/id") == Some(want)).copied();
+        let by = |want: &str| {
+            self.all_rules()
+                .find(|rule| str_at(rule, "/id") == Some(want))
+                .copied()
+        };
         by(id).or_else(|| id.split_once('/').and_then(|(base, _)| by(base)))
     }
 
@@ -118,7 +131,11 @@ impl<'a> Run<'a> {
 fn format_message(template: &str, args: Option<&Value>) -> String {
     let args: Vec<String> = args
         .and_then(Value::as_array)
-        .map(|a| a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let mut out = template.to_owned();
     for (i, a) in args.iter().enumerate() {
@@ -138,7 +155,8 @@ fn message_text(r: &Value, rule: Option<&Value>) -> Option<String> {
             let id = str_at(m, "/id").or_else(|| str_at(m, "/messageId"));
             if let (Some(id), Some(rule)) = (id, rule) {
                 let ms = rule.get("messageStrings").and_then(|s| s.get(id));
-                let template = ms.and_then(|s| s.as_str().or_else(|| s.get("text").and_then(Value::as_str)));
+                let template =
+                    ms.and_then(|s| s.as_str().or_else(|| s.get("text").and_then(Value::as_str)));
                 if let Some(t) = template {
                     return Some(format_message(t, m.get("arguments")));
                 }
@@ -148,7 +166,10 @@ fn message_text(r: &Value, rule: Option<&Value>) -> Option<String> {
     }
     // 1.0: formattedRuleMessage {formatId, arguments} into the rule's messageFormats.
     let f = r.get("formattedRuleMessage")?;
-    let template = rule?.get("messageFormats")?.get(str_at(f, "/formatId")?)?.as_str()?;
+    let template = rule?
+        .get("messageFormats")?
+        .get(str_at(f, "/formatId")?)?
+        .as_str()?;
     Some(format_message(template, f.get("arguments")))
 }
 
@@ -168,10 +189,13 @@ fn location(run: &Run<'_>, l: &Value) -> Value {
         .or_else(|| l.pointer("/physicalLocation/fileLocation"))
         .or_else(|| l.get("resultFile"))
         .or_else(|| l.get("analysisTarget"));
-    let region = l.pointer("/physicalLocation/region").or_else(|| l.pointer("/resultFile/region"));
+    let region = l
+        .pointer("/physicalLocation/region")
+        .or_else(|| l.pointer("/resultFile/region"));
     let mut m = Map::new();
     if let Some(a) = art {
-        let uri = str_at(a, "/uri").or_else(|| index_at(a, "/index").and_then(|i| run.artifact_uri(i)));
+        let uri =
+            str_at(a, "/uri").or_else(|| index_at(a, "/index").and_then(|i| run.artifact_uri(i)));
         if let Some(u) = uri {
             m.insert("uri".into(), json!(truncate(u, MAX_TEXT)));
         }
@@ -179,7 +203,10 @@ fn location(run: &Run<'_>, l: &Value) -> Value {
             m.insert("uri_base_id".into(), json!(b));
         }
     }
-    if let Some(line) = region.and_then(|r| r.get("startLine")).and_then(Value::as_u64) {
+    if let Some(line) = region
+        .and_then(|r| r.get("startLine"))
+        .and_then(Value::as_u64)
+    {
         m.insert("start_line".into(), json!(line));
     }
     let logical = str_at(l, "/logicalLocations/0/fullyQualifiedName")
@@ -217,8 +244,17 @@ fn result(run: &Run<'_>, r: &Value, totals: &mut Totals) -> Value {
     let id = id.or_else(|| rule.and_then(|x| str_at(x, "/id")));
     let kind = str_at(r, "/kind");
     let level = str_at(r, "/level")
-        .or_else(|| rule.and_then(|x| str_at(x, "/defaultConfiguration/level").or_else(|| str_at(x, "/configuration/defaultLevel"))))
-        .unwrap_or(if kind.is_some_and(|k| k != "fail") { "none" } else { "warning" });
+        .or_else(|| {
+            rule.and_then(|x| {
+                str_at(x, "/defaultConfiguration/level")
+                    .or_else(|| str_at(x, "/configuration/defaultLevel"))
+            })
+        })
+        .unwrap_or(if kind.is_some_and(|k| k != "fail") {
+            "none"
+        } else {
+            "warning"
+        });
     totals.results += 1;
     match level {
         "error" => totals.error += 1,
@@ -243,9 +279,17 @@ fn result(run: &Run<'_>, r: &Value, totals: &mut Totals) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    let states = r.get("suppressionStates").and_then(Value::as_array).filter(|a| !a.is_empty());
+    let states = r
+        .get("suppressionStates")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty());
     let suppressed = (!suppressions.is_empty()
-        && suppressions.iter().all(|s| !matches!(s.get("status").and_then(Value::as_str), Some("underReview" | "rejected"))))
+        && suppressions.iter().all(|s| {
+            !matches!(
+                s.get("status").and_then(Value::as_str),
+                Some("underReview" | "rejected")
+            )
+        }))
         || states.is_some();
     if suppressed {
         totals.suppressed += 1;
@@ -264,14 +308,23 @@ fn result(run: &Run<'_>, r: &Value, totals: &mut Totals) -> Value {
     let sev = r
         .pointer("/properties/security-severity")
         .and_then(severity_string)
-        .or_else(|| rule.and_then(|x| x.pointer("/properties/security-severity")).and_then(severity_string));
+        .or_else(|| {
+            rule.and_then(|x| x.pointer("/properties/security-severity"))
+                .and_then(severity_string)
+        });
     if let Some(s) = sev {
         m.insert("security_severity".into(), json!(s));
     }
     let locations: Vec<Value> = r
         .get("locations")
         .and_then(Value::as_array)
-        .map(|a| a.iter().take(MAX_LOCATIONS).map(|l| location(run, l)).filter(|l| l.as_object().is_some_and(|o| !o.is_empty())).collect())
+        .map(|a| {
+            a.iter()
+                .take(MAX_LOCATIONS)
+                .map(|l| location(run, l))
+                .filter(|l| l.as_object().is_some_and(|o| !o.is_empty()))
+                .collect()
+        })
         .unwrap_or_default();
     m.insert("locations".into(), Value::Array(locations));
     let mut fp = fingerprints(r.get("fingerprints"));
@@ -289,7 +342,10 @@ fn result(run: &Run<'_>, r: &Value, totals: &mut Totals) -> Value {
     if !suppressions.is_empty() {
         m.insert("suppressions".into(), Value::Array(suppressions));
     } else if let Some(s) = states {
-        m.insert("suppression_states".into(), Value::Array(s.iter().filter(|v| v.is_string()).cloned().collect()));
+        m.insert(
+            "suppression_states".into(),
+            Value::Array(s.iter().filter(|v| v.is_string()).cloned().collect()),
+        );
     }
     if let Some(b) = str_at(r, "/baselineState") {
         m.insert("baseline_state".into(), json!(b));
@@ -299,17 +355,27 @@ fn result(run: &Run<'_>, r: &Value, totals: &mut Totals) -> Value {
 
 pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let doc: Value = serde_json::from_slice(body).map_err(|e| IngestError::json(Format::Sarif, &e))?;
+    let doc: Value =
+        serde_json::from_slice(body).map_err(|e| IngestError::json(Format::Sarif, &e))?;
     let Value::Object(obj) = &doc else {
-        return Err(schema("a SARIF log is a JSON object with \"version\" and \"runs\""));
+        return Err(schema(
+            "a SARIF log is a JSON object with \"version\" and \"runs\"",
+        ));
     };
     let version = match obj.get("version") {
         None | Some(Value::Null) => return Err(schema("no \"version\": not a SARIF log")),
         Some(Value::String(s)) => s.trim().to_owned(),
-        Some(other) => return Err(schema(format!("\"version\" must be a string, found {other}"))),
+        Some(other) => {
+            return Err(schema(format!(
+                "\"version\" must be a string, found {other}"
+            )));
+        }
     };
     if !supported(&version) {
-        return Err(IngestError::Version { format: Format::Sarif, version });
+        return Err(IngestError::Version {
+            format: Format::Sarif,
+            version,
+        });
     }
     let runs = match obj.get("runs") {
         None | Some(Value::Null) => return Err(schema("no \"runs\": not a SARIF log")),
@@ -318,17 +384,25 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     };
     let mut parsed = Parsed::default();
     if runs.is_empty() {
-        parsed.skipped.push(Skipped { what: "runs".into(), reason: "the log has no runs".into() });
+        parsed.skipped.push(Skipped {
+            what: "runs".into(),
+            reason: "the log has no runs".into(),
+        });
         return Ok(parsed);
     }
     for (i, run_value) in runs.iter().enumerate() {
         if !run_value.is_object() {
-            parsed.skipped.push(Skipped { what: format!("run {i}"), reason: "not an object".into() });
+            parsed.skipped.push(Skipped {
+                what: format!("run {i}"),
+                reason: "not an object".into(),
+            });
             continue;
         }
         let run = Run::new(run_value);
         // 2.1+: tool.driver; 1.0/2.0: the tool itself.
-        let tool = run_value.pointer("/tool/driver").or_else(|| run_value.get("tool"));
+        let tool = run_value
+            .pointer("/tool/driver")
+            .or_else(|| run_value.get("tool"));
         let tool_name = tool.and_then(|t| str_at(t, "/name").or_else(|| str_at(t, "/fullName")));
         let mut tool_json = json!({"name": tool_name.unwrap_or("unknown")});
         if let Some(v) = tool.and_then(|t| str_at(t, "/version")) {
@@ -385,10 +459,10 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
             "/invocation/endTime",
             "/invocation/startTime",
         ]
-            .iter()
-            .filter_map(|p| str_at(run_value, p))
-            .find(|t| t.parse::<jiff::Timestamp>().is_ok())
-            .map(str::to_owned);
+        .iter()
+        .filter_map(|p| str_at(run_value, p))
+        .find(|t| t.parse::<jiff::Timestamp>().is_ok())
+        .map(str::to_owned);
         // The scanned revision, as the log states it (versionControlProvenance, 2.0+).
         let vcs: Vec<Value> = run_value
             .get("versionControlProvenance")
@@ -398,7 +472,12 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
                     .take(16)
                     .map(|v| {
                         let mut m = Map::new();
-                        for (k, p) in [("repository", "/repositoryUri"), ("repository", "/uri"), ("revision", "/revisionId"), ("branch", "/branch")] {
+                        for (k, p) in [
+                            ("repository", "/repositoryUri"),
+                            ("repository", "/uri"),
+                            ("revision", "/revisionId"),
+                            ("branch", "/branch"),
+                        ] {
                             if let Some(x) = str_at(v, p) {
                                 m.entry(k).or_insert_with(|| json!(truncate(x, MAX_TEXT)));
                             }
@@ -418,16 +497,25 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
         let run_ctx;
         let ctx_for_run = match (&ctx.commit, scanned) {
             (None, Some(rev)) => {
-                run_ctx = Context { commit: Some(rev.to_owned()), ..ctx.clone() };
+                run_ctx = Context {
+                    commit: Some(rev.to_owned()),
+                    ..ctx.clone()
+                };
                 &run_ctx
             }
             _ => ctx,
         };
-        let record = report_draft("scan.sarif", "scans", Format::Sarif, ctx_for_run, tool_name.unwrap_or("sarif"))?
-            .occurred_at(occurred)
-            .payload(payload)
-            .build()
-            .map_err(|e| schema(format!("run {i}: {e}")))?;
+        let record = report_draft(
+            "scan.sarif",
+            "scans",
+            Format::Sarif,
+            ctx_for_run,
+            tool_name.unwrap_or("sarif"),
+        )?
+        .occurred_at(occurred)
+        .payload(payload)
+        .build()
+        .map_err(|e| schema(format!("run {i}: {e}")))?;
         parsed.records.push(record);
     }
     Ok(parsed)
@@ -446,14 +534,37 @@ mod tests {
     fn versions_and_shapes_are_checked() {
         let e = parse(br#"{"version":"3.0","runs":[]}"#, &ctx()).unwrap_err();
         assert_eq!(e.to_string(), "sarif: unsupported version 3.0");
-        assert!(parse(br#"{"runs":[]}"#, &ctx()).unwrap_err().to_string().contains("no \"version\""));
-        assert!(parse(br#"{"version":"2.1.0"}"#, &ctx()).unwrap_err().to_string().contains("no \"runs\""));
-        assert!(matches!(parse(b"{", &ctx()).unwrap_err(), IngestError::Json { .. }));
+        assert!(
+            parse(br#"{"runs":[]}"#, &ctx())
+                .unwrap_err()
+                .to_string()
+                .contains("no \"version\"")
+        );
+        assert!(
+            parse(br#"{"version":"2.1.0"}"#, &ctx())
+                .unwrap_err()
+                .to_string()
+                .contains("no \"runs\"")
+        );
+        assert!(matches!(
+            parse(b"{", &ctx()).unwrap_err(),
+            IngestError::Json { .. }
+        ));
         let p = parse(br#"{"version":"2.1.0","runs":[]}"#, &ctx()).unwrap();
         assert!(p.records.is_empty() && p.skipped.len() == 1);
-        let e = crate::ingest(br#"{"version":"2.1.0","runs":[]}"#, Some(Format::Sarif), &ctx()).unwrap_err();
+        let e = crate::ingest(
+            br#"{"version":"2.1.0","runs":[]}"#,
+            Some(Format::Sarif),
+            &ctx(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("nothing usable"), "{e}");
-        assert!(supported("2.1.0-rtm.4") && supported("2.2") && supported("1.0.0") && !supported("2.10"));
+        assert!(
+            supported("2.1.0-rtm.4")
+                && supported("2.2")
+                && supported("1.0.0")
+                && !supported("2.10")
+        );
     }
 
     #[test]
