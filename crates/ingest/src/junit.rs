@@ -382,10 +382,10 @@ impl State {
         });
         match (stack.last(), name) {
             (Some(Frame::Root | Frame::Suite(_)), b"testsuite") | (None, b"testsuite") => {
-                let sname = non_empty(a.get("name")).unwrap_or_default();
+                let sname = truncate(&non_empty(a.get("name")).unwrap_or_default(), MAX_MESSAGE);
                 let (path, depth) = match parent_suite {
                     Some(p) => (
-                        format!("{}/{}", self.suites[p].path, sname),
+                        truncate(&format!("{}/{}", self.suites[p].path, sname), MAX_MESSAGE),
                         self.suites[p].depth + 1,
                     ),
                     None => (sname.clone(), 0),
@@ -418,9 +418,10 @@ impl State {
                     .unwrap_or_default();
                 self.case = Some(Case {
                     suite,
-                    name: non_empty(a.get("name")),
-                    classname: non_empty(a.get("classname").or_else(|| a.get("class"))),
-                    file: non_empty(a.get("file")),
+                    name: non_empty(a.get("name")).map(|v| truncate(&v, MAX_MESSAGE)),
+                    classname: non_empty(a.get("classname").or_else(|| a.get("class")))
+                        .map(|v| truncate(&v, MAX_MESSAGE)),
+                    file: non_empty(a.get("file")).map(|v| truncate(&v, MAX_MESSAGE)),
                     status_attr: non_empty(a.get("status").or_else(|| a.get("result")))
                         .map(|s| s.to_ascii_lowercase()),
                     duration_ms: a.get("time").and_then(parse_seconds_ms),

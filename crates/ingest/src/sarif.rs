@@ -20,6 +20,8 @@
 //! `suppressed` when it has suppressions and none is `underReview` or `rejected` (2.1), or when
 //! it has `suppressionStates` (1.0/2.0). Security severities are kept as strings.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value, json};
 
 use crate::junit::{report_draft, truncate};
@@ -70,6 +72,8 @@ struct Run<'a> {
     run: &'a Value,
     driver: Vec<&'a Value>,
     extensions: Vec<Vec<&'a Value>>,
+    /// Rules by id (the `id` field, or the key of a 1.0/2.0 rules object); first one wins.
+    by_id: HashMap<&'a str, &'a Value>,
 }
 
 impl<'a> Run<'a> {
@@ -79,24 +83,33 @@ impl<'a> Run<'a> {
             .and_then(|t| t.pointer("/driver/rules"))
             .or_else(|| run.pointer("/resources/rules"))
             .or_else(|| run.get("rules"));
-        let extensions = tool
+        let extensions: Vec<Vec<&'a Value>> = tool
             .and_then(|t| t.get("extensions"))
             .and_then(Value::as_array)
             .map(|exts| exts.iter().map(|e| rules_of(e.get("rules"))).collect())
             .unwrap_or_default();
+        let mut by_id: HashMap<&'a str, &'a Value> = HashMap::new();
+        if let Some(Value::Object(m)) = driver_rules {
+            for (k, v) in m {
+                by_id.entry(k.as_str()).or_insert(v);
+            }
+        }
+        let driver = rules_of(driver_rules);
+        for rule in driver.iter().chain(extensions.iter().flatten()) {
+            if let Some(id) = str_at(rule, "/id") {
+                by_id.entry(id).or_insert(*rule);
+            }
+        }
         Run {
             run,
-            driver: rules_of(driver_rules),
+            driver,
             extensions,
+            by_id,
         }
     }
 
     fn rules_count(&self) -> usize {
         self.driver.len() + self.extensions.iter().map(Vec::len).sum::<usize>()
-    }
-
-    fn all_rules(&self) -> impl Iterator<Item = &&'a Value> {
-        self.driver.iter().chain(self.extensions.iter().flatten())
     }
 
     /// The rule a result refers to: by index (in the driver or a named extension), else by
@@ -113,11 +126,7 @@ impl<'a> Run<'a> {
             }
         }
         let id = id?;
-        let by = |want: &str| {
-            self.all_rules()
-                .find(|rule| str_at(rule, "/id") == Some(want))
-                .copied()
-        };
+        let by = |want: &str| self.by_id.get(want).copied();
         by(id).or_else(|| id.split_once('/').and_then(|(base, _)| by(base)))
     }
 
@@ -133,6 +142,7 @@ fn format_message(template: &str, args: Option<&Value>) -> String {
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
+                .take(32)
                 .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
                 .collect()
         })
@@ -594,6 +604,22 @@ mod tests {
         let log = br#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"T","rules":[{"id":"R"}]}},"artifacts":[{"location":{"uri":"a.c"}}],"results":[{"ruleIndex":7,"rule":{"index":-1,"toolComponent":{"index":9}},"message":{"id":"x","arguments":[1]},"locations":[{"physicalLocation":{"artifactLocation":{"index":0},"region":{"startLine":3}}}]}]}]}"#;
         for end in 0..=log.len() {
             let _ = parse(&log[..end], &ctx());
+        }
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/ingest/sarif/"
+        );
+        for name in [
+            "elfie-arriba-utf8-bom.sarif",
+            "Comprehensive.sarif",
+            "sarif-sdk__v1__Comprehensive.sarif",
+        ] {
+            let Ok(bytes) = std::fs::read(format!("{dir}{name}")) else {
+                continue;
+            };
+            for end in (0..=bytes.len()).step_by(3) {
+                let _ = parse(&bytes[..end], &ctx());
+            }
         }
         let v = trailmark_model::input::to_value(&parse(log, &ctx()).unwrap().records[0]);
         assert_eq!(v["payload"]["results"][0]["locations"][0]["uri"], "a.c");
