@@ -134,6 +134,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t)]
         output: Format,
     },
+    /// Import history from another system of record.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
     /// Initialise (if needed), record sample evidence, print the checkpoint and verify the log.
     Quickstart,
 }
@@ -157,5 +162,20 @@ pub enum ProofCommand {
         /// Default: the latest checkpoint's size.
         #[arg(long)]
         to: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// Every commit reachable from the local branches and HEAD of a git repository. Re-running
+    /// appends only commits not imported before.
+    Git {
+        path: PathBuf,
+        /// Skip this revision and its ancestors (already imported).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only ticket keys of these projects (e.g. --ticket-project PAY); default: any KEY-123.
+        #[arg(long)]
+        ticket_project: Vec<String>,
     },
 }

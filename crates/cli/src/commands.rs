@@ -9,7 +9,7 @@ use trailmark_log::{Hash, TlogProof, verify_checkpoint, verify_tlog_proof};
 use trailmark_model::{Kind, LogIndex, Subject, Timestamp, parse_records, to_json};
 use trailmark_store::{Appended, Query, SqliteStore, Store, VerifyOptions, verify_log_with};
 
-use crate::args::{Cli, Command, Format, ProofCommand};
+use crate::args::{Cli, Command, Format, ImportSource, ProofCommand};
 use crate::datadir::{DataDir, load_vkey};
 use crate::error::{CliError, input, io};
 
@@ -125,6 +125,26 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             writeln!(out, "ok: origin {}\nsize {}\nroot {}", cp.origin, cp.size, cp.root.to_base64()).map_err(stdout_err)
         }
         Command::Quickstart => quickstart(&dir, &mut out),
+        Command::Import { source: ImportSource::Git { path, since, ticket_project } } => {
+            let store = dir.open()?;
+            let tickets = trailmark_ingest::TicketPattern { projects: ticket_project };
+            let spinner = if std::io::stderr().is_terminal() { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
+            let imported = trailmark_ingest::git::import(&path, since.as_deref(), &tickets, &mut |n| {
+                spinner.set_message(format!("reading commits: {n}"));
+                spinner.tick();
+            })
+            .map_err(|e| input(e.to_string()))?;
+            spinner.finish_and_clear();
+            let total = imported.records.len();
+            let appended = append_all(&store, imported.records, &mut |_| Ok(()))?;
+            let new = appended.iter().filter(|a| !a.duplicate).count();
+            writeln!(out, "{}: {total} commits read, {new} new recorded, {} already present", imported.repo, total - new)
+                .map_err(stdout_err)?;
+            for s in &imported.skipped {
+                eprintln!("skipped {}: {}", s.what, s.reason);
+            }
+            Ok(())
+        }
         Command::Ingest { files, format, commit, build, event, delivery, output } => {
             let format = format
                 .map(|f| f.parse::<trailmark_ingest::Format>().map_err(|e| input(format!("--format: {e}"))))

@@ -382,3 +382,64 @@ fn ingest_keeps_the_raw_input_is_idempotent_and_refuses_bad_files_whole() {
     assert_eq!(code(&env.run(&["ingest", f, "--format", "nope"])), 2);
     assert!(env.ok(&["verify"]).starts_with("ok: "));
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .env("GIT_AUTHOR_DATE", "2026-11-20T10:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-11-20T10:00:00Z")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn git_import_records_commits_links_tickets_and_is_incremental() {
+    let env = Env::new();
+    env.init();
+    let repo = env._tmp.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["remote", "add", "origin", "git@github.com:acme/payments.git"]);
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "PAY-1: first"]);
+    git(&repo, &["checkout", "-q", "-b", "feature/PAY-2-retry"]);
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "retry captures"]);
+    git(&repo, &["checkout", "-q", "main"]);
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "hotfix, see OPS-9"]);
+    git(&repo, &["merge", "-q", "--no-ff", "-m", "Merge PAY-2", "feature/PAY-2-retry"]);
+    let out = env.ok(&["import", "git", repo.to_str().unwrap()]);
+    assert_eq!(out.trim(), "github.com/acme/payments: 4 commits read, 4 new recorded, 0 already present");
+    let records: Vec<serde_json::Value> = env.ok(&["log", "--kind", "git.commit"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 4);
+    // Oldest first; the root commit has no parent and references PAY-1.
+    let first = &records[0];
+    assert_eq!(first["payload"]["message"], "PAY-1: first\n");
+    assert_eq!(first["actor"], "email:dev@example.com");
+    assert_eq!(first["occurred_at"], "2026-11-20T10:00:00Z");
+    let links = |r: &serde_json::Value, rel: &str| -> Vec<String> {
+        r["links"].as_array().map(|a| a.iter().filter(|l| l["rel"] == rel).map(|l| l["to"]["id"].as_str().unwrap().to_owned()).collect()).unwrap_or_default()
+    };
+    assert_eq!(links(first, "references"), vec!["PAY-1"]);
+    assert!(links(first, "parent").is_empty());
+    let merge = records.iter().find(|r| r["payload"]["merge"] == true).unwrap();
+    assert_eq!(links(merge, "parent").len(), 2);
+    // The feature branch tip links to the ticket in its branch name.
+    let tip = records.iter().find(|r| r["payload"]["message"] == "retry captures\n").unwrap();
+    assert_eq!(links(tip, "references"), vec!["PAY-2"]);
+    assert_eq!(links(tip, "in_repo"), vec!["github.com/acme/payments"]);
+    // Incremental: a new commit is the only thing appended on re-import.
+    git(&repo, &["commit", "-q", "--allow-empty", "-m", "PAY-3 next"]);
+    let out = env.ok(&["import", "git", repo.to_str().unwrap()]);
+    assert!(out.contains("5 commits read, 1 new recorded, 4 already present"), "{out}");
+    let out = env.ok(&["import", "git", repo.to_str().unwrap(), "--since", "HEAD~1"]);
+    assert!(out.contains("1 commits read, 0 new recorded"), "{out}");
+    // Bad input: not a repository, bad revision.
+    let bad = env.run(&["import", "git", env._tmp.path().to_str().unwrap()]);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("not a git repository"), "{}", stderr(&bad));
+    let bad = env.run(&["import", "git", repo.to_str().unwrap(), "--since", "nope"]);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("does not name a commit"), "{}", stderr(&bad));
+}

@@ -25,6 +25,7 @@
 
 pub mod draft;
 pub mod error;
+pub mod git;
 pub mod link;
 
 pub mod cdevents;
