@@ -57,6 +57,17 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
+    /// Everything linked to a subject, transitively, in both directions (JSON).
+    Graph {
+        /// TYPE:ID, e.g. ticket:PROJ-1
+        subject: String,
+        /// Subject hops to follow.
+        #[arg(long, default_value_t = 6)]
+        depth: u32,
+        /// Stop after this many records (the output says when it stopped early).
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+    },
     /// Print one record: its JSON, or with --leaf the exact signed leaf bytes.
     Show {
         #[arg(long)]

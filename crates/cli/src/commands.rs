@@ -55,6 +55,19 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Graph { subject, depth, limit } => {
+            let start = subject.parse::<Subject>().map_err(|e| input(e))?;
+            let store = dir.open_read_only()?;
+            let g = trailmark_store::graph::linked(&store, &start, depth, limit)?;
+            let doc = json!({
+                "subject": start.to_string(),
+                "subjects": g.subjects.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "edges": g.edges.iter().map(|e| json!({"from": e.from.to_string(), "rel": e.rel.as_str(), "to": e.to.to_string(), "record": e.record.0})).collect::<Vec<_>>(),
+                "records": g.records.values().map(|r| to_json(&r.record)).collect::<Vec<_>>(),
+                "truncated": g.truncated,
+            });
+            writeln!(out, "{doc}").map_err(stdout_err)
+        }
         Command::Show { index, leaf } => {
             let store = dir.open_read_only()?;
             let r = store

@@ -435,6 +435,13 @@ fn git_import_records_commits_links_tickets_and_is_incremental() {
     assert!(out.contains("5 commits read, 1 new recorded, 4 already present"), "{out}");
     let out = env.ok(&["import", "git", repo.to_str().unwrap(), "--since", "HEAD~1"]);
     assert!(out.contains("1 commits read, 0 new recorded"), "{out}");
+    // The graph of a ticket reaches its commits and, through parent links, their history.
+    let g: serde_json::Value = serde_json::from_str(&env.ok(&["graph", "ticket:PAY-2", "--depth", "1"])).unwrap();
+    let subjects: Vec<&str> = g["subjects"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(subjects.contains(&"repo:github.com/acme/payments"), "{subjects:?}");
+    assert!(g["records"].as_array().unwrap().iter().any(|r| r["payload"]["message"] == "retry captures\n"));
+    assert_eq!(g["truncated"], false);
+    assert_eq!(code(&env.run(&["graph", "PAY-2"])), 2);
     // Bad input: not a repository, bad revision.
     let bad = env.run(&["import", "git", env._tmp.path().to_str().unwrap()]);
     assert_eq!(code(&bad), 2);

@@ -82,6 +82,12 @@ impl Timestamp {
     pub fn as_millis(&self) -> i64 {
         self.0.as_millisecond()
     }
+
+    /// Microseconds since the Unix epoch: the precision of `now()`, so comparisons at this
+    /// granularity are exact.
+    pub fn as_micros(&self) -> i64 {
+        self.0.as_microsecond()
+    }
 }
 
 impl fmt::Display for Timestamp {

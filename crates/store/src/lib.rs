@@ -10,12 +10,13 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod graph;
 mod migrate;
 pub mod sqlite;
 mod verify;
 
 use trailmark_log::{Hash, VerifierKey};
-use trailmark_model::{Blob, Digest, Kind, LogIndex, NewRecord, Record, Subject, Timestamp};
+use trailmark_model::{Blob, Digest, Kind, LogIndex, NewRecord, Record, Rel, Subject, Timestamp};
 
 pub use error::StoreError;
 pub use sqlite::SqliteStore;
@@ -101,6 +102,9 @@ pub trait Store: Send + Sync {
     fn record(&self, index: LogIndex) -> Result<Option<StoredRecord>, StoreError>;
     fn query(&self, query: &Query) -> Result<Vec<StoredRecord>, StoreError>;
     fn blob(&self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Every record that names `subject`, in index order: as one of its subjects (`None`) or as
+    /// the target of one of its links (`Some(rel)`).
+    fn mentions(&self, subject: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError>;
 
     fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError>;
     fn checkpoint(&self, size: u64) -> Result<Option<SignedCheckpoint>, StoreError>;

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use trailmark_log::{
     Checkpoint, Frontier, Hash, NodeId, NodeSource, SignerKey, VerifierKey, leaf_hash, node_hash,
 };
-use trailmark_model::{Blob, Digest, LogIndex, NewRecord, Timestamp, decode_leaf, encode_leaf};
+use trailmark_model::{Blob, Digest, LogIndex, NewRecord, Rel, Subject, Timestamp, decode_leaf, encode_leaf};
 
 use crate::error::StoreError;
 use crate::migrate::{SQLITE, migrate};
@@ -236,17 +236,17 @@ fn latest_checkpoint(conn: &Connection) -> Result<Option<SignedCheckpoint>, Stor
     .transpose()
 }
 
-/// The first index in [0, size) whose recorded_ms >= ms (size if none), by binary search over
+/// The first index in [0, size) whose recorded_us >= us (size if none), by binary search over
 /// the rowid order: valid because the writer never lets recorded_at decrease.
-fn first_recorded_at_or_after(conn: &Connection, ms: i64, size: u64) -> Result<u64, StoreError> {
+fn first_recorded_at_or_after(conn: &Connection, us: i64, size: u64) -> Result<u64, StoreError> {
     let mut st = conn
-        .prepare_cached("SELECT recorded_ms FROM records WHERE idx = ?1")
+        .prepare_cached("SELECT recorded_us FROM records WHERE idx = ?1")
         .map_err(err("searching by time"))?;
     let (mut lo, mut hi) = (0u64, size);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         let at: i64 = st.query_row([to_i64(mid)?], |r| r.get(0)).map_err(err("searching by time"))?;
-        if at >= ms {
+        if at >= us {
             hi = mid;
         } else {
             lo = mid + 1;
@@ -472,14 +472,14 @@ impl Store for SqliteStore {
         sql.push_str(" AND r.idx >= ? AND r.idx < ?");
         sql.push_str(" ORDER BY r.idx LIMIT ?");
         self.read(|c| {
-            // recorded_ms never decreases along idx, so a time window is an index range.
+            // recorded_us never decreases along idx, so a time window is an index range.
             let size = latest_checkpoint(c)?.map_or(0, |c| c.size);
             let lo = match q.since {
-                Some(t) => first_recorded_at_or_after(c, t.as_millis(), size)?,
+                Some(t) => first_recorded_at_or_after(c, t.as_micros(), size)?,
                 None => 0,
             };
             let hi = match q.until {
-                Some(t) => first_recorded_at_or_after(c, t.as_millis(), size)?,
+                Some(t) => first_recorded_at_or_after(c, t.as_micros(), size)?,
                 None => size,
             };
             let mut args = args;
@@ -495,6 +495,39 @@ impl Store for SqliteStore {
                 .and_then(|rows| rows.collect())
                 .map_err(err("querying records"))?;
             rows.into_iter().map(|(i, l, h)| Self::stored(i, l, h)).collect()
+        })
+    }
+
+    fn mentions(&self, subject: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError> {
+        self.read(|c| {
+            let size = latest_checkpoint(c)?.map_or(0, |c| c.size);
+            let mut st = c
+                .prepare_cached(
+                    "WITH RECURSIVE epochs(e) AS (SELECT 0 UNION ALL SELECT e + 1 FROM epochs WHERE e < ?1) \
+                     SELECT idx, rel FROM record_subjects WHERE epoch IN (SELECT e FROM epochs) AND type = ?2 AND id = ?3 \
+                     AND idx < ?4 ORDER BY idx",
+                )
+                .map_err(err("looking up a subject"))?;
+            let rows: Vec<(i64, String)> = st
+                .query_map(
+                    params![to_i64(size >> SUBJECT_EPOCH_BITS)?, subject.ty.as_str(), subject.id, to_i64(size)?],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .and_then(|rows| rows.collect())
+                .map_err(err("looking up a subject"))?;
+            rows.into_iter()
+                .map(|(idx, rel)| {
+                    let rel = if rel.is_empty() {
+                        None
+                    } else {
+                        Some(Rel::parse(&rel).map_err(|e| StoreError::Corrupt {
+                            index: idx as u64,
+                            reason: format!("indexed rel {rel:?} {e}"),
+                        })?)
+                    };
+                    Ok((LogIndex(idx as u64), rel))
+                })
+                .collect()
         })
     }
 
@@ -671,11 +704,11 @@ impl WriterState {
                 "the stored tree does not match the latest checkpoint (size {size}); refusing to append (run `trailmark verify`)"
             )));
         }
-        let last_ms: Option<i64> = conn
-            .query_row("SELECT MAX(recorded_ms) FROM records", [], |r| r.get(0))
+        let last_us: Option<i64> = conn
+            .query_row("SELECT MAX(recorded_us) FROM records", [], |r| r.get(0))
             .map_err(err("reading the last record time"))?;
-        let last_recorded = last_ms
-            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        let last_recorded = last_us
+            .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
             .map_or(Timestamp(jiff::Timestamp::UNIX_EPOCH), Timestamp);
         Ok(WriterState { conn, signer, origin, frontier, last_recorded })
     }
@@ -724,7 +757,7 @@ impl WriterState {
         {
             let mut ins_record = tx
                 .prepare_cached(
-                    "INSERT INTO records (idx, leaf, leaf_hash, kind, recorded_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO records (idx, leaf, leaf_hash, kind, recorded_us) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(err("appending a record"))?;
             let mut ins_subject = tx
@@ -789,7 +822,7 @@ impl WriterState {
                             leaf,
                             hash.as_bytes().as_slice(),
                             record.kind.as_str(),
-                            now.as_millis(),
+                            now.as_micros(),
                         ])
                         .map_err(err("appending a record"))?;
                     if let Some(key) = &record.idempotency_key {

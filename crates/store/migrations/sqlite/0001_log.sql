@@ -14,9 +14,9 @@ CREATE TABLE records (
     leaf        BLOB NOT NULL,
     leaf_hash   BLOB NOT NULL,
     kind        TEXT NOT NULL,
-    recorded_ms INTEGER NOT NULL
+    recorded_us INTEGER NOT NULL
 ) STRICT;
--- No index on recorded_ms: the writer never lets it decrease, so time filters binary-search
+-- No index on recorded_us: the writer never lets it decrease, so time filters binary-search
 -- the rowid order instead of paying an index insertion per record.
 CREATE INDEX records_kind ON records (kind, idx);
 

@@ -30,6 +30,8 @@ macro_rules! backend_tests {
             #[test]
             fn bad_requests_are_refused() { let (s, _g) = $make; c::bad_requests_are_refused(&*s); }
             #[test]
+            fn linked_graph_walks_both_directions() { let (s, _g) = $make; c::linked_graph_walks_both_directions(&*s); }
+            #[test]
             fn clean_log_verifies() { let (s, _g) = $make; c::clean_log_verifies(&*s); }
         }
     };
@@ -156,8 +158,9 @@ pub fn queries_filter_and_paginate(s: &dyn Store) {
         .unwrap()
     };
     s.append(vec![rec("custom.a", "A-1"), rec("custom.b", "A-1"), rec("custom.a", "B-1")]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
     let before = Timestamp::now();
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    std::thread::sleep(std::time::Duration::from_millis(2));
     s.append(vec![rec("custom.a", "A-1")]).unwrap();
     let idx = |q: &Query| s.query(q).unwrap().iter().map(|r| r.record.index.0).collect::<Vec<_>>();
     let all = Query { limit: 100, ..Query::default() };
@@ -216,4 +219,37 @@ pub fn clean_log_verifies(s: &dyn Store) {
     let stranger = trailmark_log::SignerKey::from_seed(ORIGIN, [9u8; 32]).unwrap().verifier();
     let report = verify_log(s, &[stranger], &mut |_, _| {}).unwrap();
     assert!(!report.is_ok());
+}
+
+pub fn linked_graph_walks_both_directions(s: &dyn Store) {
+    let rec = |json: &str| parse_record(json).unwrap();
+    let sha = "9fceb02d0ae598e95dc970b74767f19372d61af8";
+    s.append(vec![
+        // 0: the ticket itself
+        rec(r#"{"kind":"jira.transition","subjects":[{"type":"ticket","id":"PAY-1"}]}"#),
+        // 1: a commit that implements it (links TO the ticket)
+        rec(&format!(r#"{{"kind":"git.commit","subjects":[{{"type":"commit","id":"{sha}"}}],"links":[{{"rel":"references","to":{{"type":"ticket","id":"PAY-1"}}}},{{"rel":"in_repo","to":{{"type":"repo","id":"github.com/a/b"}}}}]}}"#)),
+        // 2: a build of that commit (two hops from the ticket)
+        rec(&format!(r#"{{"kind":"test.report","subjects":[{{"type":"build","id":"ci-1"}}],"links":[{{"rel":"tests","to":{{"type":"commit","id":"{sha}"}}}}]}}"#)),
+        // 3: unrelated, but in the same repo: must not be reached through the repo hub
+        rec(r#"{"kind":"git.commit","subjects":[{"type":"commit","id":"1111111111111111111111111111111111111111"}],"links":[{"rel":"in_repo","to":{"type":"repo","id":"github.com/a/b"}}]}"#),
+    ])
+    .unwrap();
+    let start: Subject = "ticket:PAY-1".parse().unwrap();
+    let g = trailmark_store::graph::linked(s, &start, 5, 1000).unwrap();
+    assert_eq!(g.records.keys().map(|i| i.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert!(g.subjects.contains(&"build:ci-1".parse().unwrap()));
+    assert!(g.subjects.contains(&"repo:github.com/a/b".parse().unwrap()), "hubs are shown");
+    assert!(!g.truncated);
+    assert!(g.edges.iter().any(|e| e.rel.as_str() == "tests" && e.from.id == "ci-1"));
+    // Depth 1 stops at the commit; a record cap truncates honestly.
+    assert_eq!(trailmark_store::graph::linked(s, &start, 0, 1000).unwrap().records.len(), 2);
+    let capped = trailmark_store::graph::linked(s, &start, 5, 1).unwrap();
+    assert!(capped.truncated);
+    assert_eq!(capped.records.len(), 1);
+    // Mentions distinguish subjects from link targets.
+    let m = s.mentions(&start).unwrap();
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[0], (LogIndex(0), None));
+    assert_eq!(m[1].1.as_ref().map(|r| r.as_str()), Some("references"));
 }

@@ -208,7 +208,7 @@ fn reordered_records_are_named() {
 #[test]
 fn inserted_record_is_named() {
     let (_d, path) = built(&[3]);
-    tamper(&path, "INSERT INTO records (idx, leaf, leaf_hash, kind, recorded_ms) SELECT 3, leaf, leaf_hash, kind, recorded_ms FROM records WHERE idx = 0");
+    tamper(&path, "INSERT INTO records (idx, leaf, leaf_hash, kind, recorded_us) SELECT 3, leaf, leaf_hash, kind, recorded_us FROM records WHERE idx = 0");
     let r = verify_path(&path);
     assert_eq!(r.first_bad_index(), Some(3), "{:?}", r.failures);
     assert!(r.failures.iter().any(|f| matches!(f, Failure::Misplaced { index: 3, claimed: 0 })), "{:?}", r.failures);
