@@ -188,6 +188,12 @@ fn subject_at(v: &Value, field: String) -> Result<Subject, FieldError> {
     })
 }
 
+/// Checks a payload by the rules `from_value` applies to the `payload` field (no floats, no
+/// unsafe integers), for callers that attach a payload to an already parsed record.
+pub fn check_payload(payload: &Value, pointer: &mut String) -> Result<(), FieldError> {
+    check_numbers(payload, pointer)
+}
+
 /// Parses an already-decoded JSON value into a record.
 pub fn from_value(value: &Value) -> Result<NewRecord, FieldError> {
     let Value::Object(obj) = value else {

@@ -98,8 +98,30 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+fn numbers_ok(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => u <= MAX_SAFE_INTEGER,
+            (None, Some(i)) => i.unsigned_abs() <= MAX_SAFE_INTEGER,
+            (None, None) => false,
+        },
+        serde_json::Value::Array(items) => items.iter().all(numbers_ok),
+        serde_json::Value::Object(map) => map.values().all(numbers_ok),
+        _ => true,
+    }
+}
+
 /// Refuses floats and unsafe integers anywhere in `value`, naming the JSON pointer of the first.
+/// The common case (no bad number) is one allocation-free pass; the pointer is only built when
+/// there is something to report.
 pub fn check_numbers(value: &serde_json::Value, pointer: &mut String) -> Result<(), FieldError> {
+    if numbers_ok(value) {
+        return Ok(());
+    }
+    locate_bad_number(value, pointer)
+}
+
+fn locate_bad_number(value: &serde_json::Value, pointer: &mut String) -> Result<(), FieldError> {
     match value {
         serde_json::Value::Number(n) => {
             let safe = match (n.as_u64(), n.as_i64()) {
@@ -124,7 +146,7 @@ pub fn check_numbers(value: &serde_json::Value, pointer: &mut String) -> Result<
                 let len = pointer.len();
                 pointer.push('/');
                 pointer.push_str(&i.to_string());
-                check_numbers(item, pointer)?;
+                locate_bad_number(item, pointer)?;
                 pointer.truncate(len);
             }
             Ok(())
@@ -134,7 +156,7 @@ pub fn check_numbers(value: &serde_json::Value, pointer: &mut String) -> Result<
                 let len = pointer.len();
                 pointer.push('/');
                 pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                check_numbers(v, pointer)?;
+                locate_bad_number(v, pointer)?;
                 pointer.truncate(len);
             }
             Ok(())
