@@ -37,20 +37,32 @@ const TYPES: [&str; 13] = [
 
 pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let head = String::from_utf8_lossy(bytes.get(..bytes.len().min(4096)).unwrap_or(bytes)).into_owned();
+    let head =
+        String::from_utf8_lossy(bytes.get(..bytes.len().min(4096)).unwrap_or(bytes)).into_owned();
     let trimmed = head.trim_start();
     let (bom, encoding) = if trimmed.starts_with('<') {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| IngestError::Xml { format: F, message: format!("not UTF-8: {e}") })?;
+        let text = std::str::from_utf8(bytes).map_err(|e| IngestError::Xml {
+            format: F,
+            message: format!("not UTF-8: {e}"),
+        })?;
         (xml_to_json(&xml_tree(text, F)?)?, "xml")
     } else if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        (serde_json::from_slice::<Value>(bytes).map_err(|e| IngestError::json(F, &e))?, "json")
+        (
+            serde_json::from_slice::<Value>(bytes).map_err(|e| IngestError::json(F, &e))?,
+            "json",
+        )
     } else if looks_like_textproto(trimmed) {
-        return Err(IngestError::schema(F, "protobuf text format is not supported; export JSON or XML"));
+        return Err(IngestError::schema(
+            F,
+            "protobuf text format is not supported; export JSON or XML",
+        ));
     } else {
         return Err(match serde_json::from_slice::<Value>(bytes) {
             Err(e) => IngestError::json(F, &e),
-            Ok(_) => IngestError::schema(F, "not a CycloneDX BOM (expected a JSON object or <bom> XML)"),
+            Ok(_) => IngestError::schema(
+                F,
+                "not a CycloneDX BOM (expected a JSON object or <bom> XML)",
+            ),
         });
     };
     let mut out = Parsed::default();
@@ -60,20 +72,36 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
 }
 
 fn looks_like_textproto(head: &str) -> bool {
-    head.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).take(3).any(|l| {
-        l.starts_with("spec_version:") || l.starts_with("serial_number:") || l.starts_with("metadata {") || l.starts_with("metadata: {")
-    }) || head.starts_with("# proto-file:")
+    head.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .take(3)
+        .any(|l| {
+            l.starts_with("spec_version:")
+                || l.starts_with("serial_number:")
+                || l.starts_with("metadata {")
+                || l.starts_with("metadata: {")
+        })
+        || head.starts_with("# proto-file:")
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 fn is_uuid_urn(s: &str) -> bool {
-    let Some(u) = s.strip_prefix("urn:uuid:") else { return false };
+    let Some(u) = s.strip_prefix("urn:uuid:") else {
+        return false;
+    };
     let groups: Vec<&str> = u.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn hash_len(alg: &str) -> Option<&'static [usize]> {
@@ -107,7 +135,12 @@ fn component_label(c: &Value, path: &str) -> String {
 /// A component's hashes, with invalid ones reported as skipped.
 fn hashes(c: &Value, label: &str, skipped: &mut Vec<Skipped>) -> Vec<Value> {
     let mut out = Vec::new();
-    for h in c.get("hashes").and_then(Value::as_array).into_iter().flatten() {
+    for h in c
+        .get("hashes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let alg = str_of(h, "alg").unwrap_or("");
         let content = str_of(h, "content").unwrap_or("");
         let reason = match hash_len(alg) {
@@ -115,13 +148,21 @@ fn hashes(c: &Value, label: &str, skipped: &mut Vec<Skipped>) -> Vec<Value> {
             Some(lens) if !lens.contains(&content.len()) => Some(format!(
                 "{alg} with bad length ({} characters, expected {} hex digits)",
                 content.len(),
-                lens.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or ")
+                lens.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             )),
-            Some(_) if !content.bytes().all(|b| b.is_ascii_hexdigit()) => Some(format!("{alg} value is not hex")),
+            Some(_) if !content.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(format!("{alg} value is not hex"))
+            }
             Some(_) => None,
         };
         match reason {
-            Some(reason) => skipped.push(Skipped { what: format!("{label} hash"), reason }),
+            Some(reason) => skipped.push(Skipped {
+                what: format!("{label} hash"),
+                reason,
+            }),
             None => out.push(json!({"alg": alg, "content": content.to_ascii_lowercase()})),
         }
     }
@@ -130,7 +171,12 @@ fn hashes(c: &Value, label: &str, skipped: &mut Vec<Skipped>) -> Vec<Value> {
 
 fn licenses(c: &Value, label: &str, skipped: &mut Vec<Skipped>) -> Value {
     let (mut ids, mut names, mut exprs) = (Vec::new(), Vec::new(), Vec::new());
-    for l in c.get("licenses").and_then(Value::as_array).into_iter().flatten() {
+    for l in c
+        .get("licenses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(e) = str_of(l, "expression") {
             exprs.push(e.to_owned());
         }
@@ -145,7 +191,9 @@ fn licenses(c: &Value, label: &str, skipped: &mut Vec<Skipped>) -> Value {
             {
                 skipped.push(Skipped {
                     what: format!("{label} license text"),
-                    reason: format!("encoding {enc:?} is not base64 (the only encoding CycloneDX allows)"),
+                    reason: format!(
+                        "encoding {enc:?} is not base64 (the only encoding CycloneDX allows)"
+                    ),
                 });
             }
         }
@@ -158,7 +206,11 @@ fn licenses(c: &Value, label: &str, skipped: &mut Vec<Skipped>) -> Value {
 
 fn walk(list: &Value, path: &str, w: &mut Walk<'_>) {
     for (i, c) in list.as_array().into_iter().flatten().enumerate() {
-        let p = if path.is_empty() { format!("{i}") } else { format!("{path}.{i}") };
+        let p = if path.is_empty() {
+            format!("{i}")
+        } else {
+            format!("{path}.{i}")
+        };
         w.total += 1;
         if w.components.len() < MAX_COMPONENTS {
             let label = component_label(c, &p);
@@ -166,7 +218,10 @@ fn walk(list: &Value, path: &str, w: &mut Walk<'_>) {
             let ty = match ty {
                 Some(t) if TYPES.contains(&t) => Some(t),
                 Some(t) => {
-                    w.skipped.push(Skipped { what: format!("{label} type"), reason: format!("unknown component type {t:?}") });
+                    w.skipped.push(Skipped {
+                        what: format!("{label} type"),
+                        reason: format!("unknown component type {t:?}"),
+                    });
                     None
                 }
                 None => None,
@@ -195,26 +250,59 @@ fn walk(list: &Value, path: &str, w: &mut Walk<'_>) {
     }
 }
 
-fn bom_record(bom: &Value, encoding: &str, ctx: &Context, skipped: &mut Vec<Skipped>) -> Result<trailmark_model::NewRecord, IngestError> {
+fn bom_record(
+    bom: &Value,
+    encoding: &str,
+    ctx: &Context,
+    skipped: &mut Vec<Skipped>,
+) -> Result<trailmark_model::NewRecord, IngestError> {
     if !bom.is_object() {
-        return Err(IngestError::schema(F, "a CycloneDX BOM must be a JSON object"));
+        return Err(IngestError::schema(
+            F,
+            "a CycloneDX BOM must be a JSON object",
+        ));
     }
     match bom.get("bomFormat") {
-        None => return Err(IngestError::schema(F, "bomFormat is missing (must be \"CycloneDX\")")),
+        None => {
+            return Err(IngestError::schema(
+                F,
+                "bomFormat is missing (must be \"CycloneDX\")",
+            ));
+        }
         Some(Value::String(s)) if s == "CycloneDX" => {}
-        Some(other) => return Err(IngestError::schema(F, format!("bomFormat is {other}, not \"CycloneDX\""))),
+        Some(other) => {
+            return Err(IngestError::schema(
+                F,
+                format!("bomFormat is {other}, not \"CycloneDX\""),
+            ));
+        }
     }
     let spec = match bom.get("specVersion") {
         Some(Value::String(s)) if VERSIONS.contains(&s.as_str()) => s.clone(),
-        Some(Value::String(s)) => return Err(IngestError::Version { format: F, version: s.clone() }),
-        Some(other) => return Err(IngestError::Version { format: F, version: other.to_string() }),
+        Some(Value::String(s)) => {
+            return Err(IngestError::Version {
+                format: F,
+                version: s.clone(),
+            });
+        }
+        Some(other) => {
+            return Err(IngestError::Version {
+                format: F,
+                version: other.to_string(),
+            });
+        }
         None => return Err(IngestError::schema(F, "specVersion is missing")),
     };
     let serial = str_of(bom, "serialNumber");
     if let Some(s) = serial
         && !is_uuid_urn(s)
     {
-        return Err(IngestError::schema(F, format!("serialNumber {s:?} is not a urn:uuid (RFC 4122): the BOM has no valid identity")));
+        return Err(IngestError::schema(
+            F,
+            format!(
+                "serialNumber {s:?} is not a urn:uuid (RFC 4122): the BOM has no valid identity"
+            ),
+        ));
     }
 
     let meta = bom.get("metadata").cloned().unwrap_or(Value::Null);
@@ -224,7 +312,11 @@ fn bom_record(bom: &Value, encoding: &str, ctx: &Context, skipped: &mut Vec<Skip
     if mc.is_object() {
         let label = format!("metadata {}", component_label(&mc, "metadata.component"));
         let hs = hashes(&mc, &label, skipped);
-        if let Some(h) = hs.iter().find(|h| h["alg"] == "SHA-256").and_then(|h| h["content"].as_str()) {
+        if let Some(h) = hs
+            .iter()
+            .find(|h| h["alg"] == "SHA-256")
+            .and_then(|h| h["content"].as_str())
+        {
             draft = draft.subject("artifact", format!("sha256:{h}"));
         }
         draft = draft.subject_opt("component", str_of(&mc, "purl"));
@@ -236,16 +328,29 @@ fn bom_record(bom: &Value, encoding: &str, ctx: &Context, skipped: &mut Vec<Skip
             "hashes": hs,
         });
     }
-    draft = draft.subject_opt("commit", ctx.commit.as_deref()).subject_opt("build", ctx.build.as_deref());
-    let has_subject = mc.is_object() && (str_of(&mc, "purl").is_some() || meta_out["hashes"].as_array().is_some_and(|h| h.iter().any(|h| h["alg"] == "SHA-256")))
+    draft = draft
+        .subject_opt("commit", ctx.commit.as_deref())
+        .subject_opt("build", ctx.build.as_deref());
+    let has_subject = mc.is_object()
+        && (str_of(&mc, "purl").is_some()
+            || meta_out["hashes"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|h| h["alg"] == "SHA-256")))
         || ctx.commit.is_some()
         || ctx.build.is_some();
     if !has_subject {
-        let report = serial.map(str::to_owned).or_else(|| ctx.filename.clone()).unwrap_or_else(|| "cyclonedx".into());
+        let report = serial
+            .map(str::to_owned)
+            .or_else(|| ctx.filename.clone())
+            .unwrap_or_else(|| "cyclonedx".into());
         draft = draft.subject("report", report);
     }
 
-    let mut w = Walk { components: Vec::new(), total: 0, skipped };
+    let mut w = Walk {
+        components: Vec::new(),
+        total: 0,
+        skipped,
+    };
     if let Some(list) = bom.get("components") {
         walk(list, "", &mut w);
     }
@@ -257,9 +362,18 @@ fn bom_record(bom: &Value, encoding: &str, ctx: &Context, skipped: &mut Vec<Skip
         });
     }
     let mut deps = 0usize;
-    for (i, d) in bom.get("dependencies").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, d) in bom
+        .get("dependencies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if str_of(d, "ref").is_none() {
-            skipped.push(Skipped { what: format!("dependency {i}"), reason: "missing or empty ref".into() });
+            skipped.push(Skipped {
+                what: format!("dependency {i}"),
+                reason: "missing or empty ref".into(),
+            });
         } else {
             deps += 1;
         }
@@ -284,7 +398,11 @@ fn bom_record(bom: &Value, encoding: &str, ctx: &Context, skipped: &mut Vec<Skip
         },
     });
     let occurred = timestamp.filter(|t| t.parse::<jiff::Timestamp>().is_ok());
-    draft.occurred_at(occurred).payload(payload).build().map_err(|m| IngestError::schema(F, m))
+    draft
+        .occurred_at(occurred)
+        .payload(payload)
+        .build()
+        .map_err(|m| IngestError::schema(F, m))
 }
 
 fn tool_names(meta: &Value) -> Vec<String> {
@@ -296,7 +414,12 @@ fn tool_names(meta: &Value) -> Vec<String> {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .chain(o.get("services").and_then(Value::as_array).into_iter().flatten())
+            .chain(
+                o.get("services")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten(),
+            )
             .collect(),
         _ => Vec::new(),
     };
@@ -322,7 +445,10 @@ pub(crate) struct El {
 
 impl El {
     pub fn attr(&self, k: &str) -> Option<&str> {
-        self.attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
     }
     pub fn child(&self, name: &str) -> Option<&El> {
         self.children.iter().find(|c| c.name == name)
@@ -331,7 +457,9 @@ impl El {
         self.children.iter().filter(move |c| c.name == name)
     }
     pub fn text_of(&self, name: &str) -> Option<String> {
-        self.child(name).map(|c| c.text.trim().to_owned()).filter(|t| !t.is_empty())
+        self.child(name)
+            .map(|c| c.text.trim().to_owned())
+            .filter(|t| !t.is_empty())
     }
 }
 
@@ -344,12 +472,25 @@ fn local(name: &[u8]) -> String {
 }
 
 fn start_el(e: &quick_xml::events::BytesStart<'_>, format: Format) -> Result<El, IngestError> {
-    let mut el = El { name: local(e.name().as_ref()), ..El::default() };
+    let mut el = El {
+        name: local(e.name().as_ref()),
+        ..El::default()
+    };
     for a in e.attributes() {
-        let a = a.map_err(|err| IngestError::Xml { format, message: err.to_string() })?;
+        let a = a.map_err(|err| IngestError::Xml {
+            format,
+            message: err.to_string(),
+        })?;
         let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
-        let key = if key.starts_with("xmlns") { key } else { local(a.key.as_ref()) };
-        let value = a.unescape_value().map_err(|err| IngestError::Xml { format, message: err.to_string() })?;
+        let key = if key.starts_with("xmlns") {
+            key
+        } else {
+            local(a.key.as_ref())
+        };
+        let value = a.unescape_value().map_err(|err| IngestError::Xml {
+            format,
+            message: err.to_string(),
+        })?;
         el.attrs.push((key, value.into_owned()));
     }
     Ok(el)
@@ -365,7 +506,9 @@ pub(crate) fn xml_tree(text: &str, format: Format) -> Result<El, IngestError> {
     let mut root: Option<El> = None;
     loop {
         let pos = reader.buffer_position();
-        let ev = reader.read_event().map_err(|e| xml_err(format!("at byte {pos}: {e}")))?;
+        let ev = reader
+            .read_event()
+            .map_err(|e| xml_err(format!("at byte {pos}: {e}")))?;
         match ev {
             Event::Start(e) => {
                 if root.is_some() {
@@ -385,7 +528,9 @@ pub(crate) fn xml_tree(text: &str, format: Format) -> Result<El, IngestError> {
                 }
             }
             Event::End(_) => {
-                let el = stack.pop().ok_or_else(|| xml_err("unexpected end tag".into()))?;
+                let el = stack
+                    .pop()
+                    .ok_or_else(|| xml_err("unexpected end tag".into()))?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None => root = Some(el),
@@ -425,7 +570,10 @@ pub(crate) fn xml_tree(text: &str, format: Format) -> Result<El, IngestError> {
         }
     }
     if let Some(open) = stack.last() {
-        return Err(xml_err(format!("unexpected end of document inside <{}>", open.name)));
+        return Err(xml_err(format!(
+            "unexpected end of document inside <{}>",
+            open.name
+        )));
     }
     root.ok_or_else(|| xml_err("no root element".into()))
 }
@@ -433,7 +581,10 @@ pub(crate) fn xml_tree(text: &str, format: Format) -> Result<El, IngestError> {
 /// The XML form of a BOM, in the JSON form's shape.
 fn xml_to_json(root: &El) -> Result<Value, IngestError> {
     if root.name != "bom" {
-        return Err(IngestError::schema(F, format!("root element is <{}>, not <bom>", root.name)));
+        return Err(IngestError::schema(
+            F,
+            format!("root element is <{}>, not <bom>", root.name),
+        ));
     }
     let ns = root.attr("xmlns").unwrap_or("");
     let spec = ns
@@ -449,7 +600,10 @@ fn xml_to_json(root: &El) -> Result<Value, IngestError> {
         bom.insert("serialNumber".into(), json!(s));
     }
     if let Some(v) = root.attr("version") {
-        bom.insert("version".into(), v.parse::<u64>().map_or_else(|_| json!(v), |n| json!(n)));
+        bom.insert(
+            "version".into(),
+            v.parse::<u64>().map_or_else(|_| json!(v), |n| json!(n)),
+        );
     }
     if let Some(m) = root.child("metadata") {
         let mut meta = Map::new();
@@ -469,15 +623,27 @@ fn xml_to_json(root: &El) -> Result<Value, IngestError> {
         bom.insert("metadata".into(), Value::Object(meta));
     }
     if let Some(cs) = root.child("components") {
-        bom.insert("components".into(), Value::Array(cs.children("component").map(xml_component).collect()));
+        bom.insert(
+            "components".into(),
+            Value::Array(cs.children("component").map(xml_component).collect()),
+        );
     }
     if let Some(ds) = root.child("dependencies") {
-        let list = ds.children("dependency").map(|d| json!({"ref": d.attr("ref")})).collect();
+        let list = ds
+            .children("dependency")
+            .map(|d| json!({"ref": d.attr("ref")}))
+            .collect();
         bom.insert("dependencies".into(), Value::Array(list));
     }
-    for (list, item) in [("services", "service"), ("vulnerabilities", "vulnerability")] {
+    for (list, item) in [
+        ("services", "service"),
+        ("vulnerabilities", "vulnerability"),
+    ] {
         if let Some(s) = root.child(list) {
-            bom.insert(list.into(), Value::Array(s.children(item).map(|_| Value::Null).collect()));
+            bom.insert(
+                list.into(),
+                Value::Array(s.children(item).map(|_| Value::Null).collect()),
+            );
         }
     }
     Ok(Value::Object(bom))
@@ -494,7 +660,10 @@ fn xml_component(c: &El) -> Value {
         }
     }
     if let Some(hs) = c.child("hashes") {
-        let list = hs.children("hash").map(|h| json!({"alg": h.attr("alg"), "content": h.text.trim()})).collect();
+        let list = hs
+            .children("hash")
+            .map(|h| json!({"alg": h.attr("alg"), "content": h.text.trim()}))
+            .collect();
         m.insert("hashes".into(), Value::Array(list));
     }
     if let Some(ls) = c.child("licenses") {
@@ -521,7 +690,10 @@ fn xml_component(c: &El) -> Value {
         m.insert("licenses".into(), Value::Array(list));
     }
     if let Some(sub) = c.child("components") {
-        m.insert("components".into(), Value::Array(sub.children("component").map(xml_component).collect()));
+        m.insert(
+            "components".into(),
+            Value::Array(sub.children("component").map(xml_component).collect()),
+        );
     }
     Value::Object(m)
 }
@@ -552,12 +724,24 @@ mod tests {
 
     #[test]
     fn components_beyond_the_limit_are_counted_and_skipped() {
-        let comps: Vec<Value> = (0..MAX_COMPONENTS + 3).map(|i| json!({"type": "library", "name": format!("c{i}")})).collect();
+        let comps: Vec<Value> = (0..MAX_COMPONENTS + 3)
+            .map(|i| json!({"type": "library", "name": format!("c{i}")}))
+            .collect();
         let bom = json!({"bomFormat": "CycloneDX", "specVersion": "1.6", "components": comps});
         let p = parse(&serde_json::to_vec(&bom).unwrap(), &Context::default()).unwrap();
         let v = trailmark_model::input::to_value(&p.records[0]);
-        assert_eq!(v.pointer("/payload/counts/components").unwrap(), MAX_COMPONENTS + 3);
-        assert_eq!(v.pointer("/payload/components").unwrap().as_array().unwrap().len(), MAX_COMPONENTS);
+        assert_eq!(
+            v.pointer("/payload/counts/components").unwrap(),
+            MAX_COMPONENTS + 3
+        );
+        assert_eq!(
+            v.pointer("/payload/components")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            MAX_COMPONENTS
+        );
         assert_eq!(p.skipped.len(), 1);
     }
 }

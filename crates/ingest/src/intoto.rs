@@ -40,11 +40,18 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     let docs = read_documents(bytes)?;
     let mut envelopes = Vec::new();
     for (i, (label, doc)) in docs.iter().enumerate() {
-        let at = if docs.len() > 1 { label.clone() } else { String::new() };
+        let at = if docs.len() > 1 {
+            label.clone()
+        } else {
+            String::new()
+        };
         collect(doc, &at, i, &mut envelopes)?;
     }
     if envelopes.is_empty() {
-        return Err(IngestError::schema(F, "no DSSE envelope found in the input"));
+        return Err(IngestError::schema(
+            F,
+            "no DSSE envelope found in the input",
+        ));
     }
     let mut out = Parsed::default();
     for e in &envelopes {
@@ -83,12 +90,27 @@ fn read_documents(bytes: &[u8]) -> Result<Vec<(String, Value)>, IngestError> {
 }
 
 fn join(at: &str, part: &str) -> String {
-    if at.is_empty() { part.to_owned() } else { format!("{at}: {part}") }
+    if at.is_empty() {
+        part.to_owned()
+    } else {
+        format!("{at}: {part}")
+    }
 }
 
-fn collect<'a>(doc: &'a Value, at: &str, _i: usize, out: &mut Vec<Envelope<'a>>) -> Result<(), IngestError> {
+fn collect<'a>(
+    doc: &'a Value,
+    at: &str,
+    _i: usize,
+    out: &mut Vec<Envelope<'a>>,
+) -> Result<(), IngestError> {
     let Some(obj) = doc.as_object() else {
-        return Err(IngestError::schema(F, join(at, "expected a JSON object (DSSE envelope or Sigstore bundle)")));
+        return Err(IngestError::schema(
+            F,
+            join(
+                at,
+                "expected a JSON object (DSSE envelope or Sigstore bundle)",
+            ),
+        ));
     };
     if obj.contains_key("payloadType") || obj.contains_key("payload") {
         out.push(Envelope {
@@ -98,13 +120,21 @@ fn collect<'a>(doc: &'a Value, at: &str, _i: usize, out: &mut Vec<Envelope<'a>>)
             has_certificate: obj
                 .get("signatures")
                 .and_then(Value::as_array)
-                .is_some_and(|s| s.iter().any(|s| s.get("cert").is_some_and(|c| !c.is_null()))),
+                .is_some_and(|s| {
+                    s.iter()
+                        .any(|s| s.get("cert").is_some_and(|c| !c.is_null()))
+                }),
             env: obj,
         });
         return Ok(());
     }
     if let Some(env) = obj.get("dsseEnvelope") {
-        out.push(bundle_envelope(obj, env, join(at, "dsseEnvelope"), "sigstore_bundle")?);
+        out.push(bundle_envelope(
+            obj,
+            env,
+            join(at, "dsseEnvelope"),
+            "sigstore_bundle",
+        )?);
         return Ok(());
     }
     if let Some(list) = obj.get("attestations") {
@@ -116,7 +146,9 @@ fn collect<'a>(doc: &'a Value, at: &str, _i: usize, out: &mut Vec<Envelope<'a>>)
             let bundle = a.get("bundle").and_then(Value::as_object);
             let env = bundle.and_then(|b| b.get("dsseEnvelope"));
             match (bundle, env) {
-                (Some(b), Some(env)) => out.push(bundle_envelope(b, env, where_, "npm_attestation")?),
+                (Some(b), Some(env)) => {
+                    out.push(bundle_envelope(b, env, where_, "npm_attestation")?)
+                }
                 _ => return Err(IngestError::schema(F, format!("{where_}: missing"))),
             }
         }
@@ -126,7 +158,9 @@ fn collect<'a>(doc: &'a Value, at: &str, _i: usize, out: &mut Vec<Envelope<'a>>)
         let list = summary
             .get("provenance")
             .and_then(Value::as_array)
-            .ok_or_else(|| IngestError::schema(F, join(at, "provenance_summary.provenance is not an array")))?;
+            .ok_or_else(|| {
+                IngestError::schema(F, join(at, "provenance_summary.provenance is not an array"))
+            })?;
         for (i, p) in list.iter().enumerate() {
             let where_ = join(at, &format!("provenance_summary.provenance[{i}].envelope"));
             let env = p
@@ -145,7 +179,10 @@ fn collect<'a>(doc: &'a Value, at: &str, _i: usize, out: &mut Vec<Envelope<'a>>)
     }
     Err(IngestError::schema(
         F,
-        join(at, "not a DSSE envelope, Sigstore bundle (dsseEnvelope), npm attestations or Cloud Build provenance summary"),
+        join(
+            at,
+            "not a DSSE envelope, Sigstore bundle (dsseEnvelope), npm attestations or Cloud Build provenance summary",
+        ),
     ))
 }
 
@@ -165,7 +202,10 @@ fn bundle_envelope<'a>(
     Ok(Envelope {
         at,
         container,
-        media_type: bundle.get("mediaType").and_then(Value::as_str).map(str::to_owned),
+        media_type: bundle
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         has_certificate,
         env,
     })
@@ -179,16 +219,43 @@ fn decode_b64(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
         .or_else(|e| URL_SAFE_NO_PAD.decode(s).map_err(|_| e))
 }
 
+/// Signatures are decoded leniently (non-zero trailing bits, any padding): a damaged signature
+/// is then judged by verification, not lost to a decoding error.
+fn decode_sig(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let cfg = GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&base64::alphabet::STANDARD, cfg)
+        .decode(s)
+        .or_else(|e| {
+            GeneralPurpose::new(&base64::alphabet::URL_SAFE, cfg)
+                .decode(s)
+                .map_err(|_| e)
+        })
+}
+
 /// DSSE pre-authentication encoding.
 pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, body.len()).into_bytes();
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        body.len()
+    )
+    .into_bytes();
     out.extend_from_slice(body);
     out
 }
 
 /// The signature verdict for one envelope.
 fn signature_status(e: &Envelope<'_>, payload_type: &str, body: &[u8], keys: &[[u8; 32]]) -> Value {
-    let sigs: Vec<&Value> = e.env.get("signatures").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+    let sigs: Vec<&Value> = e
+        .env
+        .get("signatures")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
     let keyids: Vec<&str> = sigs
         .iter()
         .filter_map(|s| s.get("keyid").and_then(Value::as_str))
@@ -197,25 +264,46 @@ fn signature_status(e: &Envelope<'_>, payload_type: &str, body: &[u8], keys: &[[
     let decoded: Vec<Vec<u8>> = sigs
         .iter()
         .filter_map(|s| s.get("sig").and_then(Value::as_str))
-        .filter_map(|s| decode_b64(s).ok())
+        .filter_map(|s| decode_sig(s).ok())
         .collect();
-    let base = |status: &str, reason: String| {
-        json!({"status": status, "reason": reason, "signatures": sigs.len(), "keyids": keyids})
-    };
+    let base = |status: &str, reason: String| json!({"status": status, "reason": reason, "signatures": sigs.len(), "keyids": keyids});
     if sigs.is_empty() {
         return base("unverified", "the envelope has no signatures".into());
     }
     let msg = pae(payload_type, body);
-    let verifiers: Vec<VerifyingKey> = keys.iter().filter_map(|k| VerifyingKey::from_bytes(k).ok()).collect();
+    let verifiers: Vec<VerifyingKey> = keys
+        .iter()
+        .filter_map(|k| VerifyingKey::from_bytes(k).ok())
+        .collect();
     let ed25519_shaped: Vec<&Vec<u8>> = decoded.iter().filter(|s| s.len() == 64).collect();
     for sig in &ed25519_shaped {
-        let Ok(sig) = Signature::from_slice(sig) else { continue };
-        if let Some(i) = verifiers.iter().position(|k| k.verify_strict(&msg, &sig).is_ok()) {
-            let key = verifiers.get(i).map(|k| hex::encode(k.to_bytes())).unwrap_or_default();
-            let mut v = base("verified", "Ed25519 signature over the DSSE PAE verified by a trusted key".into());
+        let Ok(sig) = Signature::from_slice(sig) else {
+            continue;
+        };
+        if let Some(i) = verifiers
+            .iter()
+            .position(|k| k.verify_strict(&msg, &sig).is_ok())
+        {
+            let key = verifiers
+                .get(i)
+                .map(|k| hex::encode(k.to_bytes()))
+                .unwrap_or_default();
+            let mut v = base(
+                "verified",
+                "Ed25519 signature over the DSSE PAE verified by a trusted key".into(),
+            );
             v["key"] = Value::String(key);
             return v;
         }
+    }
+    if !verifiers.is_empty() && decoded.len() < sigs.len() {
+        return base(
+            "invalid",
+            format!(
+                "{} signature(s) are not valid base64",
+                sigs.len() - decoded.len()
+            ),
+        );
     }
     if !verifiers.is_empty() && !ed25519_shaped.is_empty() {
         return base(
@@ -230,10 +318,17 @@ fn signature_status(e: &Envelope<'_>, payload_type: &str, body: &[u8], keys: &[[
     let mut reason = if verifiers.is_empty() {
         "no trusted key was given".to_owned()
     } else {
-        "the signatures use a scheme we hold no trusted key for (not Ed25519, e.g. ECDSA)".to_owned()
+        "the signatures use a scheme we hold no trusted key for (not Ed25519, e.g. ECDSA)"
+            .to_owned()
     };
     if decoded.len() < sigs.len() {
-        reason.push_str(&format!("; {} signature(s) are not valid base64", sigs.len() - decoded.len()));
+        reason.push_str(&format!(
+            "; {} signature(s) are not valid base64",
+            sigs.len() - decoded.len()
+        ));
+    }
+    if !decoded.is_empty() && ed25519_shaped.is_empty() {
+        reason.push_str("; signature scheme is not Ed25519 (DER-encoded, e.g. ECDSA P-256)");
     }
     if e.has_certificate {
         reason.push_str("; signed with a Sigstore certificate: certificate chain not verified");
@@ -241,9 +336,17 @@ fn signature_status(e: &Envelope<'_>, payload_type: &str, body: &[u8], keys: &[[
     base("unverified", reason)
 }
 
-fn envelope_record(e: &Envelope<'_>, ctx: &Context, skipped: &mut Vec<Skipped>) -> Result<Option<trailmark_model::NewRecord>, IngestError> {
+fn envelope_record(
+    e: &Envelope<'_>,
+    ctx: &Context,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Option<trailmark_model::NewRecord>, IngestError> {
     let at = &e.at;
-    let payload_type = e.env.get("payloadType").and_then(Value::as_str).unwrap_or("");
+    let payload_type = e
+        .env
+        .get("payloadType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if payload_type != INTOTO_PAYLOAD_TYPE {
         skipped.push(Skipped {
             what: at.clone(),
@@ -255,20 +358,40 @@ fn envelope_record(e: &Envelope<'_>, ctx: &Context, skipped: &mut Vec<Skipped>) 
         .env
         .get("payload")
         .and_then(Value::as_str)
-        .ok_or_else(|| IngestError::schema(F, format!("{at}: payload is missing or not a string")))?;
-    let body = decode_b64(payload_b64)
-        .map_err(|err| IngestError::schema(F, format!("{at}: payload is not valid base64: {err}")))?;
-    let stmt: Value = serde_json::from_slice(&body)
-        .map_err(|err| IngestError::schema(F, format!("{at}: payload is not a JSON in-toto statement: {err}")))?;
+        .ok_or_else(|| {
+            IngestError::schema(F, format!("{at}: payload is missing or not a string"))
+        })?;
+    let body = decode_b64(payload_b64).map_err(|err| {
+        IngestError::schema(F, format!("{at}: payload is not valid base64: {err}"))
+    })?;
+    let stmt: Value = serde_json::from_slice(&body).map_err(|err| {
+        IngestError::schema(
+            F,
+            format!("{at}: payload is not a JSON in-toto statement: {err}"),
+        )
+    })?;
     let stmt_type = stmt.get("_type").and_then(Value::as_str).unwrap_or("");
     if !stmt_type.starts_with("https://in-toto.io/Statement/") {
-        return Err(IngestError::schema(F, format!("{at}: payload _type {stmt_type:?} is not an in-toto Statement")));
+        return Err(IngestError::schema(
+            F,
+            format!("{at}: payload _type {stmt_type:?} is not an in-toto Statement"),
+        ));
     }
-    let subjects_in = stmt.get("subject").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+    let subjects_in = stmt
+        .get("subject")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     if subjects_in.is_empty() {
-        return Err(IngestError::schema(F, format!("{at}: statement has no subjects")));
+        return Err(IngestError::schema(
+            F,
+            format!("{at}: statement has no subjects"),
+        ));
     }
-    let predicate_type = stmt.get("predicateType").and_then(Value::as_str).unwrap_or("");
+    let predicate_type = stmt
+        .get("predicateType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let predicate = stmt.get("predicate").cloned().unwrap_or(Value::Null);
     let kind = if predicate_type.starts_with("https://slsa.dev/provenance/") {
         "attestation.slsa_provenance"
@@ -285,7 +408,11 @@ fn envelope_record(e: &Envelope<'_>, ctx: &Context, skipped: &mut Vec<Skipped>) 
         let digest = s.get("digest").and_then(Value::as_object);
         let mut ids: Vec<String> = Vec::new();
         if let Some(d) = digest {
-            if let Some(h) = d.get("sha256").and_then(Value::as_str).filter(|h| is_hex(h)) {
+            if let Some(h) = d
+                .get("sha256")
+                .and_then(Value::as_str)
+                .filter(|h| is_hex(h))
+            {
                 ids.push(format!("sha256:{}", h.to_ascii_lowercase()));
             } else {
                 for (alg, h) in d {
@@ -296,7 +423,10 @@ fn envelope_record(e: &Envelope<'_>, ctx: &Context, skipped: &mut Vec<Skipped>) 
             }
         }
         if ids.is_empty() {
-            skipped.push(Skipped { what: format!("{at}: subject {i} {name:?}"), reason: "no usable digest".into() });
+            skipped.push(Skipped {
+                what: format!("{at}: subject {i} {name:?}"),
+                reason: "no usable digest".into(),
+            });
             continue;
         }
         for id in &ids {
@@ -305,12 +435,18 @@ fn envelope_record(e: &Envelope<'_>, ctx: &Context, skipped: &mut Vec<Skipped>) 
         if name.starts_with("pkg:") {
             draft = draft.subject("component", name);
         }
-        subjects_out.push(json!({"name": name, "digest": s.get("digest").cloned().unwrap_or(Value::Null)}));
+        subjects_out
+            .push(json!({"name": name, "digest": s.get("digest").cloned().unwrap_or(Value::Null)}));
     }
     if subjects_out.is_empty() {
-        return Err(IngestError::schema(F, format!("{at}: statement has no subjects with a usable digest")));
+        return Err(IngestError::schema(
+            F,
+            format!("{at}: statement has no subjects with a usable digest"),
+        ));
     }
-    draft = draft.subject_opt("commit", ctx.commit.as_deref()).subject_opt("build", ctx.build.as_deref());
+    draft = draft
+        .subject_opt("commit", ctx.commit.as_deref())
+        .subject_opt("build", ctx.build.as_deref());
 
     let mut payload = Map::new();
     payload.insert("statement_type".into(), json!(stmt_type));
@@ -324,18 +460,35 @@ fn envelope_record(e: &Envelope<'_>, ctx: &Context, skipped: &mut Vec<Skipped>) 
     match kind {
         "attestation.slsa_vsa" => {
             payload.insert("verifier".into(), json!(str_at(&predicate, "/verifier/id")));
-            payload.insert("verification_result".into(), json!(str_at(&predicate, "/verificationResult")));
-            payload.insert("resource_uri".into(), json!(str_at(&predicate, "/resourceUri")));
+            payload.insert(
+                "verification_result".into(),
+                json!(str_at(&predicate, "/verificationResult")),
+            );
+            payload.insert(
+                "resource_uri".into(),
+                json!(str_at(&predicate, "/resourceUri")),
+            );
             payload.insert("policy".into(), json!(str_at(&predicate, "/policy/uri")));
-            payload.insert("verified_levels".into(), predicate.get("verifiedLevels").cloned().unwrap_or(Value::Null));
+            payload.insert(
+                "verified_levels".into(),
+                predicate
+                    .get("verifiedLevels")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            );
             occurred = str_at(&predicate, "/timeVerified");
         }
         _ => {
-            let builder = str_at(&predicate, "/builder/id").or_else(|| str_at(&predicate, "/runDetails/builder/id"));
-            let build_type =
-                str_at(&predicate, "/buildType").or_else(|| str_at(&predicate, "/buildDefinition/buildType"));
+            let builder = str_at(&predicate, "/builder/id")
+                .or_else(|| str_at(&predicate, "/runDetails/builder/id"));
+            let build_type = str_at(&predicate, "/buildType")
+                .or_else(|| str_at(&predicate, "/buildDefinition/buildType"));
             let source = find_source(&predicate);
-            if let Some(commit) = source.as_ref().and_then(|s| s.commit.clone()).filter(|c| is_full_sha(c)) {
+            if let Some(commit) = source
+                .as_ref()
+                .and_then(|s| s.commit.clone())
+                .filter(|c| is_full_sha(c))
+            {
                 draft = draft.link("built_from", "commit", commit.to_ascii_lowercase());
             }
             payload.insert("builder".into(), json!(builder));
@@ -354,7 +507,10 @@ fn envelope_record(e: &Envelope<'_>, ctx: &Context, skipped: &mut Vec<Skipped>) 
                 .or_else(|| str_at(&predicate, "/runDetails/metadata/startedOn"));
         }
     }
-    payload.insert("signature".into(), signature_status(e, payload_type, &body, &ctx.trusted_ed25519));
+    payload.insert(
+        "signature".into(),
+        signature_status(e, payload_type, &body, &ctx.trusted_ed25519),
+    );
     let occurred = occurred.filter(|t| t.parse::<jiff::Timestamp>().is_ok());
     let record = draft
         .occurred_at(occurred)
@@ -365,7 +521,10 @@ fn envelope_record(e: &Envelope<'_>, ctx: &Context, skipped: &mut Vec<Skipped>) 
 }
 
 fn str_at(v: &Value, ptr: &str) -> Option<String> {
-    v.pointer(ptr).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 fn is_hex(s: &str) -> bool {
@@ -389,7 +548,9 @@ fn source_of(v: &Value) -> Option<Source> {
         .iter()
         .find_map(|k| d.get(*k).and_then(Value::as_str))
         .map(str::to_owned);
-    let git_like = uri.as_deref().is_some_and(|u| u.starts_with("git+") || u.contains("github.com") || u.contains("gitlab"));
+    let git_like = uri
+        .as_deref()
+        .is_some_and(|u| u.starts_with("git+") || u.contains("github.com") || u.contains("gitlab"));
     if commit.is_some() && (git_like || d.get("gitCommit").is_some()) {
         Some(Source { uri, commit })
     } else {
@@ -403,9 +564,17 @@ fn find_source(p: &Value) -> Option<Source> {
     if let Some(s) = p.pointer("/invocation/configSource").and_then(source_of) {
         return Some(s);
     }
-    let lists = ["/materials", "/buildDefinition/resolvedDependencies", "/resolvedDependencies"];
+    let lists = [
+        "/materials",
+        "/buildDefinition/resolvedDependencies",
+        "/resolvedDependencies",
+    ];
     for l in lists {
-        if let Some(s) = p.pointer(l).and_then(Value::as_array).and_then(|a| a.iter().find_map(source_of)) {
+        if let Some(s) = p
+            .pointer(l)
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().find_map(source_of))
+        {
             return Some(s);
         }
     }
@@ -422,16 +591,26 @@ fn find_source(p: &Value) -> Option<Source> {
     // v1 with the repository named in externalParameters but no digest anywhere.
     let uri = str_at(p, "/buildDefinition/externalParameters/workflow/repository")
         .or_else(|| str_at(p, "/invocation/configSource/uri"));
-    uri.map(|u| Source { uri: Some(u), commit: None })
+    uri.map(|u| Source {
+        uri: Some(u),
+        commit: None,
+    })
 }
 
 /// `git+https://github.com/o/n@refs/tags/v1` → `github.com/o/n`.
 fn repo_of(uri: &str) -> Option<String> {
     let u = uri.strip_prefix("git+").unwrap_or(uri);
-    let u = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://")).or_else(|| u.strip_prefix("ssh://"))?;
+    let u = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .or_else(|| u.strip_prefix("ssh://"))?;
     let u = u.split(['@', '?', '#']).next().unwrap_or(u);
     let u = u.trim_end_matches('/').trim_end_matches(".git");
-    if u.split('/').filter(|s| !s.is_empty()).count() >= 3 { Some(u.to_owned()) } else { None }
+    if u.split('/').filter(|s| !s.is_empty()).count() >= 3 {
+        Some(u.to_owned())
+    } else {
+        None
+    }
 }
 
 fn invocation(p: &Value) -> Value {
@@ -441,17 +620,37 @@ fn invocation(p: &Value) -> Value {
             m.insert(k.into(), Value::String(v));
         }
     };
-    put("entry_point", str_at(p, "/invocation/configSource/entryPoint"));
+    put(
+        "entry_point",
+        str_at(p, "/invocation/configSource/entryPoint"),
+    );
     put("config_uri", str_at(p, "/invocation/configSource/uri"));
     put(
         "invocation_id",
-        str_at(p, "/metadata/buildInvocationID").or_else(|| str_at(p, "/runDetails/metadata/invocationId")),
+        str_at(p, "/metadata/buildInvocationID")
+            .or_else(|| str_at(p, "/runDetails/metadata/invocationId")),
     );
-    put("workflow_path", str_at(p, "/buildDefinition/externalParameters/workflow/path"));
-    put("workflow_ref", str_at(p, "/buildDefinition/externalParameters/workflow/ref"));
-    put("workflow_repository", str_at(p, "/buildDefinition/externalParameters/workflow/repository"));
-    put("event_name", str_at(p, "/invocation/environment/github_event_name"));
-    if m.is_empty() { Value::Null } else { Value::Object(m) }
+    put(
+        "workflow_path",
+        str_at(p, "/buildDefinition/externalParameters/workflow/path"),
+    );
+    put(
+        "workflow_ref",
+        str_at(p, "/buildDefinition/externalParameters/workflow/ref"),
+    );
+    put(
+        "workflow_repository",
+        str_at(p, "/buildDefinition/externalParameters/workflow/repository"),
+    );
+    put(
+        "event_name",
+        str_at(p, "/invocation/environment/github_event_name"),
+    );
+    if m.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(m)
+    }
 }
 
 #[cfg(test)]
@@ -490,10 +689,17 @@ mod tests {
     }
 
     fn status(bytes: &[u8], keys: Vec<[u8; 32]>) -> String {
-        let ctx = Context { trusted_ed25519: keys, ..Context::default() };
+        let ctx = Context {
+            trusted_ed25519: keys,
+            ..Context::default()
+        };
         let parsed = parse(bytes, &ctx).unwrap();
         let v = trailmark_model::input::to_value(&parsed.records[0]);
-        v.pointer("/payload/signature/status").unwrap().as_str().unwrap().to_owned()
+        v.pointer("/payload/signature/status")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     #[test]
@@ -505,10 +711,18 @@ mod tests {
         let bad = envelope(&key, &body, true);
         let pk = key.verifying_key().to_bytes();
         assert_eq!(status(&good, vec![pk]), "verified");
-        assert_eq!(status(&good, vec![other.verifying_key().to_bytes()]), "invalid");
+        assert_eq!(
+            status(&good, vec![other.verifying_key().to_bytes()]),
+            "invalid"
+        );
         assert_eq!(status(&bad, vec![pk]), "invalid");
         assert_eq!(status(&good, vec![]), "unverified");
         assert_eq!(status(&bad, vec![]), "unverified");
+        let mut garbled: Value = serde_json::from_slice(&good).unwrap();
+        garbled["signatures"][0]["sig"] = json!("!!not base64!!");
+        let garbled = serde_json::to_vec(&garbled).unwrap();
+        assert_eq!(status(&garbled, vec![pk]), "invalid");
+        assert_eq!(status(&garbled, vec![]), "unverified");
     }
 
     #[test]
@@ -518,10 +732,19 @@ mod tests {
         let parsed = parse(&good, &Context::default()).unwrap();
         let v = trailmark_model::input::to_value(&parsed.records[0]);
         assert_eq!(v["kind"], "attestation.slsa_provenance");
-        assert_eq!(v.pointer("/subjects/0/id").unwrap(), &json!(format!("sha256:{}", "ab".repeat(32))));
+        assert_eq!(
+            v.pointer("/subjects/0/id").unwrap(),
+            &json!(format!("sha256:{}", "ab".repeat(32)))
+        );
         assert_eq!(v.pointer("/links/0/to/id").unwrap(), &json!("c".repeat(40)));
-        assert_eq!(v.pointer("/payload/source/repo").unwrap(), "github.com/octo/hello");
-        assert_eq!(v.pointer("/payload/builder").unwrap(), "https://example.com/builder");
+        assert_eq!(
+            v.pointer("/payload/source/repo").unwrap(),
+            "github.com/octo/hello"
+        );
+        assert_eq!(
+            v.pointer("/payload/builder").unwrap(),
+            "https://example.com/builder"
+        );
     }
 
     #[test]
@@ -537,7 +760,7 @@ mod tests {
             b"{\"a\":1}\n{\"b\":2}",
             b"\xff\xfe",
         ] {
-            assert!(parse(input, &Context::default()).is_err());
+            assert!(crate::ingest(input, Some(F), &Context::default()).is_err());
         }
     }
 }

@@ -15,7 +15,12 @@ use crate::{Context, Draft, Format, IngestError, Parsed, Skipped};
 const F: Format = Format::Spdx;
 /// Packages listed in the payload; the rest are counted and reported as skipped.
 pub const MAX_PACKAGES: usize = 5_000;
-const SPDX_23_ONLY: [&str; 4] = ["primaryPackagePurpose", "releaseDate", "builtDate", "validUntilDate"];
+const SPDX_23_ONLY: [&str; 4] = [
+    "primaryPackagePurpose",
+    "releaseDate",
+    "builtDate",
+    "validUntilDate",
+];
 
 pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
@@ -24,9 +29,15 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     let mut out = Parsed::default();
     let record = if trimmed.starts_with('<') {
         if trimmed.contains("rdf:RDF") || trimmed.contains("spdx.org/rdf/terms") {
-            return Err(IngestError::schema(F, "SPDX RDF/XML is not supported; use JSON or tag-value"));
+            return Err(IngestError::schema(
+                F,
+                "SPDX RDF/XML is not supported; use JSON or tag-value",
+            ));
         }
-        return Err(IngestError::schema(F, "SPDX XML is not supported; use JSON or tag-value"));
+        return Err(IngestError::schema(
+            F,
+            "SPDX XML is not supported; use JSON or tag-value",
+        ));
     } else if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let v: Value = serde_json::from_slice(bytes).map_err(|e| IngestError::json(F, &e))?;
         if v.get("@graph").is_some() || v.get("@context").is_some() {
@@ -38,7 +49,10 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
         let v = tag_value(&text);
         v2_record(&v, "tag-value", ctx, &mut out.skipped)?
     } else if trimmed.starts_with("---") || trimmed.lines().any(|l| l.starts_with("spdxVersion:")) {
-        return Err(IngestError::schema(F, "SPDX YAML is not supported; use JSON or tag-value"));
+        return Err(IngestError::schema(
+            F,
+            "SPDX YAML is not supported; use JSON or tag-value",
+        ));
     } else {
         return Err(match serde_json::from_slice::<Value>(bytes) {
             Err(e) => IngestError::json(F, &e),
@@ -50,11 +64,17 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 fn arr<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 fn is_sha256(s: &str) -> bool {
@@ -80,22 +100,44 @@ fn finish(
             any = true;
         }
     }
-    draft = draft.subject_opt("commit", ctx.commit.as_deref()).subject_opt("build", ctx.build.as_deref());
+    draft = draft
+        .subject_opt("commit", ctx.commit.as_deref())
+        .subject_opt("build", ctx.build.as_deref());
     if !any && ctx.commit.is_none() && ctx.build.is_none() {
-        let report = fallback.map(str::to_owned).or_else(|| ctx.filename.clone()).unwrap_or_else(|| "spdx".into());
+        let report = fallback
+            .map(str::to_owned)
+            .or_else(|| ctx.filename.clone())
+            .unwrap_or_else(|| "spdx".into());
         draft = draft.subject("report", report);
     }
     let created = created.filter(|t| t.parse::<jiff::Timestamp>().is_ok());
-    draft.occurred_at(created).payload(payload).build().map_err(|m| IngestError::schema(F, m))
+    draft
+        .occurred_at(created)
+        .payload(payload)
+        .build()
+        .map_err(|m| IngestError::schema(F, m))
 }
 
-fn v2_record(doc: &Value, serialization: &str, ctx: &Context, skipped: &mut Vec<Skipped>) -> Result<trailmark_model::NewRecord, IngestError> {
+fn v2_record(
+    doc: &Value,
+    serialization: &str,
+    ctx: &Context,
+    skipped: &mut Vec<Skipped>,
+) -> Result<trailmark_model::NewRecord, IngestError> {
     if !doc.is_object() {
-        return Err(IngestError::schema(F, "an SPDX document must be a JSON object"));
+        return Err(IngestError::schema(
+            F,
+            "an SPDX document must be a JSON object",
+        ));
     }
     let version = match doc.get("spdxVersion") {
         Some(Value::String(s)) => s.trim().to_owned(),
-        Some(other) => return Err(IngestError::Version { format: F, version: other.to_string() }),
+        Some(other) => {
+            return Err(IngestError::Version {
+                format: F,
+                version: other.to_string(),
+            });
+        }
         None => return Err(IngestError::schema(F, "spdxVersion is missing")),
     };
     if version != "SPDX-2.2" && version != "SPDX-2.3" {
@@ -103,12 +145,19 @@ fn v2_record(doc: &Value, serialization: &str, ctx: &Context, skipped: &mut Vec<
     }
     let packages = arr(doc, "packages");
     if version == "SPDX-2.2" {
-        let mut newer: Vec<&str> = SPDX_23_ONLY.iter().copied().filter(|k| packages.iter().any(|p| p.get(*k).is_some())).collect();
+        let mut newer: Vec<&str> = SPDX_23_ONLY
+            .iter()
+            .copied()
+            .filter(|k| packages.iter().any(|p| p.get(*k).is_some()))
+            .collect();
         newer.dedup();
         if !newer.is_empty() {
             return Err(IngestError::Version {
                 format: F,
-                version: format!("{version:?} declared on a document using SPDX-2.3 fields ({})", newer.join(", ")),
+                version: format!(
+                    "{version:?} declared on a document using SPDX-2.3 fields ({})",
+                    newer.join(", ")
+                ),
             });
         }
     }
@@ -130,7 +179,9 @@ fn v2_record(doc: &Value, serialization: &str, ctx: &Context, skipped: &mut Vec<
     for (i, p) in packages.iter().enumerate() {
         let purl = arr(p, "externalRefs")
             .iter()
-            .find(|r| str_of(r, "referenceType").is_some_and(|t| t == "purl" || t.ends_with("#purl")))
+            .find(|r| {
+                str_of(r, "referenceType").is_some_and(|t| t == "purl" || t.ends_with("#purl"))
+            })
             .and_then(|r| str_of(r, "referenceLocator"))
             .map(str::to_owned);
         let checksums: Vec<Value> = arr(p, "checksums")
@@ -168,7 +219,9 @@ fn v2_record(doc: &Value, serialization: &str, ctx: &Context, skipped: &mut Vec<
     if packages.len() > MAX_PACKAGES {
         skipped.push(Skipped {
             what: format!("packages {}..{}", MAX_PACKAGES + 1, packages.len()),
-            reason: format!("only the first {MAX_PACKAGES} packages are listed in the record (all are counted)"),
+            reason: format!(
+                "only the first {MAX_PACKAGES} packages are listed in the record (all are counted)"
+            ),
         });
     }
     let created = str_of(&ci, "created").map(str::to_owned);
@@ -193,7 +246,14 @@ fn v2_record(doc: &Value, serialization: &str, ctx: &Context, skipped: &mut Vec<
             "relationships": arr(doc, "relationships").len(),
         },
     });
-    finish(Draft::new("sbom.spdx"), &described, namespace, ctx, payload, created.as_deref())
+    finish(
+        Draft::new("sbom.spdx"),
+        &described,
+        namespace,
+        ctx,
+        payload,
+        created.as_deref(),
+    )
 }
 
 fn kind_of(v: &Value) -> &'static str {
@@ -209,7 +269,11 @@ fn kind_of(v: &Value) -> &'static str {
 
 /// `documentDescribes`, plus `SPDXRef-DOCUMENT DESCRIBES x` relationships.
 fn described_ids(doc: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = arr(doc, "documentDescribes").iter().filter_map(Value::as_str).map(str::to_owned).collect();
+    let mut ids: Vec<String> = arr(doc, "documentDescribes")
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
     let doc_id = str_of(doc, "SPDXID").unwrap_or("SPDXRef-DOCUMENT");
     for r in arr(doc, "relationships") {
         if str_of(r, "relationshipType") == Some("DESCRIBES")
@@ -251,7 +315,9 @@ fn tag_value(text: &str) -> Value {
         if line.trim_start().starts_with('#') || line.trim().is_empty() {
             continue;
         }
-        let Some((tag, value)) = line.split_once(':') else { continue };
+        let Some((tag, value)) = line.split_once(':') else {
+            continue;
+        };
         let tag = tag.trim();
         let mut value = value.trim().to_owned();
         if let Some(rest) = value.strip_prefix("<text>") {
@@ -320,7 +386,9 @@ fn tag_value(text: &str) -> Value {
                 In::Other => {}
             },
             _ if state == In::Package => {
-                let Some(p) = packages.last_mut() else { continue };
+                let Some(p) = packages.last_mut() else {
+                    continue;
+                };
                 match tag {
                     "PackageVersion" => {
                         p.insert("versionInfo".into(), json!(value));
@@ -371,7 +439,10 @@ fn tag_value(text: &str) -> Value {
     }
     ci.insert("creators".into(), Value::Array(creators));
     doc.insert("creationInfo".into(), Value::Object(ci));
-    doc.insert("packages".into(), Value::Array(packages.into_iter().map(Value::Object).collect()));
+    doc.insert(
+        "packages".into(),
+        Value::Array(packages.into_iter().map(Value::Object).collect()),
+    );
     doc.insert("files".into(), Value::Array(vec![Value::Null; files]));
     doc.insert("snippets".into(), Value::Array(vec![Value::Null; snippets]));
     doc.insert("relationships".into(), Value::Array(relationships));
@@ -379,7 +450,11 @@ fn tag_value(text: &str) -> Value {
 }
 
 /// SPDX 3.0 JSON-LD: elements in `@graph`.
-fn v3_record(doc: &Value, ctx: &Context, skipped: &mut Vec<Skipped>) -> Result<trailmark_model::NewRecord, IngestError> {
+fn v3_record(
+    doc: &Value,
+    ctx: &Context,
+    skipped: &mut Vec<Skipped>,
+) -> Result<trailmark_model::NewRecord, IngestError> {
     let context = match doc.get("@context") {
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
@@ -389,30 +464,65 @@ fn v3_record(doc: &Value, ctx: &Context, skipped: &mut Vec<Skipped>) -> Result<t
         .get("@graph")
         .and_then(Value::as_array)
         .ok_or_else(|| IngestError::schema(F, "SPDX 3 JSON-LD without an @graph array"))?;
-    let ty = |e: &Value| str_of(e, "type").or_else(|| str_of(e, "@type")).unwrap_or("").to_owned();
-    let ci = graph.iter().find(|e| ty(e) == "CreationInfo").cloned().unwrap_or(Value::Null);
+    let ty = |e: &Value| {
+        str_of(e, "type")
+            .or_else(|| str_of(e, "@type"))
+            .unwrap_or("")
+            .to_owned()
+    };
+    let ci = graph
+        .iter()
+        .find(|e| ty(e) == "CreationInfo")
+        .cloned()
+        .unwrap_or(Value::Null);
     let spec = str_of(&ci, "specVersion").map(str::to_owned).or_else(|| {
-        context.split('/').find(|s| s.starts_with("3.")).map(str::to_owned)
+        context
+            .split('/')
+            .find(|s| s.starts_with("3."))
+            .map(str::to_owned)
     });
-    let spec = spec.ok_or_else(|| IngestError::schema(F, "SPDX 3 document without CreationInfo.specVersion"))?;
+    let spec = spec.ok_or_else(|| {
+        IngestError::schema(F, "SPDX 3 document without CreationInfo.specVersion")
+    })?;
     if !spec.starts_with("3.0") {
-        return Err(IngestError::Version { format: F, version: spec });
+        return Err(IngestError::Version {
+            format: F,
+            version: spec,
+        });
     }
-    let sdoc = graph.iter().find(|e| ty(e) == "SpdxDocument").cloned().unwrap_or(Value::Null);
-    let roots: Vec<String> = arr(&sdoc, "rootElement").iter().filter_map(Value::as_str).map(str::to_owned).collect();
+    let sdoc = graph
+        .iter()
+        .find(|e| ty(e) == "SpdxDocument")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let roots: Vec<String> = arr(&sdoc, "rootElement")
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
     // Roots that are SBOMs describe their own root elements.
     let mut described: Vec<String> = Vec::new();
     for r in &roots {
-        match graph.iter().find(|e| str_of(e, "spdxId") == Some(r.as_str())) {
+        match graph
+            .iter()
+            .find(|e| str_of(e, "spdxId") == Some(r.as_str()))
+        {
             Some(e) if ty(e) == "software_Sbom" || ty(e) == "Bom" => {
-                described.extend(arr(e, "rootElement").iter().filter_map(Value::as_str).map(str::to_owned));
+                described.extend(
+                    arr(e, "rootElement")
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned),
+                );
             }
             _ => described.push(r.clone()),
         }
     }
     let license_of = |pkg: &str, rel: &str| -> Option<String> {
         let target = graph.iter().find(|e| {
-            ty(e) == "Relationship" && str_of(e, "from") == Some(pkg) && str_of(e, "relationshipType") == Some(rel)
+            ty(e) == "Relationship"
+                && str_of(e, "from") == Some(pkg)
+                && str_of(e, "relationshipType") == Some(rel)
         })?;
         let to = arr(target, "to").first().and_then(Value::as_str)?;
         let lic = graph.iter().find(|e| str_of(e, "spdxId") == Some(to));
@@ -422,7 +532,10 @@ fn v3_record(doc: &Value, ctx: &Context, skipped: &mut Vec<Skipped>) -> Result<t
                 .to_owned(),
         )
     };
-    let pkgs: Vec<&Value> = graph.iter().filter(|e| ty(e) == "software_Package").collect();
+    let pkgs: Vec<&Value> = graph
+        .iter()
+        .filter(|e| ty(e) == "software_Package")
+        .collect();
     let mut listed = Vec::new();
     let mut desc_subjects = Vec::new();
     for (i, p) in pkgs.iter().enumerate() {
@@ -430,7 +543,11 @@ fn v3_record(doc: &Value, ctx: &Context, skipped: &mut Vec<Skipped>) -> Result<t
         let purl = str_of(p, "software_packageUrl").map(str::to_owned);
         let checksums: Vec<Value> = arr(p, "verifiedUsing")
             .iter()
-            .filter_map(|h| Some(json!({"algorithm": str_of(h, "algorithm")?, "value": str_of(h, "hashValue")?})))
+            .filter_map(|h| {
+                Some(
+                    json!({"algorithm": str_of(h, "algorithm")?, "value": str_of(h, "hashValue")?}),
+                )
+            })
             .collect();
         let sha = checksums
             .iter()
@@ -457,11 +574,16 @@ fn v3_record(doc: &Value, ctx: &Context, skipped: &mut Vec<Skipped>) -> Result<t
     if pkgs.len() > MAX_PACKAGES {
         skipped.push(Skipped {
             what: format!("packages {}..{}", MAX_PACKAGES + 1, pkgs.len()),
-            reason: format!("only the first {MAX_PACKAGES} packages are listed in the record (all are counted)"),
+            reason: format!(
+                "only the first {MAX_PACKAGES} packages are listed in the record (all are counted)"
+            ),
         });
     }
     let count = |t: &str| graph.iter().filter(|e| ty(e) == t).count();
-    let rels = graph.iter().filter(|e| ty(e).ends_with("Relationship")).count();
+    let rels = graph
+        .iter()
+        .filter(|e| ty(e).ends_with("Relationship"))
+        .count();
     let created = str_of(&ci, "created").map(str::to_owned);
     let namespace = str_of(&sdoc, "spdxId");
     let payload = json!({
@@ -485,7 +607,14 @@ fn v3_record(doc: &Value, ctx: &Context, skipped: &mut Vec<Skipped>) -> Result<t
             "elements": graph.len(),
         },
     });
-    finish(Draft::new("sbom.spdx"), &desc_subjects, namespace, ctx, payload, created.as_deref())
+    finish(
+        Draft::new("sbom.spdx"),
+        &desc_subjects,
+        namespace,
+        ctx,
+        payload,
+        created.as_deref(),
+    )
 }
 
 #[cfg(test)]
@@ -495,7 +624,15 @@ mod tests {
 
     #[test]
     fn hostile_inputs_do_not_panic() {
-        for input in [&b"{}"[..], b"[]", b"{\"@graph\": 1}", b"{\"@graph\": []}", b"{\"spdxVersion\": 2}", b"<x/>", b"---\na: 1"] {
+        for input in [
+            &b"{}"[..],
+            b"[]",
+            b"{\"@graph\": 1}",
+            b"{\"@graph\": []}",
+            b"{\"spdxVersion\": 2}",
+            b"<x/>",
+            b"---\na: 1",
+        ] {
             assert!(parse(input, &Context::default()).is_err());
         }
         let tv = b"SPDXVersion: SPDX-2.3\nPackageChecksum: nocolon\nExternalRef: a\nSPDXID: x\nPackageName: p\nPackageChecksum: SHA256: zz\nCreatorComment: <text>never closed";
