@@ -35,7 +35,7 @@ pub fn detect(bytes: &[u8], ctx: &Context) -> Option<Format> {
     if has("spdxVersion") || has("@context") && trimmed.contains("spdx") {
         return Some(Format::Spdx);
     }
-    if has("payloadType") || has("dsseEnvelope") || (has("mediaType") && trimmed.contains("sigstore")) || has("_type") && trimmed.contains("in-toto") {
+    if has("payloadType") || has("dsseEnvelope") || has("provenance_summary") || (has("attestations") && trimmed.contains("dsseEnvelope")) || (has("mediaType") && trimmed.contains("sigstore")) || has("_type") && trimmed.contains("in-toto") {
         return Some(Format::Intoto);
     }
     if has("specversion") && obj.get("type").and_then(|v| v.as_str()).is_some_and(|t| t.starts_with("dev.cdevents.")) {
