@@ -7,13 +7,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[command(name = "trailmark", version, about, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Data directory of the embedded store.
-    #[arg(long, global = true, env = "TRAILMARK_DATA", default_value = "trailmark-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "TRAILMARK_DATA",
+        default_value = "trailmark-data"
+    )]
     pub data_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 ok, 1 verification failed, 2 bad input or usage, 3 storage or I/O error.";
+const EXIT_CODES: &str =
+    "Exit codes: 0 ok, 1 verification failed, 2 bad input or usage, 3 storage or I/O error.";
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]
 pub enum Format {

@@ -33,17 +33,34 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Record { file, format } => {
             let store = dir.open()?;
             let text = read_input(&file)?;
-            let records = parse_records(&text).map_err(|e| input(format!("{}: {e}; nothing was recorded", file.display())))?;
+            let records = parse_records(&text)
+                .map_err(|e| input(format!("{}: {e}; nothing was recorded", file.display())))?;
             // Each chunk is printed as soon as it is durable: what a killed import printed is
             // exactly what it recorded.
-            let appended = append_all(&store, records, &mut |chunk| print_appended(&mut out, chunk, format))?;
+            let appended = append_all(&store, records, &mut |chunk| {
+                print_appended(&mut out, chunk, format)
+            })?;
             report_duplicates(&appended);
             Ok(())
         }
-        Command::Log { kind, subject, since, until, after, limit } => {
+        Command::Log {
+            kind,
+            subject,
+            since,
+            until,
+            after,
+            limit,
+        } => {
             let query = Query {
-                kind: kind.map(|k| Kind::parse(&k).map_err(|r| input(format!("--kind {k:?} {r}")))).transpose()?,
-                subject: subject.map(|s| s.parse::<Subject>().map_err(|e| input(format!("--subject: {e}")))).transpose()?,
+                kind: kind
+                    .map(|k| Kind::parse(&k).map_err(|r| input(format!("--kind {k:?} {r}"))))
+                    .transpose()?,
+                subject: subject
+                    .map(|s| {
+                        s.parse::<Subject>()
+                            .map_err(|e| input(format!("--subject: {e}")))
+                    })
+                    .transpose()?,
                 since: since.map(|s| timestamp("--since", &s)).transpose()?,
                 until: until.map(|s| timestamp("--until", &s)).transpose()?,
                 after: after.map(LogIndex),
@@ -55,8 +72,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Graph { subject, depth, limit } => {
-            let start = subject.parse::<Subject>().map_err(|e| input(e))?;
+        Command::Graph {
+            subject,
+            depth,
+            limit,
+        } => {
+            let start = subject.parse::<Subject>().map_err(input)?;
             let store = dir.open_read_only()?;
             let g = trailmark_store::graph::linked(&store, &start, depth, limit)?;
             let doc = json!({
@@ -70,9 +91,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Show { index, leaf } => {
             let store = dir.open_read_only()?;
-            let r = store
-                .record(LogIndex(index))?
-                .ok_or_else(|| input(format!("there is no record {index} (the log has {} records)", store.size().unwrap_or(0))))?;
+            let r = store.record(LogIndex(index))?.ok_or_else(|| {
+                input(format!(
+                    "there is no record {index} (the log has {} records)",
+                    store.size().unwrap_or(0)
+                ))
+            })?;
             if leaf {
                 out.write_all(&r.leaf).map_err(stdout_err)
             } else {
@@ -84,13 +108,17 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 .parse::<trailmark_model::Digest>()
                 .map_err(|e| input(format!("{digest:?}: {e}")))?;
             let store = dir.open_read_only()?;
-            let bytes = store.blob(&d)?.ok_or_else(|| input(format!("no blob {d} is stored")))?;
+            let bytes = store
+                .blob(&d)?
+                .ok_or_else(|| input(format!("no blob {d} is stored")))?;
             out.write_all(&bytes).map_err(stdout_err)
         }
         Command::Checkpoint { size } => {
             let store = dir.open_read_only()?;
             let cp = match size {
-                None => store.latest_checkpoint()?.ok_or_else(|| input("the log is empty: no checkpoint yet"))?,
+                None => store
+                    .latest_checkpoint()?
+                    .ok_or_else(|| input("the log is empty: no checkpoint yet"))?,
                 Some(s) => store
                     .checkpoint(s)?
                     .ok_or_else(|| input(format!("no checkpoint is stored for size {s}")))?,
@@ -103,19 +131,38 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let store = dir.open_read_only()?;
             verify(&store, &verifiers, VerifyOptions { deep }, &mut out)
         }
-        Command::VerifyProof { file, vkey, leaf, leaf_hash, origin } => {
-            let verifiers = vkey.iter().map(|k| load_vkey(k)).collect::<Result<Vec<_>, _>>()?;
+        Command::VerifyProof {
+            file,
+            vkey,
+            leaf,
+            leaf_hash,
+            origin,
+        } => {
+            let verifiers = vkey
+                .iter()
+                .map(|k| load_vkey(k))
+                .collect::<Result<Vec<_>, _>>()?;
             let text = read_input(&file)?;
-            let proof = TlogProof::parse(&text).map_err(|e| input(format!("{}: {e}", file.display())))?;
+            let proof =
+                TlogProof::parse(&text).map_err(|e| input(format!("{}: {e}", file.display())))?;
             let hash = match (leaf, leaf_hash) {
                 (Some(path), None) => {
-                    let bytes = std::fs::read(&path).map_err(|e| input(format!("reading {}: {e}", path.display())))?;
+                    let bytes = std::fs::read(&path)
+                        .map_err(|e| input(format!("reading {}: {e}", path.display())))?;
                     trailmark_log::leaf_hash(&bytes)
                 }
                 (None, Some(h)) => Hash::from_hex(&h)
                     .or_else(|_| Hash::from_base64(&h))
-                    .map_err(|_| input(format!("--leaf-hash {h:?} is not a 32-byte hash in hex or base64")))?,
-                _ => return Err(input("give the entry to check: --leaf FILE (exact leaf bytes) or --leaf-hash HASH")),
+                    .map_err(|_| {
+                        input(format!(
+                            "--leaf-hash {h:?} is not a 32-byte hash in hex or base64"
+                        ))
+                    })?,
+                _ => {
+                    return Err(input(
+                        "give the entry to check: --leaf FILE (exact leaf bytes) or --leaf-hash HASH",
+                    ));
+                }
             };
             let cp = verify_tlog_proof(&proof, &hash, &verifiers, origin.as_deref())
                 .map_err(|e| CliError::Verification(format!("{}: {e}", file.display())))?;
@@ -131,36 +178,76 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             .map_err(stdout_err)
         }
         Command::VerifyCheckpoint { file, vkey, origin } => {
-            let verifiers = vkey.iter().map(|k| load_vkey(k)).collect::<Result<Vec<_>, _>>()?;
+            let verifiers = vkey
+                .iter()
+                .map(|k| load_vkey(k))
+                .collect::<Result<Vec<_>, _>>()?;
             let text = read_input(&file)?;
             let cp = verify_checkpoint(&text, &verifiers, origin.as_deref())
                 .map_err(|e| CliError::Verification(format!("{}: {e}", file.display())))?;
-            writeln!(out, "ok: origin {}\nsize {}\nroot {}", cp.origin, cp.size, cp.root.to_base64()).map_err(stdout_err)
+            writeln!(
+                out,
+                "ok: origin {}\nsize {}\nroot {}",
+                cp.origin,
+                cp.size,
+                cp.root.to_base64()
+            )
+            .map_err(stdout_err)
         }
         Command::Quickstart => quickstart(&dir, &mut out),
-        Command::Import { source: ImportSource::Git { path, since, ticket_project } } => {
+        Command::Import {
+            source:
+                ImportSource::Git {
+                    path,
+                    since,
+                    ticket_project,
+                },
+        } => {
             let store = dir.open()?;
-            let tickets = trailmark_ingest::TicketPattern { projects: ticket_project };
-            let spinner = if std::io::stderr().is_terminal() { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
-            let imported = trailmark_ingest::git::import(&path, since.as_deref(), &tickets, &mut |n| {
-                spinner.set_message(format!("reading commits: {n}"));
-                spinner.tick();
-            })
-            .map_err(|e| input(e.to_string()))?;
+            let tickets = trailmark_ingest::TicketPattern {
+                projects: ticket_project,
+            };
+            let spinner = if std::io::stderr().is_terminal() {
+                ProgressBar::new_spinner()
+            } else {
+                ProgressBar::hidden()
+            };
+            let imported =
+                trailmark_ingest::git::import(&path, since.as_deref(), &tickets, &mut |n| {
+                    spinner.set_message(format!("reading commits: {n}"));
+                    spinner.tick();
+                })
+                .map_err(|e| input(e.to_string()))?;
             spinner.finish_and_clear();
             let total = imported.records.len();
             let appended = append_all(&store, imported.records, &mut |_| Ok(()))?;
             let new = appended.iter().filter(|a| !a.duplicate).count();
-            writeln!(out, "{}: {total} commits read, {new} new recorded, {} already present", imported.repo, total - new)
-                .map_err(stdout_err)?;
+            writeln!(
+                out,
+                "{}: {total} commits read, {new} new recorded, {} already present",
+                imported.repo,
+                total - new
+            )
+            .map_err(stdout_err)?;
             for s in &imported.skipped {
                 eprintln!("skipped {}: {}", s.what, s.reason);
             }
             Ok(())
         }
-        Command::Ingest { files, format, commit, build, event, delivery, output } => {
+        Command::Ingest {
+            files,
+            format,
+            commit,
+            build,
+            event,
+            delivery,
+            output,
+        } => {
             let format = format
-                .map(|f| f.parse::<trailmark_ingest::Format>().map_err(|e| input(format!("--format: {e}"))))
+                .map(|f| {
+                    f.parse::<trailmark_ingest::Format>()
+                        .map_err(|e| input(format!("--format: {e}")))
+                })
                 .transpose()?;
             let store = dir.open()?;
             let mut failed = Vec::new();
@@ -206,12 +293,15 @@ fn ingest_file(
 ) -> Result<(), CliError> {
     let bytes = if file == Path::new("-") {
         let mut b = Vec::new();
-        std::io::stdin().read_to_end(&mut b).map_err(io("reading stdin".into()))?;
+        std::io::stdin()
+            .read_to_end(&mut b)
+            .map_err(io("reading stdin".into()))?;
         b
     } else {
         std::fs::read(file).map_err(|e| input(format!("cannot read {}: {e}", file.display())))?
     };
-    let ingested = trailmark_ingest::ingest(&bytes, format, ctx).map_err(|e| input(format!("{}: {e}", file.display())))?;
+    let ingested = trailmark_ingest::ingest(&bytes, format, ctx)
+        .map_err(|e| input(format!("{}: {e}", file.display())))?;
     let n = ingested.records.len();
     let appended = store.append_with_blobs(ingested.records, vec![ingested.raw])?;
     print_appended(out, &appended, output)?;
@@ -221,7 +311,11 @@ fn ingest_file(
         file.display(),
         ingested.format,
         trailmark_model::Digest::of(&bytes),
-        if skipped.is_empty() { String::new() } else { format!("; {} parts skipped", skipped.len()) }
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; {} parts skipped", skipped.len())
+        }
     );
     for s in skipped.iter().take(20) {
         eprintln!("  skipped {}: {}", s.what, s.reason);
@@ -241,17 +335,30 @@ fn stdout_err(e: std::io::Error) -> CliError {
 }
 
 fn timestamp(flag: &str, s: &str) -> Result<Timestamp, CliError> {
-    Timestamp::parse_rfc3339(s).ok_or_else(|| input(format!("{flag} {s:?} is not an RFC 3339 time with offset (e.g. 2026-01-31T12:00:00Z)")))
+    Timestamp::parse_rfc3339(s).ok_or_else(|| {
+        input(format!(
+            "{flag} {s:?} is not an RFC 3339 time with offset (e.g. 2026-01-31T12:00:00Z)"
+        ))
+    })
 }
 
 fn read_input(file: &Path) -> Result<String, CliError> {
     let mut bytes = Vec::new();
     if file == Path::new("-") {
-        std::io::stdin().read_to_end(&mut bytes).map_err(io("reading stdin".into()))?;
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(io("reading stdin".into()))?;
     } else {
-        bytes = std::fs::read(file).map_err(|e| input(format!("cannot read {}: {e}", file.display())))?;
+        bytes = std::fs::read(file)
+            .map_err(|e| input(format!("cannot read {}: {e}", file.display())))?;
     }
-    String::from_utf8(bytes).map_err(|e| input(format!("{} is not UTF-8 text (byte {})", file.display(), e.utf8_error().valid_up_to())))
+    String::from_utf8(bytes).map_err(|e| {
+        input(format!(
+            "{} is not UTF-8 text (byte {})",
+            file.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 fn progress(len: u64, what: &'static str) -> ProgressBar {
@@ -260,7 +367,9 @@ fn progress(len: u64, what: &'static str) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(&format!("{what} {{bar:40}} {{pos}}/{{len}} ({{per_sec}}, eta {{eta}})")) {
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{what} {{bar:40}} {{pos}}/{{len}} ({{per_sec}}, eta {{eta}})"
+    )) {
         bar.set_style(style);
     }
     bar
@@ -300,7 +409,11 @@ fn append_all(
     Ok(appended)
 }
 
-fn print_appended(out: &mut impl Write, appended: &[Appended], format: Format) -> Result<(), CliError> {
+fn print_appended(
+    out: &mut impl Write,
+    appended: &[Appended],
+    format: Format,
+) -> Result<(), CliError> {
     for a in appended {
         let line = match format {
             Format::Text => format!(
@@ -319,14 +432,21 @@ fn print_appended(out: &mut impl Write, appended: &[Appended], format: Format) -
 fn report_duplicates(appended: &[Appended]) {
     let dups = appended.iter().filter(|a| a.duplicate).count();
     if dups > 0 {
-        eprintln!("{dups} of {} records were already recorded (same idempotency key); their first index is shown", appended.len());
+        eprintln!(
+            "{dups} of {} records were already recorded (same idempotency key); their first index is shown",
+            appended.len()
+        );
     }
 }
 
 fn proof(dir: &DataDir, kind: ProofCommand, out: &mut impl Write) -> Result<(), CliError> {
     let store = dir.open_read_only()?;
     match kind {
-        ProofCommand::Inclusion { index, size, format } => {
+        ProofCommand::Inclusion {
+            index,
+            size,
+            format,
+        } => {
             let cp = match size {
                 None => store.latest_checkpoint()?.ok_or_else(|| input("the log is empty"))?,
                 Some(s) => store.checkpoint(s)?.ok_or_else(|| {
@@ -334,11 +454,20 @@ fn proof(dir: &DataDir, kind: ProofCommand, out: &mut impl Write) -> Result<(), 
                 })?,
             };
             if index >= cp.size {
-                return Err(input(format!("index {index} is not in the tree of size {}", cp.size)));
+                return Err(input(format!(
+                    "index {index} is not in the tree of size {}",
+                    cp.size
+                )));
             }
             let path = store.inclusion_proof(LogIndex(index), cp.size)?;
-            let record = store.record(LogIndex(index))?.ok_or_else(|| input(format!("there is no record {index}")))?;
-            let proof = TlogProof { index, proof: path, checkpoint: cp.note.clone() };
+            let record = store
+                .record(LogIndex(index))?
+                .ok_or_else(|| input(format!("there is no record {index}")))?;
+            let proof = TlogProof {
+                index,
+                proof: path,
+                checkpoint: cp.note.clone(),
+            };
             let text = match format {
                 Format::Text => proof.to_text(),
                 Format::Json => format!(
@@ -380,13 +509,18 @@ fn verify(
 ) -> Result<(), CliError> {
     let total = store.size()?;
     let bar = progress(total, "verifying");
-    let report = verify_log_with(store, verifiers, options, &mut |done, _| bar.set_position(done))?;
+    let report = verify_log_with(store, verifiers, options, &mut |done, _| {
+        bar.set_position(done)
+    })?;
     bar.finish_and_clear();
     if report.is_ok() {
-        let latest = report
-            .latest
-            .as_ref()
-            .map_or("empty log".to_owned(), |c| format!("latest checkpoint size {} root {}", c.size, c.root.to_base64()));
+        let latest = report.latest.as_ref().map_or("empty log".to_owned(), |c| {
+            format!(
+                "latest checkpoint size {} root {}",
+                c.size,
+                c.root.to_base64()
+            )
+        });
         writeln!(
             out,
             "ok: {} records, {} checkpoints and {} tree hashes verified; {latest}",
@@ -415,21 +549,34 @@ fn quickstart(dir: &DataDir, out: &mut impl Write) -> Result<(), CliError> {
         dir.open()?
     } else {
         let (store, verifier) = dir.init(None)?;
-        eprintln!("initialised {} — verifier key: {verifier}", dir.db().display());
+        eprintln!(
+            "initialised {} — verifier key: {verifier}",
+            dir.db().display()
+        );
         store
     };
     let samples = include_str!("../quickstart.jsonl");
-    let records = parse_records(samples).map_err(|e| CliError::Environment(format!("built-in sample: {e}")))?;
-    eprintln!("recording {} sample evidence records (idempotent: re-running appends nothing new)", records.len());
-    let appended = append_all(&store, records, &mut |chunk| print_appended(out, chunk, Format::Text))?;
+    let records = parse_records(samples)
+        .map_err(|e| CliError::Environment(format!("built-in sample: {e}")))?;
+    eprintln!(
+        "recording {} sample evidence records (idempotent: re-running appends nothing new)",
+        records.len()
+    );
+    let appended = append_all(&store, records, &mut |chunk| {
+        print_appended(out, chunk, Format::Text)
+    })?;
     report_duplicates(&appended);
-    let cp = store.latest_checkpoint()?.ok_or_else(|| CliError::Environment("no checkpoint after recording".into()))?;
+    let cp = store
+        .latest_checkpoint()?
+        .ok_or_else(|| CliError::Environment("no checkpoint after recording".into()))?;
     writeln!(out, "\nsigned checkpoint:\n{}", cp.note).map_err(stdout_err)?;
     let verifiers = dir.verifiers(&[])?;
     verify(&store, &verifiers, VerifyOptions::default(), out)?;
     eprintln!(
         "\nnext: `trailmark --data-dir {0} log`, `trailmark --data-dir {0} proof inclusion --index 0`",
-        dir.db().parent().map_or(".".into(), |p| p.display().to_string())
+        dir.db()
+            .parent()
+            .map_or(".".into(), |p| p.display().to_string())
     );
     Ok(())
 }

@@ -42,17 +42,23 @@ impl DataDir {
                 self.root.display()
             )));
         }
-        std::fs::create_dir_all(&self.root).map_err(io(format!("creating {}", self.root.display())))?;
+        std::fs::create_dir_all(&self.root)
+            .map_err(io(format!("creating {}", self.root.display())))?;
         let origin = match origin {
             Some(o) => o,
             None => {
                 let mut b = [0u8; 4];
-                getrandom::fill(&mut b).map_err(|e| CliError::Environment(format!("no randomness: {e}")))?;
-                format!("trailmark.local/log-{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+                getrandom::fill(&mut b)
+                    .map_err(|e| CliError::Environment(format!("no randomness: {e}")))?;
+                format!(
+                    "trailmark.local/log-{}",
+                    b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+                )
             }
         };
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| CliError::Environment(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut seed)
+            .map_err(|e| CliError::Environment(format!("no randomness: {e}")))?;
         let signer = SignerKey::from_seed(&origin, seed)
             .map_err(|e| input(format!("origin {origin:?} cannot name a key: {e}")))?;
         let verifier = signer.verifier();
@@ -66,8 +72,12 @@ impl DataDir {
         self.require()?;
         let text = std::fs::read_to_string(self.signing_key())
             .map_err(io(format!("reading {}", self.signing_key().display())))?;
-        let signer = SignerKey::parse(text.trim())
-            .map_err(|e| CliError::Environment(format!("{} is not a signing key: {e}", self.signing_key().display())))?;
+        let signer = SignerKey::parse(text.trim()).map_err(|e| {
+            CliError::Environment(format!(
+                "{} is not a signing key: {e}",
+                self.signing_key().display()
+            ))
+        })?;
         Ok(SqliteStore::open(&self.db(), signer)?)
     }
 
@@ -91,9 +101,15 @@ impl DataDir {
         if given.is_empty() {
             let path = self.verifier_key();
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                input(format!("no --vkey given and {} cannot be read: {e}", path.display()))
+                input(format!(
+                    "no --vkey given and {} cannot be read: {e}",
+                    path.display()
+                ))
             })?;
-            return Ok(vec![parse_vkey_text(text.trim(), &path.display().to_string())?]);
+            return Ok(vec![parse_vkey_text(
+                text.trim(),
+                &path.display().to_string(),
+            )?]);
         }
         given.iter().map(|g| load_vkey(g)).collect()
     }
@@ -128,7 +144,9 @@ fn write_new(path: &Path, content: &str, secret: bool) -> Result<(), CliError> {
     }
     #[cfg(not(unix))]
     let _ = secret;
-    let mut f = opts.open(path).map_err(io(format!("creating {}", path.display())))?;
+    let mut f = opts
+        .open(path)
+        .map_err(io(format!("creating {}", path.display())))?;
     f.write_all(content.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(io(format!("writing {}", path.display())))

@@ -44,7 +44,11 @@ impl Env {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -55,7 +59,9 @@ impl Env {
     }
 
     fn init(&self) -> String {
-        self.ok(&["init", "--origin", "test.example/log"]).trim().to_owned()
+        self.ok(&["init", "--origin", "test.example/log"])
+            .trim()
+            .to_owned()
     }
 
     fn size(&self) -> usize {
@@ -82,7 +88,10 @@ fn init_prints_the_verifier_key_and_refuses_to_run_twice() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(env.dir.join("signing.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(env.dir.join("signing.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the signing key is private");
     }
     let again = env.run(&["init"]);
@@ -123,19 +132,39 @@ fn bad_input_exits_2_names_the_problem_and_stores_nothing() {
     env.ok(&["record", env.file("ok.json", NOTE).to_str().unwrap()]);
     let cases: &[(&str, &str)] = &[
         ("{\"kind\": ", "invalid JSON"),
-        (r#"{"subjects":[{"type":"ticket","id":"P-1"}]}"#, "missing required field `kind`"),
-        (r#"{"kind":"custom.note","subjects":[]}"#, "at least one subject"),
-        (r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P"}],"payload":{"x":1.5}}"#, "floating-point"),
+        (
+            r#"{"subjects":[{"type":"ticket","id":"P-1"}]}"#,
+            "missing required field `kind`",
+        ),
+        (
+            r#"{"kind":"custom.note","subjects":[]}"#,
+            "at least one subject",
+        ),
+        (
+            r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P"}],"payload":{"x":1.5}}"#,
+            "floating-point",
+        ),
         // One bad line among good ones: nothing of the file is stored.
-        (&format!("{NOTE}\n{NOTE}\n{{\"kind\":\"custom.note\"}}\n"), "line 3: missing required field `subjects`"),
+        (
+            &format!("{NOTE}\n{NOTE}\n{{\"kind\":\"custom.note\"}}\n"),
+            "line 3: missing required field `subjects`",
+        ),
         ("", "input is empty"),
     ];
     for (i, (content, message)) in cases.iter().enumerate() {
         let f = env.file(&format!("bad{i}.json"), content);
         let out = env.run(&["record", f.to_str().unwrap()]);
         assert_eq!(code(&out), 2, "case {i}: {}", stderr(&out));
-        assert!(stderr(&out).contains(message), "case {i}: expected {message:?} in {}", stderr(&out));
-        assert!(stderr(&out).contains("nothing was recorded") || content.is_empty(), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(message),
+            "case {i}: expected {message:?} in {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("nothing was recorded") || content.is_empty(),
+            "{}",
+            stderr(&out)
+        );
     }
     let missing = env.run(&["record", "/nonexistent/file.json"]);
     assert_eq!(code(&missing), 2);
@@ -161,21 +190,42 @@ fn log_filters_by_kind_subject_and_time() {
         r#"{"kind":"custom.b","subjects":[{"type":"ticket","id":"A-1"}]}"#,
         r#"{"kind":"custom.a","subjects":[{"type":"ticket","id":"B-2"}]}"#,
     ];
-    env.ok(&["record", env.file("r.jsonl", &recs.join("\n")).to_str().unwrap()]);
+    env.ok(&[
+        "record",
+        env.file("r.jsonl", &recs.join("\n")).to_str().unwrap(),
+    ]);
     let indices = |args: &[&str]| -> Vec<u64> {
         let mut a = vec!["log"];
         a.extend_from_slice(args);
         env.ok(&a)
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["index"].as_u64().unwrap())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["index"]
+                    .as_u64()
+                    .unwrap()
+            })
             .collect()
     };
     assert_eq!(indices(&[]), vec![0, 1, 2]);
     assert_eq!(indices(&["--kind", "custom.a"]), vec![0, 2]);
     assert_eq!(indices(&["--subject", "ticket:A-1"]), vec![0, 1]);
-    assert_eq!(indices(&["--subject", "ticket:A-1", "--kind", "custom.b"]), vec![1]);
-    assert_eq!(indices(&["--since", "2000-01-01T00:00:00Z", "--until", "2000-01-02T00:00:00Z"]), Vec::<u64>::new());
-    assert_eq!(indices(&["--since", "2000-01-01T00:00:00Z", "--limit", "2"]), vec![0, 1]);
+    assert_eq!(
+        indices(&["--subject", "ticket:A-1", "--kind", "custom.b"]),
+        vec![1]
+    );
+    assert_eq!(
+        indices(&[
+            "--since",
+            "2000-01-01T00:00:00Z",
+            "--until",
+            "2000-01-02T00:00:00Z"
+        ]),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        indices(&["--since", "2000-01-01T00:00:00Z", "--limit", "2"]),
+        vec![0, 1]
+    );
     assert_eq!(indices(&["--after", "0"]), vec![1, 2]);
     let bad = env.run(&["log", "--subject", "PROJ-1"]);
     assert_eq!(code(&bad), 2);
@@ -188,27 +238,68 @@ fn proofs_verify_offline_and_tampered_proofs_fail() {
     let env = Env::new();
     let vkey = env.init();
     for _ in 0..3 {
-        env.ok(&["record", env.file("n.jsonl", &format!("{NOTE}\n{NOTE}\n{NOTE}\n")).to_str().unwrap()]);
+        env.ok(&[
+            "record",
+            env.file("n.jsonl", &format!("{NOTE}\n{NOTE}\n{NOTE}\n"))
+                .to_str()
+                .unwrap(),
+        ]);
     }
     let proof = env.ok(&["proof", "inclusion", "--index", "4"]);
-    assert!(proof.starts_with("c2sp.org/tlog-proof@v1\nindex 4\n"), "{proof}");
+    assert!(
+        proof.starts_with("c2sp.org/tlog-proof@v1\nindex 4\n"),
+        "{proof}"
+    );
     let proof_file = env.file("p.txt", &proof);
     let leaf = env.file("leaf.bin", "");
     std::fs::write(&leaf, env.run(&["show", "--index", "4", "--leaf"]).stdout).unwrap();
-    let ok = env.run(&["verify-proof", proof_file.to_str().unwrap(), "--vkey", &vkey, "--leaf", leaf.to_str().unwrap()]);
+    let ok = env.run(&[
+        "verify-proof",
+        proof_file.to_str().unwrap(),
+        "--vkey",
+        &vkey,
+        "--leaf",
+        leaf.to_str().unwrap(),
+    ]);
     assert_eq!(code(&ok), 0, "{}", stderr(&ok));
     // The wrong leaf fails with exit 1.
     let other = env.file("other.bin", "not the leaf");
-    let bad = env.run(&["verify-proof", proof_file.to_str().unwrap(), "--vkey", &vkey, "--leaf", other.to_str().unwrap()]);
+    let bad = env.run(&[
+        "verify-proof",
+        proof_file.to_str().unwrap(),
+        "--vkey",
+        &vkey,
+        "--leaf",
+        other.to_str().unwrap(),
+    ]);
     assert_eq!(code(&bad), 1);
     // A proof at an older checkpoint size also verifies.
-    let old = env.ok(&["proof", "inclusion", "--index", "1", "--size", "3", "--format", "json"]);
+    let old = env.ok(&[
+        "proof",
+        "inclusion",
+        "--index",
+        "1",
+        "--size",
+        "3",
+        "--format",
+        "json",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&old).unwrap();
     assert_eq!(v["size"], 3);
     let hash = v["leaf_hash"].as_str().unwrap().to_owned();
     let text = env.ok(&["proof", "inclusion", "--index", "1", "--size", "3"]);
     let f = env.file("p1.txt", &text);
-    assert_eq!(code(&env.run(&["verify-proof", f.to_str().unwrap(), "--vkey", &vkey, "--leaf-hash", &hash])), 0);
+    assert_eq!(
+        code(&env.run(&[
+            "verify-proof",
+            f.to_str().unwrap(),
+            "--vkey",
+            &vkey,
+            "--leaf-hash",
+            &hash
+        ])),
+        0
+    );
     // Altering one proof hash breaks it.
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let h = trailmark_log::Hash::from_base64(&lines[2]).unwrap();
@@ -216,9 +307,22 @@ fn proofs_verify_offline_and_tampered_proofs_fail() {
     bytes[0] ^= 1;
     lines[2] = trailmark_log::Hash(bytes).to_base64();
     let f = env.file("p2.txt", &(lines.join("\n") + "\n"));
-    assert_eq!(code(&env.run(&["verify-proof", f.to_str().unwrap(), "--vkey", &vkey, "--leaf-hash", &hash])), 1);
+    assert_eq!(
+        code(&env.run(&[
+            "verify-proof",
+            f.to_str().unwrap(),
+            "--vkey",
+            &vkey,
+            "--leaf-hash",
+            &hash
+        ])),
+        1
+    );
     // No such size, no such index: exit 2.
-    assert_eq!(code(&env.run(&["proof", "inclusion", "--index", "1", "--size", "4"])), 2);
+    assert_eq!(
+        code(&env.run(&["proof", "inclusion", "--index", "1", "--size", "4"])),
+        2
+    );
     assert_eq!(code(&env.run(&["proof", "inclusion", "--index", "9"])), 2);
 }
 
@@ -233,14 +337,28 @@ fn consistency_proof_json_matches_the_shared_vector_shape_and_verifies() {
     let out = env.ok(&["proof", "consistency", "--from", "2", "--to", "8"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let h = |k: &str| trailmark_log::Hash::from_base64(v[k].as_str().unwrap()).unwrap();
-    let proof: Vec<_> = v["proof"].as_array().unwrap().iter().map(|p| trailmark_log::Hash::from_base64(p.as_str().unwrap()).unwrap()).collect();
-    assert_eq!((v["size1"].as_u64(), v["size2"].as_u64()), (Some(2), Some(8)));
+    let proof: Vec<_> = v["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| trailmark_log::Hash::from_base64(p.as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        (v["size1"].as_u64(), v["size2"].as_u64()),
+        (Some(2), Some(8))
+    );
     trailmark_log::verify_consistency(2, 8, &h("root1"), &h("root2"), &proof).unwrap();
     // root2 is the signed root of the latest checkpoint.
     let cp = env.ok(&["checkpoint"]);
     assert_eq!(cp.lines().nth(2).unwrap(), v["root2"].as_str().unwrap());
-    assert_eq!(code(&env.run(&["proof", "consistency", "--from", "0", "--to", "8"])), 2);
-    assert_eq!(code(&env.run(&["proof", "consistency", "--from", "3", "--to", "99"])), 2);
+    assert_eq!(
+        code(&env.run(&["proof", "consistency", "--from", "0", "--to", "8"])),
+        2
+    );
+    assert_eq!(
+        code(&env.run(&["proof", "consistency", "--from", "3", "--to", "99"])),
+        2
+    );
 }
 
 #[test]
@@ -250,7 +368,10 @@ fn verify_names_the_first_altered_record() {
     for _ in 0..6 {
         env.ok(&["record", env.file("n.json", NOTE).to_str().unwrap()]);
     }
-    assert!(env.ok(&["verify"]).starts_with("ok: 6 records, 6 checkpoints"));
+    assert!(
+        env.ok(&["verify"])
+            .starts_with("ok: 6 records, 6 checkpoints")
+    );
     let db = env.dir.join("trailmark.db");
     let c = rusqlite::Connection::open(&db).unwrap();
     c.execute_batch(
@@ -261,7 +382,11 @@ fn verify_names_the_first_altered_record() {
     drop(c);
     let out = env.run(&["verify"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(stderr(&out).contains("first bad index 4"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("first bad index 4"),
+        "{}",
+        stderr(&out)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL: record 4 was altered"));
 }
 
@@ -270,20 +395,56 @@ fn verify_checkpoint_accepts_any_c2sp_checkpoint() {
     let env = Env::new();
     let vkey = "astra+cad5a3d2+AZJqeuyE/GnknsCNh1eCtDtwdAwKBddOlS8M2eI1Jt4b";
     let cp = Path::new(FIXTURES).join("checkpoints/serverless-log/checkpoint.15");
-    let out = env.run(&["verify-checkpoint", cp.to_str().unwrap(), "--vkey", vkey, "--origin", "example.com/testdata"]);
+    let out = env.run(&[
+        "verify-checkpoint",
+        cp.to_str().unwrap(),
+        "--vkey",
+        vkey,
+        "--origin",
+        "example.com/testdata",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("size 15"));
     // Wrong origin, and a key that did not sign it: exit 1.
-    assert_eq!(code(&env.run(&["verify-checkpoint", cp.to_str().unwrap(), "--vkey", vkey, "--origin", "other"])), 1);
+    assert_eq!(
+        code(&env.run(&[
+            "verify-checkpoint",
+            cp.to_str().unwrap(),
+            "--vkey",
+            vkey,
+            "--origin",
+            "other"
+        ])),
+        1
+    );
     let ours = Env::new();
     let our_key = ours.init();
-    assert_eq!(code(&env.run(&["verify-checkpoint", cp.to_str().unwrap(), "--vkey", &our_key])), 1);
+    assert_eq!(
+        code(&env.run(&[
+            "verify-checkpoint",
+            cp.to_str().unwrap(),
+            "--vkey",
+            &our_key
+        ])),
+        1
+    );
     // A malformed key is bad input.
-    assert_eq!(code(&env.run(&["verify-checkpoint", cp.to_str().unwrap(), "--vkey", "nonsense"])), 2);
+    assert_eq!(
+        code(&env.run(&[
+            "verify-checkpoint",
+            cp.to_str().unwrap(),
+            "--vkey",
+            "nonsense"
+        ])),
+        2
+    );
     // Our own checkpoints verify with our key through the same command.
     ours.ok(&["record", ours.file("n.json", NOTE).to_str().unwrap()]);
     let f = ours.file("cp.txt", &ours.ok(&["checkpoint"]));
-    assert_eq!(code(&ours.run(&["verify-checkpoint", f.to_str().unwrap(), "--vkey", &our_key])), 0);
+    assert_eq!(
+        code(&ours.run(&["verify-checkpoint", f.to_str().unwrap(), "--vkey", &our_key])),
+        0
+    );
 }
 
 #[test]
@@ -293,7 +454,10 @@ fn quickstart_is_repeatable() {
     assert!(first.contains("signed checkpoint:"));
     assert!(first.contains("ok: 4 records"), "{first}");
     let second = env.ok(&["quickstart"]);
-    assert!(second.contains("\tduplicate"), "idempotency keys make the samples append once");
+    assert!(
+        second.contains("\tduplicate"),
+        "idempotency keys make the samples append once"
+    );
     assert!(second.contains("ok: 4 records"));
 }
 
@@ -310,10 +474,13 @@ fn killed_writers_never_lose_acknowledged_records() {
     let mut acknowledged = 0usize;
     for round in 0..3 {
         let mut child = Command::new(BIN)
-            .arg("--data-dir").arg(&env.dir)
+            .arg("--data-dir")
+            .arg(&env.dir)
             .args(["record", file.to_str().unwrap()])
-            .stdout(Stdio::piped()).stderr(Stdio::null())
-            .spawn().unwrap();
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         // Wait for the first newly acknowledged record, then kill while more are in flight.
         let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
@@ -332,19 +499,35 @@ fn killed_writers_never_lose_acknowledged_records() {
         // Everything printed before the kill was acknowledged (printed only once durable).
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-        let printed = first.lines().chain(rest.lines()).filter(|l| !l.contains("duplicate")).count();
+        let printed = first
+            .lines()
+            .chain(rest.lines())
+            .filter(|l| !l.contains("duplicate"))
+            .count();
         eprintln!("round {round}: {printed} new records acknowledged before the kill");
         acknowledged += printed;
         let v = env.ok(&["verify"]);
         assert!(v.starts_with("ok: "), "{v}");
-        assert!(env.size() >= acknowledged, "round {round}: acknowledged records lost");
+        assert!(
+            env.size() >= acknowledged,
+            "round {round}: acknowledged records lost"
+        );
     }
-    assert!(acknowledged > 0, "the kill came after at least one acknowledgement");
+    assert!(
+        acknowledged > 0,
+        "the kill came after at least one acknowledgement"
+    );
     let present = env.size();
-    assert!(present >= acknowledged, "{present} present < {acknowledged} acknowledged");
+    assert!(
+        present >= acknowledged,
+        "{present} present < {acknowledged} acknowledged"
+    );
     // Finishing the import afterwards appends exactly the rest (idempotency keys).
     env.ok(&["record", file.to_str().unwrap()]);
-    assert_eq!(env.ok(&["log", "--limit", "100000"]).lines().count(), 40_000);
+    assert_eq!(
+        env.ok(&["log", "--limit", "100000"]).lines().count(),
+        40_000
+    );
     assert!(env.ok(&["verify"]).starts_with("ok: 40000 records"));
 }
 
@@ -361,23 +544,57 @@ fn ingest_keeps_the_raw_input_is_idempotent_and_refuses_bad_files_whole() {
     let n = first.lines().count();
     assert!(n >= 1);
     // The records cite the raw input, and the raw input is stored byte for byte.
-    let rec: serde_json::Value = serde_json::from_str(env.ok(&["log", "--kind", "github.pull_request"]).lines().next().unwrap()).unwrap();
-    let digest = rec["links"].as_array().unwrap().iter().find(|l| l["rel"] == "derived_from").unwrap()["to"]["id"].as_str().unwrap().to_owned();
+    let rec: serde_json::Value = serde_json::from_str(
+        env.ok(&["log", "--kind", "github.pull_request"])
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let digest = rec["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "derived_from")
+        .unwrap()["to"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let raw = env.run(&["blob", &digest]).stdout;
     assert_eq!(raw, std::fs::read(&fixture).unwrap());
     // Ingesting the same delivery again appends nothing.
     let again = env.ok(&["ingest", f, "--event", "pull_request"]);
-    assert_eq!(again.lines().filter(|l| l.ends_with("duplicate")).count(), n);
+    assert_eq!(
+        again.lines().filter(|l| l.ends_with("duplicate")).count(),
+        n
+    );
     assert_eq!(env.size(), n);
     // A refused file stores nothing, even beside a good one, and the exit code says so.
     let empty = env.file("empty.json", "");
     let truncated = env.file("trunc.json", "{\"repository\": {");
     let push = Path::new(FIXTURES).join("ingest/github/push/payload.json");
-    let out = env.run(&["ingest", empty.to_str().unwrap(), truncated.to_str().unwrap(), push.to_str().unwrap(), "--format", "github", "--event", "push"]);
+    let out = env.run(&[
+        "ingest",
+        empty.to_str().unwrap(),
+        truncated.to_str().unwrap(),
+        push.to_str().unwrap(),
+        "--format",
+        "github",
+        "--event",
+        "push",
+    ]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
-    assert!(stderr(&out).contains("the input is empty"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the input is empty"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("invalid JSON"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("2 of 3 files were refused"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 of 3 files were refused"),
+        "{}",
+        stderr(&out)
+    );
     assert!(env.size() > n, "the good file was still ingested");
     assert_eq!(code(&env.run(&["ingest", f, "--format", "nope"])), 2);
     assert!(env.ok(&["verify"]).starts_with("ok: "));
@@ -386,13 +603,24 @@ fn ingest_keeps_the_raw_input_is_idempotent_and_refuses_bad_files_whole() {
 fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .current_dir(dir)
-        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=Dev",
+            "-c",
+            "user.email=dev@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .env("GIT_AUTHOR_DATE", "2026-11-20T10:00:00Z")
         .env("GIT_COMMITTER_DATE", "2026-11-20T10:00:00Z")
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -402,16 +630,50 @@ fn git_import_records_commits_links_tickets_and_is_incremental() {
     let repo = env._tmp.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["remote", "add", "origin", "git@github.com:acme/payments.git"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "PAY-1: first"]);
+    git(
+        &repo,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "git@github.com:acme/payments.git",
+        ],
+    );
+    git(
+        &repo,
+        &["commit", "-q", "--allow-empty", "-m", "PAY-1: first"],
+    );
     git(&repo, &["checkout", "-q", "-b", "feature/PAY-2-retry"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "retry captures"]);
+    git(
+        &repo,
+        &["commit", "-q", "--allow-empty", "-m", "retry captures"],
+    );
     git(&repo, &["checkout", "-q", "main"]);
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "hotfix, see OPS-9"]);
-    git(&repo, &["merge", "-q", "--no-ff", "-m", "Merge PAY-2", "feature/PAY-2-retry"]);
+    git(
+        &repo,
+        &["commit", "-q", "--allow-empty", "-m", "hotfix, see OPS-9"],
+    );
+    git(
+        &repo,
+        &[
+            "merge",
+            "-q",
+            "--no-ff",
+            "-m",
+            "Merge PAY-2",
+            "feature/PAY-2-retry",
+        ],
+    );
     let out = env.ok(&["import", "git", repo.to_str().unwrap()]);
-    assert_eq!(out.trim(), "github.com/acme/payments: 4 commits read, 4 new recorded, 0 already present");
-    let records: Vec<serde_json::Value> = env.ok(&["log", "--kind", "git.commit"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        out.trim(),
+        "github.com/acme/payments: 4 commits read, 4 new recorded, 0 already present"
+    );
+    let records: Vec<serde_json::Value> = env
+        .ok(&["log", "--kind", "git.commit"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 4);
     // Oldest first; the root commit has no parent and references PAY-1.
     let first = &records[0];
@@ -419,34 +681,77 @@ fn git_import_records_commits_links_tickets_and_is_incremental() {
     assert_eq!(first["actor"], "email:dev@example.com");
     assert_eq!(first["occurred_at"], "2026-11-20T10:00:00Z");
     let links = |r: &serde_json::Value, rel: &str| -> Vec<String> {
-        r["links"].as_array().map(|a| a.iter().filter(|l| l["rel"] == rel).map(|l| l["to"]["id"].as_str().unwrap().to_owned()).collect()).unwrap_or_default()
+        r["links"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|l| l["rel"] == rel)
+                    .map(|l| l["to"]["id"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     assert_eq!(links(first, "references"), vec!["PAY-1"]);
     assert!(links(first, "parent").is_empty());
-    let merge = records.iter().find(|r| r["payload"]["merge"] == true).unwrap();
+    let merge = records
+        .iter()
+        .find(|r| r["payload"]["merge"] == true)
+        .unwrap();
     assert_eq!(links(merge, "parent").len(), 2);
     // The feature branch tip links to the ticket in its branch name.
-    let tip = records.iter().find(|r| r["payload"]["message"] == "retry captures\n").unwrap();
+    let tip = records
+        .iter()
+        .find(|r| r["payload"]["message"] == "retry captures\n")
+        .unwrap();
     assert_eq!(links(tip, "references"), vec!["PAY-2"]);
     assert_eq!(links(tip, "in_repo"), vec!["github.com/acme/payments"]);
     // Incremental: a new commit is the only thing appended on re-import.
-    git(&repo, &["commit", "-q", "--allow-empty", "-m", "PAY-3 next"]);
+    git(
+        &repo,
+        &["commit", "-q", "--allow-empty", "-m", "PAY-3 next"],
+    );
     let out = env.ok(&["import", "git", repo.to_str().unwrap()]);
-    assert!(out.contains("5 commits read, 1 new recorded, 4 already present"), "{out}");
+    assert!(
+        out.contains("5 commits read, 1 new recorded, 4 already present"),
+        "{out}"
+    );
     let out = env.ok(&["import", "git", repo.to_str().unwrap(), "--since", "HEAD~1"]);
     assert!(out.contains("1 commits read, 0 new recorded"), "{out}");
     // The graph of a ticket reaches its commits and, through parent links, their history.
-    let g: serde_json::Value = serde_json::from_str(&env.ok(&["graph", "ticket:PAY-2", "--depth", "1"])).unwrap();
-    let subjects: Vec<&str> = g["subjects"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
-    assert!(subjects.contains(&"repo:github.com/acme/payments"), "{subjects:?}");
-    assert!(g["records"].as_array().unwrap().iter().any(|r| r["payload"]["message"] == "retry captures\n"));
+    let g: serde_json::Value =
+        serde_json::from_str(&env.ok(&["graph", "ticket:PAY-2", "--depth", "1"])).unwrap();
+    let subjects: Vec<&str> = g["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        subjects.contains(&"repo:github.com/acme/payments"),
+        "{subjects:?}"
+    );
+    assert!(
+        g["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["payload"]["message"] == "retry captures\n")
+    );
     assert_eq!(g["truncated"], false);
     assert_eq!(code(&env.run(&["graph", "PAY-2"])), 2);
     // Bad input: not a repository, bad revision.
     let bad = env.run(&["import", "git", env._tmp.path().to_str().unwrap()]);
     assert_eq!(code(&bad), 2);
-    assert!(stderr(&bad).contains("not a git repository"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("not a git repository"),
+        "{}",
+        stderr(&bad)
+    );
     let bad = env.run(&["import", "git", repo.to_str().unwrap(), "--since", "nope"]);
     assert_eq!(code(&bad), 2);
-    assert!(stderr(&bad).contains("does not name a commit"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("does not name a commit"),
+        "{}",
+        stderr(&bad)
+    );
 }

@@ -13,12 +13,19 @@ use trailmark_ingest::{TicketPattern, git};
 const COMMITS: usize = 50_000;
 
 fn repo() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../target/bench-data/git-{COMMITS}"));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../target/bench-data/git-{COMMITS}"));
     if dir.join(".git").exists() {
         return dir;
     }
     std::fs::create_dir_all(&dir).unwrap();
-    let git = |args: &[&str]| Command::new("git").current_dir(&dir).args(args).output().unwrap();
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(&dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
     git(&["init", "-q", "-b", "main"]);
     let mut child = Command::new("git")
         .current_dir(&dir)
@@ -29,7 +36,10 @@ fn repo() -> PathBuf {
     let mut stdin = child.stdin.take().unwrap();
     let mut s = String::new();
     for i in 1..=COMMITS {
-        let msg = format!("PAY-{}: change number {i}\n\nLonger description of the change {i}.\n", i % 500);
+        let msg = format!(
+            "PAY-{}: change number {i}\n\nLonger description of the change {i}.\n",
+            i % 500
+        );
         s.push_str(&format!(
             "commit refs/heads/main\nmark :{i}\nauthor Dev {i} <dev{}@example.com> {} +0000\ncommitter Dev <dev@example.com> {} +0000\ndata {}\n{msg}",
             i % 50,
@@ -40,7 +50,11 @@ fn repo() -> PathBuf {
         if i > 1 {
             s.push_str(&format!("from :{}\n", i - 1));
         }
-        s.push_str(&format!("M 644 inline f{}.txt\ndata 2\n{}\n\n", i % 100, i % 10));
+        s.push_str(&format!(
+            "M 644 inline f{}.txt\ndata 2\n{}\n\n",
+            i % 100,
+            i % 10
+        ));
     }
     stdin.write_all(s.as_bytes()).unwrap();
     drop(stdin);
@@ -51,7 +65,8 @@ fn repo() -> PathBuf {
 fn import(c: &mut Criterion) {
     let dir = repo();
     let mut g = c.benchmark_group("git_import");
-    g.sample_size(10).throughput(Throughput::Elements(COMMITS as u64));
+    g.sample_size(10)
+        .throughput(Throughput::Elements(COMMITS as u64));
     g.bench_function("walk_to_records/50k", |b| {
         b.iter(|| {
             let r = git::import(&dir, None, &TicketPattern::default(), &mut |_| {}).unwrap();

@@ -47,7 +47,9 @@ impl Draft {
     }
 
     fn has_subject(&self, ty: &str, id: &str) -> bool {
-        self.subjects.iter().any(|s| s["type"] == ty && s["id"] == id)
+        self.subjects
+            .iter()
+            .any(|s| s["type"] == ty && s["id"] == id)
     }
 
     /// Adds a link; an empty id is ignored, duplicates are dropped.
@@ -68,7 +70,9 @@ impl Draft {
     }
 
     pub fn actor(mut self, actor: Option<impl Into<String>>) -> Draft {
-        self.actor = actor.map(Into::into).filter(|a: &String| !a.trim().is_empty());
+        self.actor = actor
+            .map(Into::into)
+            .filter(|a: &String| !a.trim().is_empty());
         self
     }
 
@@ -118,7 +122,8 @@ impl Draft {
         // The payload is validated on its own and moved in afterwards: parsing it as part of the
         // document would deep-copy it, which was the largest cost of a git import.
         let payload = sanitize(self.payload);
-        let mut record = trailmark_model::input::from_value(&Value::Object(doc)).map_err(|e| e.to_string())?;
+        let mut record =
+            trailmark_model::input::from_value(&Value::Object(doc)).map_err(|e| e.to_string())?;
         let mut pointer = String::from("/payload");
         trailmark_model::input::check_payload(&payload, &mut pointer).map_err(|e| e.to_string())?;
         record.payload = payload;
@@ -142,8 +147,15 @@ pub fn sanitize(v: Value) -> Value {
     const MAX: u64 = (1 << 53) - 1;
     match v {
         Value::Number(n) => {
-            let safe = n.as_u64().map(|u| u <= MAX).or_else(|| n.as_i64().map(|i| i.unsigned_abs() <= MAX));
-            if safe == Some(true) { Value::Number(n) } else { Value::String(n.to_string()) }
+            let safe = n
+                .as_u64()
+                .map(|u| u <= MAX)
+                .or_else(|| n.as_i64().map(|i| i.unsigned_abs() <= MAX));
+            if safe == Some(true) {
+                Value::Number(n)
+            } else {
+                Value::String(n.to_string())
+            }
         }
         Value::Array(a) => Value::Array(a.into_iter().map(sanitize).collect()),
         Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, sanitize(v))).collect()),

@@ -8,7 +8,9 @@ use crate::Format;
 pub enum IngestError {
     #[error("the input is empty (0 bytes)")]
     Empty,
-    #[error("cannot tell the input's format; pass --format (one of: github, gitlab, jira, jenkins, cdevents, junit, sarif, cyclonedx, spdx, intoto)")]
+    #[error(
+        "cannot tell the input's format; pass --format (one of: github, gitlab, jira, jenkins, cdevents, junit, sarif, cyclonedx, spdx, intoto)"
+    )]
     UnknownFormat,
     /// Not valid JSON (includes truncated JSON), with serde_json's position.
     #[error("{format}: invalid JSON: {message}")]
@@ -27,15 +29,24 @@ pub enum IngestError {
     Event { format: Format, event: String },
     /// Parsed, but no part of it was usable.
     #[error("{format}: nothing usable in the input: {}", reasons.join("; "))]
-    NothingUsable { format: Format, reasons: Vec<String> },
+    NothingUsable {
+        format: Format,
+        reasons: Vec<String>,
+    },
 }
 
 impl IngestError {
     pub fn json(format: Format, e: &serde_json::Error) -> IngestError {
-        IngestError::Json { format, message: e.to_string() }
+        IngestError::Json {
+            format,
+            message: e.to_string(),
+        }
     }
 
     pub fn schema(format: Format, message: impl Into<String>) -> IngestError {
-        IngestError::Schema { format, message: message.into() }
+        IngestError::Schema {
+            format,
+            message: message.into(),
+        }
     }
 }

@@ -96,7 +96,8 @@ pub fn import(
 
     // Start from every local branch and HEAD; remember which branches point where.
     let mut tips: Vec<gix::ObjectId> = Vec::new();
-    let mut branch_names: std::collections::HashMap<gix::ObjectId, Vec<String>> = Default::default();
+    let mut branch_names: std::collections::HashMap<gix::ObjectId, Vec<String>> =
+        Default::default();
     let refs = repo.references().map_err(read_err)?;
     for r in refs.local_branches().map_err(read_err)? {
         let mut r = r.map_err(read_err)?;
@@ -117,7 +118,10 @@ pub fn import(
     if let Some(rev) = since {
         let hidden = repo
             .rev_parse_single(rev)
-            .map_err(|e| GitError::BadRevision { rev: rev.to_owned(), message: e.to_string() })?
+            .map_err(|e| GitError::BadRevision {
+                rev: rev.to_owned(),
+                message: e.to_string(),
+            })?
             .detach();
         walk = walk.with_hidden([hidden]);
     }
@@ -173,7 +177,10 @@ pub fn import(
                 graph.push((sha.clone(), parents.clone()));
                 records.push(r);
             }
-            Err(e) => skipped.push(Skipped { what: format!("commit {sha}"), reason: e }),
+            Err(e) => skipped.push(Skipped {
+                what: format!("commit {sha}"),
+                reason: e,
+            }),
         }
         if records.len() % 4096 == 0 {
             progress(records.len());
@@ -181,15 +188,22 @@ pub fn import(
     }
     progress(records.len());
     let records = parents_first(records, &graph);
-    Ok(GitImport { repo: repo_name, records, skipped })
+    Ok(GitImport {
+        repo: repo_name,
+        records,
+        skipped,
+    })
 }
 
 /// Orders records so every commit comes after its parents (the walk yields newest first, and
 /// commit times cannot be trusted to order history). Iterative DFS post-order: no recursion
 /// depth limit on long histories.
 fn parents_first(records: Vec<NewRecord>, graph: &[(String, Vec<String>)]) -> Vec<NewRecord> {
-    let position: std::collections::HashMap<&str, usize> =
-        graph.iter().enumerate().map(|(i, (sha, _))| (sha.as_str(), i)).collect();
+    let position: std::collections::HashMap<&str, usize> = graph
+        .iter()
+        .enumerate()
+        .map(|(i, (sha, _))| (sha.as_str(), i))
+        .collect();
     let mut state = vec![0u8; graph.len()]; // 0 new, 1 open, 2 done
     let mut order = Vec::with_capacity(graph.len());
     // Start from the oldest end of the walk so unrelated roots keep walk order reversed.
@@ -216,5 +230,8 @@ fn parents_first(records: Vec<NewRecord>, graph: &[(String, Vec<String>)]) -> Ve
         }
     }
     let mut slots: Vec<Option<NewRecord>> = records.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect()
+    order
+        .into_iter()
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect()
 }

@@ -169,7 +169,11 @@ pub fn detect(bytes: &[u8], ctx: &Context) -> Option<Format> {
 ///
 /// Errors leave nothing half-done: the caller gets either records to append (all of them, in
 /// one batch) or an error naming what is wrong.
-pub fn ingest(bytes: &[u8], format: Option<Format>, ctx: &Context) -> Result<Ingested, IngestError> {
+pub fn ingest(
+    bytes: &[u8],
+    format: Option<Format>,
+    ctx: &Context,
+) -> Result<Ingested, IngestError> {
     if bytes.is_empty() {
         return Err(IngestError::Empty);
     }
@@ -192,7 +196,11 @@ pub fn ingest(bytes: &[u8], format: Option<Format>, ctx: &Context) -> Result<Ing
     if parsed.records.is_empty() {
         return Err(IngestError::NothingUsable {
             format,
-            reasons: parsed.skipped.iter().map(|s| format!("{}: {}", s.what, s.reason)).collect(),
+            reasons: parsed
+                .skipped
+                .iter()
+                .map(|s| format!("{}: {}", s.what, s.reason))
+                .collect(),
         });
     }
     let digest = Digest::of(bytes);
@@ -208,7 +216,10 @@ pub fn ingest(bytes: &[u8], format: Option<Format>, ctx: &Context) -> Result<Ing
         .collect();
     Ok(Ingested {
         format,
-        raw: Blob { digest, bytes: bytes.to_vec() },
+        raw: Blob {
+            digest,
+            bytes: bytes.to_vec(),
+        },
         records,
         skipped: parsed.skipped,
     })

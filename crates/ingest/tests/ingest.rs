@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use trailmark_ingest::{Context, Format, detect, ingest};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/ingest");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/ingest"
+);
 const EXPECT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/expect");
 
 fn fixture_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -32,7 +35,10 @@ fn expectations() -> BTreeMap<String, Value> {
             let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap())
                 .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             for (k, v) in v.as_object().unwrap() {
-                assert!(all.insert(k.clone(), v.clone()).is_none(), "{k} is expected twice");
+                assert!(
+                    all.insert(k.clone(), v.clone()).is_none(),
+                    "{k} is expected twice"
+                );
             }
         }
     }
@@ -47,20 +53,31 @@ pub fn context_for(rel: &str) -> Context {
     };
     // GitHub carries the event name in a header; the fixtures carry it in the directory.
     if rel.starts_with("github/") {
-        ctx.event = path.parent().and_then(|p| p.file_name()).map(|f| f.to_string_lossy().into_owned());
+        ctx.event = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|f| f.to_string_lossy().into_owned());
     }
     ctx
 }
 
 fn check(rel: &str, bytes: &[u8], exp: &Value) -> Result<(), String> {
-    let format: Format = exp["format"].as_str().ok_or("expectation has no format")?.parse()?;
+    let format: Format = exp["format"]
+        .as_str()
+        .ok_or("expectation has no format")?
+        .parse()?;
     let ctx = context_for(rel);
     let result = ingest(bytes, Some(format), &ctx);
     if let Some(err) = exp.get("error").and_then(Value::as_str) {
         return match result {
-            Ok(i) => Err(format!("expected refusal containing {err:?}, got {} records", i.records.len())),
+            Ok(i) => Err(format!(
+                "expected refusal containing {err:?}, got {} records",
+                i.records.len()
+            )),
             Err(e) if e.to_string().contains(err) => Ok(()),
-            Err(e) => Err(format!("expected refusal containing {err:?}, got {e:?}: {e}")),
+            Err(e) => Err(format!(
+                "expected refusal containing {err:?}, got {e:?}: {e}"
+            )),
         };
     }
     let ing = result.map_err(|e| format!("refused: {e}"))?;
@@ -70,14 +87,23 @@ fn check(rel: &str, bytes: &[u8], exp: &Value) -> Result<(), String> {
             return Err(format!("detected as {detected:?}, expected {format}"));
         }
     }
-    let records: Vec<Value> = ing.records.iter().map(trailmark_model::input::to_value).collect();
+    let records: Vec<Value> = ing
+        .records
+        .iter()
+        .map(trailmark_model::input::to_value)
+        .collect();
     if let Some(n) = exp.get("records").and_then(Value::as_u64)
         && records.len() as u64 != n
     {
-        return Err(format!("{} records, expected {n}: kinds {:?}", records.len(), kinds(&records)));
+        return Err(format!(
+            "{} records, expected {n}: kinds {:?}",
+            records.len(),
+            kinds(&records)
+        ));
     }
     if let Some(k) = exp.get("kinds") {
-        let want: BTreeMap<String, u64> = serde_json::from_value(k.clone()).map_err(|e| e.to_string())?;
+        let want: BTreeMap<String, u64> =
+            serde_json::from_value(k.clone()).map_err(|e| e.to_string())?;
         if kinds(&records) != want {
             return Err(format!("kinds {:?}, expected {want:?}", kinds(&records)));
         }
@@ -85,19 +111,35 @@ fn check(rel: &str, bytes: &[u8], exp: &Value) -> Result<(), String> {
     let skipped = ing.skipped.len() as u64;
     let want_skipped = exp.get("skipped").and_then(Value::as_u64).unwrap_or(0);
     if skipped != want_skipped {
-        return Err(format!("{skipped} skipped, expected {want_skipped}: {:?}", ing.skipped));
+        return Err(format!(
+            "{skipped} skipped, expected {want_skipped}: {:?}",
+            ing.skipped
+        ));
     }
-    for f in exp.get("fields").and_then(Value::as_array).into_iter().flatten() {
+    for f in exp
+        .get("fields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let i = f["record"].as_u64().unwrap_or(0) as usize;
         let ptr = f["pointer"].as_str().ok_or("field without pointer")?;
         let got = records.get(i).and_then(|r| r.pointer(ptr));
         if got != Some(&f["equals"]) {
-            return Err(format!("record {i} {ptr} = {got:?}, expected {}", f["equals"]));
+            return Err(format!(
+                "record {i} {ptr} = {got:?}, expected {}",
+                f["equals"]
+            ));
         }
     }
     // Every record links to the raw input's digest, which is the raw bytes' SHA-256.
     let digest = trailmark_model::Digest::of(bytes).to_string();
-    if ing.raw.digest.to_string() != digest || ing.records.iter().any(|r| !r.links.iter().any(|l| l.to.id == digest)) {
+    if ing.raw.digest.to_string() != digest
+        || ing
+            .records
+            .iter()
+            .any(|r| !r.links.iter().any(|l| l.to.id == digest))
+    {
         return Err("records do not link to the raw input".into());
     }
     Ok(())
@@ -106,7 +148,8 @@ fn check(rel: &str, bytes: &[u8], exp: &Value) -> Result<(), String> {
 fn kinds(records: &[Value]) -> BTreeMap<String, u64> {
     let mut k = BTreeMap::new();
     for r in records {
-        *k.entry(r["kind"].as_str().unwrap_or("?").to_owned()).or_insert(0) += 1;
+        *k.entry(r["kind"].as_str().unwrap_or("?").to_owned())
+            .or_insert(0) += 1;
     }
     k
 }
@@ -115,12 +158,20 @@ fn kinds(records: &[Value]) -> BTreeMap<String, u64> {
 fn every_shared_fixture_has_the_expected_outcome() {
     let mut files = Vec::new();
     fixture_files(Path::new(FIXTURES), &mut files);
-    assert!(files.len() >= 200, "shared fixtures missing: found {}", files.len());
+    assert!(
+        files.len() >= 200,
+        "shared fixtures missing: found {}",
+        files.len()
+    );
     let expect = expectations();
     let mut failures = Vec::new();
     let mut missing = Vec::new();
     for f in &files {
-        let rel = f.strip_prefix(FIXTURES).unwrap().to_string_lossy().into_owned();
+        let rel = f
+            .strip_prefix(FIXTURES)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let Some(exp) = expect.get(&rel) else {
             missing.push(rel);
             continue;
@@ -130,27 +181,46 @@ fn every_shared_fixture_has_the_expected_outcome() {
             failures.push(format!("{rel}: {e}"));
         }
     }
-    let families: std::collections::BTreeSet<_> =
-        expect.keys().filter_map(|k| k.split('/').next()).collect();
-    // Families whose adapter exists must cover all their files.
-    let missing: Vec<_> = missing.into_iter().filter(|m| families.contains(m.split('/').next().unwrap())).collect();
-    assert!(missing.is_empty(), "fixtures without an expectation:\n{}", missing.join("\n"));
-    assert!(failures.is_empty(), "{} of {} fixtures differ:\n{}", failures.len(), expect.len(), failures.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "fixtures without an expectation:\n{}",
+        missing.join("\n")
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures differ:\n{}",
+        failures.len(),
+        expect.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn ticket_keys_are_found_on_word_boundaries() {
     let p = trailmark_ingest::TicketPattern::default();
-    assert_eq!(p.find("PAY-142: fix; see also OPS-7 and PAY-142"), vec!["PAY-142", "OPS-7"]);
+    assert_eq!(
+        p.find("PAY-142: fix; see also OPS-7 and PAY-142"),
+        vec!["PAY-142", "OPS-7"]
+    );
     assert_eq!(p.find("feature/ABC-12-login"), vec!["ABC-12"]);
     assert!(p.find("xABC-12 A-1 abc-1 ABC- ABC-12x").is_empty());
-    let only = trailmark_ingest::TicketPattern { projects: vec!["OPS".into()] };
+    let only = trailmark_ingest::TicketPattern {
+        projects: vec!["OPS".into()],
+    };
     assert_eq!(only.find("PAY-1 OPS-2"), vec!["OPS-2"]);
 }
 
 #[test]
 fn empty_and_unknown_inputs_are_refused() {
     let ctx = Context::default();
-    assert_eq!(ingest(b"", None, &ctx).unwrap_err().to_string(), "the input is empty (0 bytes)");
-    assert!(ingest(b"hello world", None, &ctx).unwrap_err().to_string().contains("cannot tell the input's format"));
+    assert_eq!(
+        ingest(b"", None, &ctx).unwrap_err().to_string(),
+        "the input is empty (0 bytes)"
+    );
+    assert!(
+        ingest(b"hello world", None, &ctx)
+            .unwrap_err()
+            .to_string()
+            .contains("cannot tell the input's format")
+    );
 }

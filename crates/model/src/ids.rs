@@ -50,7 +50,11 @@ impl FromStr for Digest {
         let hex_part = s
             .strip_prefix("sha256:")
             .ok_or("a digest must start with `sha256:`")?;
-        if hex_part.len() != 64 || !hex_part.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if hex_part.len() != 64
+            || !hex_part
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             return Err("a digest must be `sha256:` followed by 64 lowercase hex digits");
         }
         let mut out = [0u8; 32];
@@ -114,10 +118,20 @@ fn check_token(s: &str, max: usize, dotted: bool) -> Result<(), &'static str> {
         let first = parts.next().unwrap_or_default();
         let rest: Vec<&str> = parts.collect();
         if rest.is_empty() {
-            return Err("must be namespaced like `custom.note` (lowercase segments separated by dots)");
+            return Err(
+                "must be namespaced like `custom.note` (lowercase segments separated by dots)",
+            );
         }
-        if !segment_ok(first) || !rest.iter().all(|p| !p.is_empty() && p.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))) {
-            return Err("must be lowercase segments of [a-z0-9_-] separated by dots, starting with a letter");
+        if !segment_ok(first)
+            || !rest.iter().all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+            })
+        {
+            return Err(
+                "must be lowercase segments of [a-z0-9_-] separated by dots, starting with a letter",
+            );
         }
     } else if !segment_ok(s) {
         return Err("must be lowercase [a-z0-9_-], starting with a letter");

@@ -86,10 +86,12 @@ pub fn parse_records(text: &str) -> Result<Vec<NewRecord>, RecordsError> {
                     })
                 })
                 .collect(),
-            other => from_value(&other).map(|r| vec![r]).map_err(|e| RecordsError {
-                item: Item::Whole,
-                error: ModelError::Field(e),
-            }),
+            other => from_value(&other)
+                .map(|r| vec![r])
+                .map_err(|e| RecordsError {
+                    item: Item::Whole,
+                    error: ModelError::Field(e),
+                }),
         };
     }
     let mut out = Vec::new();
@@ -120,7 +122,10 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-fn string_field<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<Option<&'a str>, FieldError> {
+fn string_field<'a>(
+    obj: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<&'a str>, FieldError> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -131,18 +136,31 @@ fn string_field<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<
     }
 }
 
-fn text_field(obj: &Map<String, Value>, field: &'static str, max: usize) -> Result<Option<String>, FieldError> {
+fn text_field(
+    obj: &Map<String, Value>,
+    field: &'static str,
+    max: usize,
+) -> Result<Option<String>, FieldError> {
     let Some(s) = string_field(obj, field)? else {
         return Ok(None);
     };
     if s.is_empty() {
-        return Err(FieldError::Text { field, reason: "must not be empty (omit it instead)" });
+        return Err(FieldError::Text {
+            field,
+            reason: "must not be empty (omit it instead)",
+        });
     }
     if s.len() > max {
-        return Err(FieldError::Text { field, reason: "is too long" });
+        return Err(FieldError::Text {
+            field,
+            reason: "is too long",
+        });
     }
     if s.chars().any(char::is_control) {
-        return Err(FieldError::Text { field, reason: "must not contain control characters" });
+        return Err(FieldError::Text {
+            field,
+            reason: "must not contain control characters",
+        });
     }
     Ok(Some(s.to_owned()))
 }
@@ -197,7 +215,9 @@ pub fn check_payload(payload: &Value, pointer: &mut String) -> Result<(), FieldE
 /// Parses an already-decoded JSON value into a record.
 pub fn from_value(value: &Value) -> Result<NewRecord, FieldError> {
     let Value::Object(obj) = value else {
-        return Err(FieldError::NotAnObject { found: kind_of(value) });
+        return Err(FieldError::NotAnObject {
+            found: kind_of(value),
+        });
     };
     if let Some(k) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(FieldError::Unknown(k.clone()));
@@ -261,7 +281,10 @@ pub fn from_value(value: &Value) -> Result<NewRecord, FieldError> {
                     value: rel_text.clone(),
                     reason,
                 })?;
-                let to = subject_at(link.get("to").unwrap_or(&Value::Null), format!("{field}.to"))?;
+                let to = subject_at(
+                    link.get("to").unwrap_or(&Value::Null),
+                    format!("{field}.to"),
+                )?;
                 Ok(Link { rel, to })
             })
             .collect::<Result<Vec<_>, _>>()?,
@@ -275,16 +298,21 @@ pub fn from_value(value: &Value) -> Result<NewRecord, FieldError> {
 
     let occurred_at = match string_field(obj, "occurred_at")? {
         None => None,
-        Some(s) => Some(Timestamp::parse_rfc3339(s).ok_or_else(|| FieldError::Timestamp {
-            field: "occurred_at",
-            value: s.to_owned(),
-        })?),
+        Some(s) => Some(
+            Timestamp::parse_rfc3339(s).ok_or_else(|| FieldError::Timestamp {
+                field: "occurred_at",
+                value: s.to_owned(),
+            })?,
+        ),
     };
 
     Ok(NewRecord {
         kind,
         subjects,
-        payload: obj.get("payload").cloned().unwrap_or_else(|| Value::Object(Map::new())),
+        payload: obj
+            .get("payload")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new())),
         occurred_at,
         actor: text_field(obj, "actor", 512)?,
         source: text_field(obj, "source", 512)?,
@@ -299,7 +327,10 @@ pub fn to_value(r: &NewRecord) -> Value {
     let subject = |s: &Subject| serde_json::json!({"type": s.ty.as_str(), "id": s.id});
     let mut m = Map::new();
     m.insert("kind".into(), Value::String(r.kind.to_string()));
-    m.insert("subjects".into(), Value::Array(r.subjects.iter().map(subject).collect()));
+    m.insert(
+        "subjects".into(),
+        Value::Array(r.subjects.iter().map(subject).collect()),
+    );
     m.insert("payload".into(), r.payload.clone());
     if let Some(t) = r.occurred_at {
         m.insert("occurred_at".into(), Value::String(t.to_string()));

@@ -166,5 +166,9 @@ fn locate_bad_number(value: &serde_json::Value, pointer: &mut String) -> Result<
 }
 
 fn display_pointer(p: &str) -> String {
-    if p.is_empty() { "/".to_owned() } else { p.to_owned() }
+    if p.is_empty() {
+        "/".to_owned()
+    } else {
+        p.to_owned()
+    }
 }

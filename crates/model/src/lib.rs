@@ -19,6 +19,8 @@ pub mod wire;
 pub use error::{FieldError, ModelError};
 pub use ids::{Digest, Kind, LogIndex, Rel, SubjectType, Timestamp};
 pub use input::{Item, RecordsError, parse_record, parse_records};
-pub use record::{Blob, Link, NewRecord, Payload, Record, Subject, SubjectError, LARGE_PAYLOAD_BYTES};
 pub use json::canonical_bytes;
+pub use record::{
+    Blob, LARGE_PAYLOAD_BYTES, Link, NewRecord, Payload, Record, Subject, SubjectError,
+};
 pub use wire::{decode_leaf, encode_leaf, to_json};

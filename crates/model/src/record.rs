@@ -37,9 +37,12 @@ impl Subject {
         }
         let id = match ty.as_str() {
             "commit" => {
-                let ok = (id.len() == 40 || id.len() == 64) && id.bytes().all(|b| b.is_ascii_hexdigit());
+                let ok =
+                    (id.len() == 40 || id.len() == 64) && id.bytes().all(|b| b.is_ascii_hexdigit());
                 if !ok {
-                    return Err(SubjectError::Id("a commit id must be a full 40- or 64-digit hex SHA"));
+                    return Err(SubjectError::Id(
+                        "a commit id must be a full 40- or 64-digit hex SHA",
+                    ));
                 }
                 id.to_ascii_lowercase()
             }

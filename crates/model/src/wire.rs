@@ -116,7 +116,11 @@ pub fn decode_leaf(bytes: &[u8]) -> Result<Record, ModelError> {
             digest: d.parse::<Digest>().map_err(bad)?,
             size,
         },
-        _ => return Err(bad("exactly one of payload or payload_digest+payload_size must be present")),
+        _ => {
+            return Err(bad(
+                "exactly one of payload or payload_digest+payload_size must be present",
+            ));
+        }
     };
     let record = Record {
         index: LogIndex(leaf.index),
@@ -128,7 +132,11 @@ pub fn decode_leaf(bytes: &[u8]) -> Result<Record, ModelError> {
             .map(subject_back)
             .collect::<Result<_, _>>()?,
         payload,
-        occurred_at: leaf.occurred_at.as_deref().map(|s| ts("occurred_at", s)).transpose()?,
+        occurred_at: leaf
+            .occurred_at
+            .as_deref()
+            .map(|s| ts("occurred_at", s))
+            .transpose()?,
         actor: leaf.actor,
         source: leaf.source,
         links: leaf
@@ -144,7 +152,9 @@ pub fn decode_leaf(bytes: &[u8]) -> Result<Record, ModelError> {
         idempotency_key: leaf.idempotency_key,
     };
     if encode_leaf(&record) != bytes {
-        return Err(bad("bytes are not the canonical encoding of the record they hold"));
+        return Err(bad(
+            "bytes are not the canonical encoding of the record they hold",
+        ));
     }
     Ok(record)
 }

@@ -19,7 +19,8 @@ fn field_err(text: &str) -> FieldError {
 
 #[test]
 fn minimal_record_parses_with_defaults() {
-    let r = parse_record(r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"PROJ-1"}]}"#).unwrap();
+    let r = parse_record(r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"PROJ-1"}]}"#)
+        .unwrap();
     assert_eq!(r.kind.as_str(), "custom.note");
     assert_eq!(r.subjects.len(), 1);
     assert_eq!(r.subjects[0].to_string(), "ticket:PROJ-1");
@@ -51,7 +52,9 @@ fn canonical_leaf_bytes_snapshot() {
         r#"{"actor":"alice@example.com","idempotency_key":"k-1","index":42,"kind":"custom.note","#,
         r#""links":[{"rel":"implements","to":{"id":"PROJ-1","type":"ticket"}}],"#,
         r#""occurred_at":"2026-11-23T19:00:00.5Z","#,
-        r#""payload":{"a":["é",""#, "\u{2028}", r#"",-5,true,null],"b":{"x":"\u0001","y":"\n"},"z":1},"#,
+        r#""payload":{"a":["é",""#,
+        "\u{2028}",
+        r#"",-5,true,null],"b":{"x":"\u0001","y":"\n"},"z":1},"#,
         r#""recorded_at":"2026-11-23T19:00:01.000123Z","source":"cli","#,
         r#""subjects":[{"id":"abcdef0123456789abcdef0123456789abcdef01","type":"commit"},{"id":"PROJ-1","type":"ticket"}],"#,
         r#""v":1}"#
@@ -63,13 +66,17 @@ fn canonical_leaf_bytes_snapshot() {
 
 #[test]
 fn decode_refuses_non_canonical_or_foreign_bytes() {
-    let r = parse_record(r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P-1"}]}"#).unwrap();
+    let r = parse_record(r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P-1"}]}"#)
+        .unwrap();
     let (rec, _) = r.sequence(LogIndex(0), ts("2026-01-01T00:00:00Z"));
     let bytes = encode_leaf(&rec);
     let text = String::from_utf8(bytes).unwrap();
     // Same meaning, different spelling (extra space): refused.
     let spaced = text.replacen(':', ": ", 1);
-    assert!(matches!(decode_leaf(spaced.as_bytes()), Err(ModelError::Leaf(_))));
+    assert!(matches!(
+        decode_leaf(spaced.as_bytes()),
+        Err(ModelError::Leaf(_))
+    ));
     assert!(decode_leaf(b"not json").is_err());
     assert!(decode_leaf(text.replace("\"v\":1", "\"v\":2").as_bytes()).is_err());
     // An unknown field, even in canonical position, is not a v1 leaf.
@@ -77,7 +84,9 @@ fn decode_refuses_non_canonical_or_foreign_bytes() {
     // A leaf whose commit id is upper-case is refused, not silently normalized.
     let c = parse_record(r#"{"kind":"custom.note","subjects":[{"type":"commit","id":"abcdef0123456789abcdef0123456789abcdef01"}]}"#).unwrap();
     let (c, _) = c.sequence(LogIndex(0), ts("2026-01-01T00:00:00Z"));
-    let upper = String::from_utf8(encode_leaf(&c)).unwrap().replace("abcdef0123", "ABCDEF0123");
+    let upper = String::from_utf8(encode_leaf(&c))
+        .unwrap()
+        .replace("abcdef0123", "ABCDEF0123");
     assert!(decode_leaf(upper.as_bytes()).is_err());
 }
 
@@ -89,7 +98,10 @@ fn large_payload_moves_to_a_blob() {
     let (rec, blob) = r.sequence(LogIndex(1), ts("2026-01-01T00:00:00Z"));
     let blob = blob.expect("a 20 KB payload is stored as a blob");
     assert_eq!(blob.digest, Digest::of(&blob.bytes));
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&blob.bytes).unwrap(), payload);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&blob.bytes).unwrap(),
+        payload
+    );
     match rec.payload {
         Payload::Blob { digest, size } => {
             assert_eq!(digest, blob.digest);
@@ -99,17 +111,36 @@ fn large_payload_moves_to_a_blob() {
     }
     let leaf = encode_leaf(&rec);
     assert!(leaf.len() < 1000, "leaf carries only the digest");
-    assert!(String::from_utf8(leaf.clone()).unwrap().contains(&blob.digest.to_string()));
+    assert!(
+        String::from_utf8(leaf.clone())
+            .unwrap()
+            .contains(&blob.digest.to_string())
+    );
     assert_eq!(decode_leaf(&leaf).unwrap(), rec);
 }
 
 #[test]
 fn bad_records_are_refused_with_the_reason() {
-    assert_eq!(field_err(r#"{"subjects":[{"type":"ticket","id":"P-1"}]}"#), FieldError::Missing("kind"));
-    assert_eq!(field_err(r#"{"kind":"custom.note"}"#), FieldError::Missing("subjects"));
-    assert_eq!(field_err(r#"{"kind":"custom.note","subjects":[]}"#), FieldError::NoSubjects);
-    assert!(matches!(field_err(r#"{"kind":"Custom","subjects":[{"type":"ticket","id":"P"}]}"#), FieldError::Kind { .. }));
-    assert!(matches!(field_err(r#"{"kind":"note","subjects":[{"type":"ticket","id":"P"}]}"#), FieldError::Kind { .. }));
+    assert_eq!(
+        field_err(r#"{"subjects":[{"type":"ticket","id":"P-1"}]}"#),
+        FieldError::Missing("kind")
+    );
+    assert_eq!(
+        field_err(r#"{"kind":"custom.note"}"#),
+        FieldError::Missing("subjects")
+    );
+    assert_eq!(
+        field_err(r#"{"kind":"custom.note","subjects":[]}"#),
+        FieldError::NoSubjects
+    );
+    assert!(matches!(
+        field_err(r#"{"kind":"Custom","subjects":[{"type":"ticket","id":"P"}]}"#),
+        FieldError::Kind { .. }
+    ));
+    assert!(matches!(
+        field_err(r#"{"kind":"note","subjects":[{"type":"ticket","id":"P"}]}"#),
+        FieldError::Kind { .. }
+    ));
     assert_eq!(
         field_err(r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P"}],"kidn":1}"#),
         FieldError::Unknown("kidn".into())
@@ -123,25 +154,42 @@ fn bad_records_are_refused_with_the_reason() {
         FieldError::SubjectId { .. }
     ));
     assert!(matches!(
-        field_err(r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P"}],"occurred_at":"2026-01-01 10:00"}"#),
+        field_err(
+            r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P"}],"occurred_at":"2026-01-01 10:00"}"#
+        ),
         FieldError::Timestamp { .. }
     ));
     assert!(matches!(
-        field_err(r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P"}],"occurred_at":"2026-01-01T10:00:00"}"#),
+        field_err(
+            r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P"}],"occurred_at":"2026-01-01T10:00:00"}"#
+        ),
         FieldError::Timestamp { .. }
     ));
     assert_eq!(
-        field_err(r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P"}],"payload":{"a":[1,2.5]}}"#),
-        FieldError::Float { pointer: "/payload/a/1".into() }
+        field_err(
+            r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P"}],"payload":{"a":[1,2.5]}}"#
+        ),
+        FieldError::Float {
+            pointer: "/payload/a/1".into()
+        }
     );
     assert_eq!(
-        field_err(r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P"}],"payload":{"n":9007199254740992}}"#),
-        FieldError::IntegerRange { pointer: "/payload/n".into() }
+        field_err(
+            r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P"}],"payload":{"n":9007199254740992}}"#
+        ),
+        FieldError::IntegerRange {
+            pointer: "/payload/n".into()
+        }
     );
-    assert_eq!(field_err("[1]"), FieldError::NotAnObject { found: "an array" });
+    assert_eq!(
+        field_err("[1]"),
+        FieldError::NotAnObject { found: "an array" }
+    );
     assert!(matches!(parse_record("{"), Err(ModelError::Json(_))));
     // Messages name the problem.
-    let msg = parse_record(r#"{"kind":"custom.note","subjects":[]}"#).unwrap_err().to_string();
+    let msg = parse_record(r#"{"kind":"custom.note","subjects":[]}"#)
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("at least one subject"), "{msg}");
 }
 
@@ -152,13 +200,19 @@ fn multi_record_inputs_are_all_or_nothing() {
     assert_eq!(parse_records(&lines).unwrap().len(), 2);
     let arr = format!("[{good},{good},{good}]");
     assert_eq!(parse_records(&arr).unwrap().len(), 3);
-    let pretty = serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(good).unwrap()).unwrap();
+    let pretty =
+        serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(good).unwrap())
+            .unwrap();
     assert_eq!(parse_records(&pretty).unwrap().len(), 1);
 
     let bad = format!("{good}\n{good}\n{{\"kind\":\"custom.note\"}}\n");
     let err = parse_records(&bad).unwrap_err();
     assert_eq!(err.item, Item::Line(3));
-    assert!(err.to_string().starts_with("line 3: missing required field `subjects`"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("line 3: missing required field `subjects`"),
+        "{err}"
+    );
     let err = parse_records(&format!("{good}\nnot json\n")).unwrap_err();
     assert_eq!(err.item, Item::Line(2));
     assert!(parse_records("  \n").is_err());
@@ -169,7 +223,10 @@ fn multi_record_inputs_are_all_or_nothing() {
 #[test]
 fn digest_text_form_round_trips() {
     let d = Digest::of(b"hello");
-    assert_eq!(d.to_string(), "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+    assert_eq!(
+        d.to_string(),
+        "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    );
     assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
     assert!("sha256:XYZ".parse::<Digest>().is_err());
     assert!("md5:00".parse::<Digest>().is_err());
@@ -183,7 +240,7 @@ mod jcs {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            (-(1i64 << 53) + 1..(1i64 << 53)).prop_map(|i| Value::from(i)),
+            (-(1i64 << 53) + 1..(1i64 << 53)).prop_map(Value::from),
             any::<String>().prop_map(Value::String),
             "[\\x00-\\x1f\"\\\\\u{7f}\u{2028}\u{e000}\u{10000}a-z]{0,8}".prop_map(Value::String),
         ];

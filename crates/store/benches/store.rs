@@ -45,13 +45,16 @@ fn raw_db(path: &Path) -> Connection {
     let c = Connection::open(path).unwrap();
     c.pragma_update(None, "journal_mode", "WAL").unwrap();
     c.pragma_update(None, "synchronous", "FULL").unwrap();
-    c.execute_batch("CREATE TABLE records (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL)").unwrap();
+    c.execute_batch("CREATE TABLE records (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL)")
+        .unwrap();
     c
 }
 
 fn append(c: &mut Criterion) {
     let mut g = c.benchmark_group("append");
-    g.sample_size(10).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(2));
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(2));
     for batch in [1usize, 100, 1000] {
         let records: Vec<NewRecord> = (0..batch).map(record).collect();
         g.throughput(Throughput::Elements(batch as u64));
@@ -59,7 +62,11 @@ fn append(c: &mut Criterion) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::create(&dir.path().join("t.db"), ORIGIN, signer()).unwrap();
         g.bench_function(format!("trailmark/batch={batch}"), |b| {
-            b.iter_batched(|| records.clone(), |r| store.append(r).unwrap(), BatchSize::SmallInput)
+            b.iter_batched(
+                || records.clone(),
+                |r| store.append(r).unwrap(),
+                BatchSize::SmallInput,
+            )
         });
         drop(store);
 
@@ -70,7 +77,9 @@ fn append(c: &mut Criterion) {
             b.iter(|| {
                 let tx = raw.transaction().unwrap();
                 {
-                    let mut st = tx.prepare_cached("INSERT INTO records (idx, leaf) VALUES (?1, ?2)").unwrap();
+                    let mut st = tx
+                        .prepare_cached("INSERT INTO records (idx, leaf) VALUES (?1, ?2)")
+                        .unwrap();
                     for leaf in &bytes {
                         st.execute(params![next, leaf]).unwrap();
                         next += 1;
@@ -89,16 +98,19 @@ fn big_log(size: u64) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("log-{size}.db"));
     if path.exists() {
-        if let Ok(s) = SqliteStore::open_read_only(&path) {
-            if s.size().unwrap_or(0) == size {
-                return path;
-            }
+        if let Ok(s) = SqliteStore::open_read_only(&path)
+            && s.size().unwrap_or(0) == size
+        {
+            return path;
         }
         for ext in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
         }
     }
-    eprintln!("building a {size}-entry log at {} (kept for later runs)", path.display());
+    eprintln!(
+        "building a {size}-entry log at {} (kept for later runs)",
+        path.display()
+    );
     let store = SqliteStore::create(&path, ORIGIN, signer()).unwrap();
     let chunk: Vec<NewRecord> = (0..10_000).map(record).collect();
     let mut done = 0;
@@ -145,7 +157,12 @@ fn verify(c: &mut Criterion) {
     const N: u64 = 100_000;
     let path = big_log(N);
     let store = SqliteStore::open_read_only(&path).unwrap();
-    let all: Vec<Vec<u8>> = store.raw_leaves(None, N as u32).unwrap().into_iter().map(|r| r.leaf).collect();
+    let all: Vec<Vec<u8>> = store
+        .raw_leaves(None, N as u32)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.leaf)
+        .collect();
     let bytes: u64 = all.iter().map(|l| l.len() as u64).sum();
     let verifier = [signer().verifier()];
     let mut g = c.benchmark_group("verify");

@@ -12,8 +12,15 @@ pub enum StoreError {
     Incompatible(String),
     /// A migration that was already applied differs from the one this build ships: someone
     /// altered the schema history.
-    #[error("migration {version} ({name}) was altered after it was applied (checksum {applied} != {shipped})")]
-    MigrationAltered { version: i64, name: String, applied: String, shipped: String },
+    #[error(
+        "migration {version} ({name}) was altered after it was applied (checksum {applied} != {shipped})"
+    )]
+    MigrationAltered {
+        version: i64,
+        name: String,
+        applied: String,
+        shipped: String,
+    },
     /// A stored row does not decode: the database holds bytes Trailmark did not write.
     #[error("stored record {index} is corrupt: {reason} (run `trailmark verify`)")]
     Corrupt { index: u64, reason: String },
@@ -30,6 +37,9 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn backend(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-        move |e| StoreError::Backend { op, message: e.to_string() }
+        move |e| StoreError::Backend {
+            op,
+            message: e.to_string(),
+        }
     }
 }

@@ -50,16 +50,26 @@ pub fn linked(
                 g.truncated = true;
                 return Ok(g);
             }
-            let Some(r) = store.record(index)? else { continue };
+            let Some(r) = store.record(index)? else {
+                continue;
+            };
             let mut neighbours: Vec<Subject> = r.record.subjects.clone();
             neighbours.extend(r.record.links.iter().map(|l| l.to.clone()));
             for from in &r.record.subjects {
                 for l in &r.record.links {
-                    g.edges.insert(Edge { from: from.clone(), rel: l.rel.clone(), to: l.to.clone(), record: index });
+                    g.edges.insert(Edge {
+                        from: from.clone(),
+                        rel: l.rel.clone(),
+                        to: l.to.clone(),
+                        record: index,
+                    });
                 }
             }
             for n in neighbours {
-                if g.subjects.insert(n.clone()) && depth < max_depth && !HUB_TYPES.contains(&n.ty.as_str()) {
+                if g.subjects.insert(n.clone())
+                    && depth < max_depth
+                    && !HUB_TYPES.contains(&n.ty.as_str())
+                {
                     queue.push_back((n, depth + 1));
                 }
             }

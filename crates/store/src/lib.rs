@@ -95,7 +95,11 @@ pub trait Store: Send + Sync {
     /// Like [`Store::append`], and stores `blobs` (raw inputs the records were derived from,
     /// content-addressed) in the same durable batch: a record is never present without the raw
     /// input it cites.
-    fn append_with_blobs(&self, records: Vec<NewRecord>, blobs: Vec<Blob>) -> Result<Vec<Appended>, StoreError>;
+    fn append_with_blobs(
+        &self,
+        records: Vec<NewRecord>,
+        blobs: Vec<Blob>,
+    ) -> Result<Vec<Appended>, StoreError>;
 
     /// Number of records covered by the latest signed checkpoint.
     fn size(&self) -> Result<u64, StoreError>;
@@ -118,7 +122,11 @@ pub trait Store: Send + Sync {
     /// Raw rows with idx > after, in idx order, at most `limit`: for verification only.
     fn raw_leaves(&self, after: Option<u64>, limit: u32) -> Result<Vec<RawLeaf>, StoreError>;
     /// Raw checkpoint rows with size > after, in size order, at most `limit`.
-    fn raw_checkpoints(&self, after: Option<u64>, limit: u32) -> Result<Vec<RawCheckpoint>, StoreError>;
+    fn raw_checkpoints(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<RawCheckpoint>, StoreError>;
     /// Stored subtree hashes at `level` for indices [from, to), raw, for verification.
     fn raw_nodes(&self, level: u8, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// Levels (>= 1) at which this backend stores subtree hashes.

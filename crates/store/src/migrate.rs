@@ -41,7 +41,9 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), St
     .map_err(err("creating the migration table"))?;
     let max_known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
     let newest: Option<i64> = tx
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+            r.get(0)
+        })
         .map_err(err("reading migrations"))?;
     if let Some(newest) = newest
         && newest > max_known
@@ -53,7 +55,11 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), St
     for m in migrations {
         let shipped = checksum(m.sql);
         let applied: Option<String> = tx
-            .query_row("SELECT sha256 FROM schema_migrations WHERE version = ?1", [m.version], |r| r.get(0))
+            .query_row(
+                "SELECT sha256 FROM schema_migrations WHERE version = ?1",
+                [m.version],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(err("reading migrations"))?;
         match applied {
@@ -67,7 +73,8 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), St
                 });
             }
             None => {
-                tx.execute_batch(m.sql).map_err(err("applying a migration"))?;
+                tx.execute_batch(m.sql)
+                    .map_err(err("applying a migration"))?;
                 tx.execute(
                     "INSERT INTO schema_migrations (version, name, sha256) VALUES (?1, ?2, ?3)",
                     rusqlite::params![m.version, m.name, shipped],

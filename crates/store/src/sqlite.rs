@@ -15,7 +15,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use trailmark_log::{
     Checkpoint, Frontier, Hash, NodeId, NodeSource, SignerKey, VerifierKey, leaf_hash, node_hash,
 };
-use trailmark_model::{Blob, Digest, LogIndex, NewRecord, Rel, Subject, Timestamp, decode_leaf, encode_leaf};
+use trailmark_model::{
+    Blob, Digest, LogIndex, NewRecord, Rel, Subject, Timestamp, decode_leaf, encode_leaf,
+};
 
 use crate::error::StoreError;
 use crate::migrate::{SQLITE, migrate};
@@ -224,7 +226,10 @@ fn proof_err(e: trailmark_log::ProofError<StoreError>) -> StoreError {
 fn latest_checkpoint(conn: &Connection) -> Result<Option<SignedCheckpoint>, StoreError> {
     let row: Option<(i64, Vec<u8>, String)> = conn
         .prepare_cached("SELECT size, root, note FROM checkpoints ORDER BY size DESC LIMIT 1")
-        .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+        .and_then(|mut st| {
+            st.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
         .map_err(err("reading the latest checkpoint"))?;
     row.map(|(size, root, note)| {
         Ok(SignedCheckpoint {
@@ -245,7 +250,9 @@ fn first_recorded_at_or_after(conn: &Connection, us: i64, size: u64) -> Result<u
     let (mut lo, mut hi) = (0u64, size);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let at: i64 = st.query_row([to_i64(mid)?], |r| r.get(0)).map_err(err("searching by time"))?;
+        let at: i64 = st
+            .query_row([to_i64(mid)?], |r| r.get(0))
+            .map_err(err("searching by time"))?;
         if at >= us {
             hi = mid;
         } else {
@@ -265,7 +272,9 @@ impl SqliteStore {
             )));
         }
         if origin.is_empty() || origin.contains('\n') || origin.trim() != origin {
-            return Err(StoreError::InvalidRequest(format!("origin {origin:?} must be one non-empty line")));
+            return Err(StoreError::InvalidRequest(format!(
+                "origin {origin:?} must be one non-empty line"
+            )));
         }
         let mut conn = open_rw(path, true)?;
         migrate(&mut conn, SQLITE)?;
@@ -276,8 +285,11 @@ impl SqliteStore {
             ("verifier_key", verifier.to_string()),
             ("created_at", Timestamp::now().to_string()),
         ] {
-            tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v])
-                .map_err(err("initialising the store"))?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )
+            .map_err(err("initialising the store"))?;
         }
         tx.commit().map_err(err("initialising the store"))?;
         drop(conn);
@@ -295,7 +307,11 @@ impl SqliteStore {
     }
 
     /// Opens with an explicit maximum batch size (benchmarks and tests).
-    pub fn open_with(path: &Path, signer: Option<SignerKey>, max_batch: usize) -> Result<SqliteStore, StoreError> {
+    pub fn open_with(
+        path: &Path,
+        signer: Option<SignerKey>,
+        max_batch: usize,
+    ) -> Result<SqliteStore, StoreError> {
         if !path.is_file() {
             return Err(StoreError::InvalidRequest(format!(
                 "no Trailmark store at {} (run `trailmark init` first)",
@@ -304,12 +320,14 @@ impl SqliteStore {
         }
         let mut conn = open_rw(path, false)?;
         migrate(&mut conn, SQLITE)?;
-        let origin = meta(&conn, "origin")?
-            .ok_or_else(|| StoreError::Incompatible("the database has no origin; it is not a Trailmark log".into()))?;
+        let origin = meta(&conn, "origin")?.ok_or_else(|| {
+            StoreError::Incompatible("the database has no origin; it is not a Trailmark log".into())
+        })?;
         let stored_key = meta(&conn, "verifier_key")?
             .ok_or_else(|| StoreError::Incompatible("the database has no verifier key".into()))?;
-        let verifier = VerifierKey::parse(&stored_key)
-            .map_err(|e| StoreError::Incompatible(format!("stored verifier key is invalid: {e}")))?;
+        let verifier = VerifierKey::parse(&stored_key).map_err(|e| {
+            StoreError::Incompatible(format!("stored verifier key is invalid: {e}"))
+        })?;
 
         let (writer, writer_thread) = match signer {
             None => (None, None),
@@ -349,11 +367,18 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a pooled read-only connection.
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let pooled = self.readers.lock().map_err(|_| StoreError::Backend {
-            op: "taking a read connection",
-            message: "pool lock poisoned".into(),
-        })?.pop();
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .readers
+            .lock()
+            .map_err(|_| StoreError::Backend {
+                op: "taking a read connection",
+                message: "pool lock poisoned".into(),
+            })?
+            .pop();
         let conn = match pooled {
             Some(c) => c,
             None => open_ro(&self.path)?,
@@ -365,7 +390,9 @@ impl SqliteStore {
             .and_then(|mut st| st.execute([]))
             .map_err(err("starting a read"))
             .and_then(|_| f(&conn));
-        let _ = conn.prepare_cached("COMMIT").and_then(|mut st| st.execute([]));
+        let _ = conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut st| st.execute([]));
         if let Ok(mut pool) = self.readers.lock()
             && pool.len() < 8
         {
@@ -414,22 +441,33 @@ impl Store for SqliteStore {
         &self.verifier
     }
 
-    fn append_with_blobs(&self, records: Vec<NewRecord>, blobs: Vec<Blob>) -> Result<Vec<Appended>, StoreError> {
+    fn append_with_blobs(
+        &self,
+        records: Vec<NewRecord>,
+        blobs: Vec<Blob>,
+    ) -> Result<Vec<Appended>, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
         if records.is_empty() {
             return Ok(Vec::new());
         }
         // Content addressing is checked on the way in too: a blob must hash to its address.
         if let Some(b) = blobs.iter().find(|b| Digest::of(&b.bytes) != b.digest) {
-            return Err(StoreError::InvalidRequest(format!("blob {} does not hash to its address", b.digest)));
+            return Err(StoreError::InvalidRequest(format!(
+                "blob {} does not hash to its address",
+                b.digest
+            )));
         }
         let (reply, answer) = mpsc::sync_channel(1);
         writer
-            .send(Job { records, blobs, reply })
+            .send(Job {
+                records,
+                blobs,
+                reply,
+            })
             .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
-        answer
-            .recv()
-            .map_err(|_| StoreError::WriterStopped("the writer thread exited before answering".into()))?
+        answer.recv().map_err(|_| {
+            StoreError::WriterStopped("the writer thread exited before answering".into())
+        })?
     }
 
     fn size(&self) -> Result<u64, StoreError> {
@@ -441,7 +479,10 @@ impl Store for SqliteStore {
         self.read(|c| {
             let row: Option<(i64, Vec<u8>, Vec<u8>)> = c
                 .prepare_cached("SELECT idx, leaf, leaf_hash FROM records WHERE idx = ?1")
-                .and_then(|mut st| st.query_row([idx], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+                .and_then(|mut st| {
+                    st.query_row([idx], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()
+                })
                 .map_err(err("reading a record"))?;
             row.map(|(i, l, h)| Self::stored(i, l, h)).transpose()
         })
@@ -491,10 +532,14 @@ impl Store for SqliteStore {
             args.push(i64::from(q.limit).into());
             let mut st = c.prepare_cached(&sql).map_err(err("querying records"))?;
             let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = st
-                .query_map(rusqlite::params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_map(rusqlite::params_from_iter(args), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .and_then(|rows| rows.collect())
                 .map_err(err("querying records"))?;
-            rows.into_iter().map(|(i, l, h)| Self::stored(i, l, h)).collect()
+            rows.into_iter()
+                .map(|(i, l, h)| Self::stored(i, l, h))
+                .collect()
         })
     }
 
@@ -577,7 +622,14 @@ impl Store for SqliteStore {
                     "tree size {size} is larger than the log ({current} records)"
                 )));
             }
-            trailmark_log::root(size, &mut ConnNodes { conn: c, cache: Some(&self.nodes) }).map_err(proof_err)
+            trailmark_log::root(
+                size,
+                &mut ConnNodes {
+                    conn: c,
+                    cache: Some(&self.nodes),
+                },
+            )
+            .map_err(proof_err)
         })
     }
 
@@ -594,7 +646,15 @@ impl Store for SqliteStore {
                     "index {index} is not in a tree of size {size}"
                 )));
             }
-            trailmark_log::inclusion_proof(index.0, size, &mut ConnNodes { conn: c, cache: Some(&self.nodes) }).map_err(proof_err)
+            trailmark_log::inclusion_proof(
+                index.0,
+                size,
+                &mut ConnNodes {
+                    conn: c,
+                    cache: Some(&self.nodes),
+                },
+            )
+            .map_err(proof_err)
         })
     }
 
@@ -611,7 +671,15 @@ impl Store for SqliteStore {
                     "a consistency proof needs 0 < from <= to (got from {old}, to {new})"
                 )));
             }
-            trailmark_log::consistency_proof(old, new, &mut ConnNodes { conn: c, cache: Some(&self.nodes) }).map_err(proof_err)
+            trailmark_log::consistency_proof(
+                old,
+                new,
+                &mut ConnNodes {
+                    conn: c,
+                    cache: Some(&self.nodes),
+                },
+            )
+            .map_err(proof_err)
         })
     }
 
@@ -619,7 +687,9 @@ impl Store for SqliteStore {
         let after = after.map_or(Ok(-1), to_i64)?;
         self.read(|c| {
             let mut st = c
-                .prepare_cached("SELECT idx, leaf, leaf_hash FROM records WHERE idx > ?1 ORDER BY idx LIMIT ?2")
+                .prepare_cached(
+                    "SELECT idx, leaf, leaf_hash FROM records WHERE idx > ?1 ORDER BY idx LIMIT ?2",
+                )
                 .map_err(err("scanning records"))?;
             st.query_map(params![after, limit], |r| {
                 Ok(RawLeaf {
@@ -633,7 +703,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn raw_checkpoints(&self, after: Option<u64>, limit: u32) -> Result<Vec<RawCheckpoint>, StoreError> {
+    fn raw_checkpoints(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<RawCheckpoint>, StoreError> {
         let after = after.map_or(Ok(-1), to_i64)?;
         self.read(|c| {
             let mut st = c
@@ -666,7 +740,7 @@ impl Store for SqliteStore {
     }
 
     fn stored_node_level(&self, level: u8) -> bool {
-        level > 0 && level % 2 == 0
+        level > 0 && level.is_multiple_of(2)
     }
 }
 
@@ -682,7 +756,11 @@ struct WriterState {
 impl WriterState {
     /// Rebuilds the frontier from stored nodes and refuses to append to a log whose stored tree
     /// does not match its latest signed checkpoint (appending would bury the damage).
-    fn restore(conn: Connection, signer: SignerKey, origin: String) -> Result<WriterState, StoreError> {
+    fn restore(
+        conn: Connection,
+        signer: SignerKey,
+        origin: String,
+    ) -> Result<WriterState, StoreError> {
         let latest = latest_checkpoint(&conn)?;
         let size = latest.as_ref().map_or(0, |c| c.size);
         let rows: i64 = conn
@@ -694,9 +772,14 @@ impl WriterState {
             )));
         }
         let ids = Frontier::ids(size);
-        let hashes = ConnNodes { conn: &conn, cache: None }.nodes(&ids)?;
-        let frontier = Frontier::from_parts(size, hashes)
-            .map_err(|e| StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}")))?;
+        let hashes = ConnNodes {
+            conn: &conn,
+            cache: None,
+        }
+        .nodes(&ids)?;
+        let frontier = Frontier::from_parts(size, hashes).map_err(|e| {
+            StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}"))
+        })?;
         if let Some(cp) = &latest
             && frontier.root() != cp.root
         {
@@ -710,7 +793,13 @@ impl WriterState {
         let last_recorded = last_us
             .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
             .map_or(Timestamp(jiff::Timestamp::UNIX_EPOCH), Timestamp);
-        Ok(WriterState { conn, signer, origin, frontier, last_recorded })
+        Ok(WriterState {
+            conn,
+            signer,
+            origin,
+            frontier,
+            last_recorded,
+        })
     }
 
     fn run(mut self, rx: mpsc::Receiver<Job>, max_batch: usize) {
@@ -727,8 +816,14 @@ impl WriterState {
                 }
             }
             let saved = (self.frontier.clone(), self.last_recorded);
-            let mut batches: Vec<Vec<NewRecord>> = jobs.iter_mut().map(|j| std::mem::take(&mut j.records)).collect();
-            let blobs: Vec<Blob> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.blobs)).collect();
+            let mut batches: Vec<Vec<NewRecord>> = jobs
+                .iter_mut()
+                .map(|j| std::mem::take(&mut j.records))
+                .collect();
+            let blobs: Vec<Blob> = jobs
+                .iter_mut()
+                .flat_map(|j| std::mem::take(&mut j.blobs))
+                .collect();
             match self.commit(&mut batches, &blobs) {
                 Ok(results) => {
                     for (job, result) in jobs.into_iter().zip(results) {
@@ -747,8 +842,18 @@ impl WriterState {
         }
     }
 
-    fn commit(&mut self, batches: &mut [Vec<NewRecord>], blobs: &[Blob]) -> Result<Vec<Vec<Appended>>, StoreError> {
-        let WriterState { conn, signer, origin, frontier, last_recorded } = self;
+    fn commit(
+        &mut self,
+        batches: &mut [Vec<NewRecord>],
+        blobs: &[Blob],
+    ) -> Result<Vec<Vec<Appended>>, StoreError> {
+        let WriterState {
+            conn,
+            signer,
+            origin,
+            frontier,
+            last_recorded,
+        } = self;
         // recorded_at never goes backwards, even if the wall clock does.
         let now = std::cmp::max(Timestamp::now(), *last_recorded);
         let start_size = frontier.size();
@@ -790,7 +895,10 @@ impl WriterState {
                 for rec in std::mem::take(batch) {
                     if let Some(key) = &rec.idempotency_key {
                         if let Some(first) = seen.get(key) {
-                            out.push(Appended { duplicate: true, ..*first });
+                            out.push(Appended {
+                                duplicate: true,
+                                ..*first
+                            });
                             continue;
                         }
                         let existing: Option<(i64, Vec<u8>)> = find_key
@@ -826,16 +934,30 @@ impl WriterState {
                         ])
                         .map_err(err("appending a record"))?;
                     if let Some(key) = &record.idempotency_key {
-                        ins_key.execute(params![key, idx]).map_err(err("recording an idempotency key"))?;
+                        ins_key
+                            .execute(params![key, idx])
+                            .map_err(err("recording an idempotency key"))?;
                     }
                     for s in &record.subjects {
                         ins_subject
-                            .execute(params![idx >> SUBJECT_EPOCH_BITS, s.ty.as_str(), s.id, idx, ""])
+                            .execute(params![
+                                idx >> SUBJECT_EPOCH_BITS,
+                                s.ty.as_str(),
+                                s.id,
+                                idx,
+                                ""
+                            ])
                             .map_err(err("indexing subjects"))?;
                     }
                     for l in &record.links {
                         ins_subject
-                            .execute(params![idx >> SUBJECT_EPOCH_BITS, l.to.ty.as_str(), l.to.id, idx, l.rel.as_str()])
+                            .execute(params![
+                                idx >> SUBJECT_EPOCH_BITS,
+                                l.to.ty.as_str(),
+                                l.to.id,
+                                idx,
+                                l.rel.as_str()
+                            ])
                             .map_err(err("indexing links"))?;
                     }
                     let mut node_error = None;
@@ -843,7 +965,9 @@ impl WriterState {
                         if id.level % 2 == 0 && node_error.is_none() {
                             let r = i64::try_from(id.index)
                                 .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(1, 0))
-                                .and_then(|i| ins_node.execute(params![id.level, i, h.as_bytes().as_slice()]));
+                                .and_then(|i| {
+                                    ins_node.execute(params![id.level, i, h.as_bytes().as_slice()])
+                                });
                             if let Err(e) = r {
                                 node_error = Some(e);
                             }
@@ -852,7 +976,11 @@ impl WriterState {
                     if let Some(e) = node_error {
                         return Err(err("storing tree nodes")(e));
                     }
-                    let appended = Appended { index, leaf_hash: hash, duplicate: false };
+                    let appended = Appended {
+                        index,
+                        leaf_hash: hash,
+                        duplicate: false,
+                    };
                     if let Some(key) = record.idempotency_key {
                         seen.insert(key, appended);
                     }
@@ -869,13 +997,20 @@ impl WriterState {
                 root: frontier.root(),
                 extensions: Vec::new(),
             };
-            let note = signer.sign(&checkpoint.body()).map_err(|e| StoreError::Backend {
-                op: "signing a checkpoint",
-                message: e.to_string(),
-            })?;
+            let note = signer
+                .sign(&checkpoint.body())
+                .map_err(|e| StoreError::Backend {
+                    op: "signing a checkpoint",
+                    message: e.to_string(),
+                })?;
             tx.execute(
                 "INSERT INTO checkpoints (size, root, note, signed_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![to_i64(size)?, checkpoint.root.as_bytes().as_slice(), note, Timestamp::now().as_millis()],
+                params![
+                    to_i64(size)?,
+                    checkpoint.root.as_bytes().as_slice(),
+                    note,
+                    Timestamp::now().as_millis()
+                ],
             )
             .map_err(err("storing a checkpoint"))?;
         }

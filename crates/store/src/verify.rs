@@ -36,7 +36,11 @@ pub enum Failure {
     NodeMissing { level: u8, node: u64 },
     /// A checkpoint does not verify or does not match the recomputed tree. `after` is the size
     /// of the checkpoint before it: the damage lies in records [after, size).
-    Checkpoint { size: u64, after: u64, reason: String },
+    Checkpoint {
+        size: u64,
+        after: u64,
+        reason: String,
+    },
     /// A stored subtree hash covers records that are not in the log: records were removed.
     Orphan { level: u8, node: u64, present: u64 },
     /// A signed checkpoint covers `size` records but only `present` exist: records were removed.
@@ -51,12 +55,18 @@ impl Failure {
     pub fn first_index(&self) -> u64 {
         match *self {
             Failure::Missing { from, .. } => from,
-            Failure::Undecodable { index, .. } | Failure::Misplaced { index, .. } | Failure::LeafHash { index } => index,
+            Failure::Undecodable { index, .. }
+            | Failure::Misplaced { index, .. }
+            | Failure::LeafHash { index } => index,
             Failure::Node { level, node } | Failure::NodeMissing { level, node } => node << level,
             // A bad checkpoint implicates the batch that ended at it: the earliest index we can
             // name is where that batch began.
             Failure::Checkpoint { after, .. } => after,
-            Failure::Orphan { level, node, present } => (node << level).max(present),
+            Failure::Orphan {
+                level,
+                node,
+                present,
+            } => (node << level).max(present),
             Failure::Truncated { present, .. } => present,
             Failure::Unsigned { from, .. } => from,
         }
@@ -84,14 +94,24 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Missing { from, to } if to - from == 1 => write!(f, "record {from} is missing"),
+            Failure::Missing { from, to } if to - from == 1 => {
+                write!(f, "record {from} is missing")
+            }
             Failure::Missing { from, to } => write!(f, "records {from}..{} are missing", to - 1),
-            Failure::Undecodable { index, reason } => write!(f, "record {index} is not a valid record: {reason}"),
+            Failure::Undecodable { index, reason } => {
+                write!(f, "record {index} is not a valid record: {reason}")
+            }
             Failure::Misplaced { index, claimed } => {
-                write!(f, "position {index} holds record {claimed} (records reordered or moved)")
+                write!(
+                    f,
+                    "position {index} holds record {claimed} (records reordered or moved)"
+                )
             }
             Failure::LeafHash { index } => {
-                write!(f, "record {index} was altered: its bytes no longer hash to the stored leaf hash")
+                write!(
+                    f,
+                    "record {index} was altered: its bytes no longer hash to the stored leaf hash"
+                )
             }
             Failure::Node { level, node } => write!(
                 f,
@@ -99,9 +119,19 @@ impl fmt::Display for Failure {
                 node << level,
                 ((node + 1) << level) - 1
             ),
-            Failure::NodeMissing { level, node } => write!(f, "tree hash at level {level} #{node} is missing"),
-            Failure::Checkpoint { size, after, reason } => {
-                write!(f, "checkpoint at size {size}: {reason} (in records {after}..{})", size.saturating_sub(1))
+            Failure::NodeMissing { level, node } => {
+                write!(f, "tree hash at level {level} #{node} is missing")
+            }
+            Failure::Checkpoint {
+                size,
+                after,
+                reason,
+            } => {
+                write!(
+                    f,
+                    "checkpoint at size {size}: {reason} (in records {after}..{})",
+                    size.saturating_sub(1)
+                )
             }
             Failure::Orphan { level, node, .. } => write!(
                 f,
@@ -147,7 +177,11 @@ impl VerifyReport {
     /// The first index at which the stored log departs from what was signed.
     pub fn first_bad_index(&self) -> Option<u64> {
         let tier = self.failures.iter().map(Failure::tier).min()?;
-        self.failures.iter().filter(|f| f.tier() == tier).map(Failure::first_index).min()
+        self.failures
+            .iter()
+            .filter(|f| f.tier() == tier)
+            .map(Failure::first_index)
+            .min()
     }
 
     fn fail(&mut self, f: Failure) {
@@ -201,7 +235,10 @@ fn leaf_index(leaf: &[u8]) -> Option<u64> {
     const KEY: &[u8] = b"\"index\":";
     let at = leaf.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
     let digits = leaf[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&leaf[at..at + digits]).ok()?.parse().ok()
+    std::str::from_utf8(&leaf[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Recomputes the whole log from its stored records and checks it against every stored node and
@@ -256,26 +293,39 @@ fn verify_rows(
     let mut report = VerifyReport::default();
     let mut frontier = Frontier::new();
     let mut nodes: BTreeMap<u8, (u64, Vec<Hash>)> = BTreeMap::new();
-    let mut cps = Checkpoints { store, buf: Default::default(), after: None, done: false };
+    let mut cps = Checkpoints {
+        store,
+        buf: Default::default(),
+        after: None,
+        done: false,
+    };
     let mut last_signed = 0u64;
     let mut pos = 0u64;
 
-    let check_checkpoint = |cp: RawCheckpoint, after: u64, computed: Hash, report: &mut VerifyReport| {
-        report.checkpoints += 1;
-        let size = cp.size;
-        let fail = |reason: String| Failure::Checkpoint { size, after, reason };
-        match verify_checkpoint(&cp.note, verifiers, Some(&origin)) {
+    let check_checkpoint =
+        |cp: RawCheckpoint, after: u64, computed: Hash, report: &mut VerifyReport| {
+            report.checkpoints += 1;
+            let size = cp.size;
+            let fail = |reason: String| Failure::Checkpoint {
+                size,
+                after,
+                reason,
+            };
+            match verify_checkpoint(&cp.note, verifiers, Some(&origin)) {
             Err(e) => report.fail(fail(format!("signature or format check failed: {e}"))),
-            Ok(c) if c.size != size => report.fail(fail(format!("the signed note is for size {}", c.size))),
+            Ok(c) if c.size != size => {
+                report.fail(fail(format!("the signed note is for size {}", c.size)))
+            }
             Ok(c) if c.root.as_bytes().as_slice() != cp.root.as_slice() => {
                 report.fail(fail("the stored root differs from the signed root".into()))
             }
             Ok(c) if c.root != computed => report.fail(fail(
-                "the records do not produce the signed root (records altered, inserted or removed)".into(),
+                "the records do not produce the signed root (records altered, inserted or removed)"
+                    .into(),
             )),
             Ok(c) => report.latest = Some(c),
         }
-    };
+        };
 
     for rows in chunks {
         let rows = rows?;
@@ -284,13 +334,19 @@ fn verify_rows(
         }
         for row in rows {
             if row.idx != pos {
-                report.fail(Failure::Missing { from: pos, to: row.idx });
+                report.fail(Failure::Missing {
+                    from: pos,
+                    to: row.idx,
+                });
                 pos = row.idx;
             }
             let claimed = if options.deep {
                 match decode_leaf(&row.leaf) {
                     Err(e) => {
-                        report.fail(Failure::Undecodable { index: pos, reason: e.to_string() });
+                        report.fail(Failure::Undecodable {
+                            index: pos,
+                            reason: e.to_string(),
+                        });
                         None
                     }
                     Ok(r) => Some(r.index.0),
@@ -298,14 +354,20 @@ fn verify_rows(
             } else {
                 let i = leaf_index(&row.leaf);
                 if i.is_none() {
-                    report.fail(Failure::Undecodable { index: pos, reason: "no `index` field".into() });
+                    report.fail(Failure::Undecodable {
+                        index: pos,
+                        reason: "no `index` field".into(),
+                    });
                 }
                 i
             };
             if let Some(claimed) = claimed
                 && claimed != pos
             {
-                report.fail(Failure::Misplaced { index: pos, claimed });
+                report.fail(Failure::Misplaced {
+                    index: pos,
+                    claimed,
+                });
             }
             let computed = leaf_hash(&row.leaf);
             if row.leaf_hash.as_slice() != computed.as_bytes().as_slice() {
@@ -336,7 +398,7 @@ fn verify_rows(
                 }
                 last_signed = pos;
             }
-            if pos % 65_536 == 0 {
+            if pos.is_multiple_of(65_536) {
                 progress(pos, total);
             }
         }
@@ -354,8 +416,16 @@ fn verify_rows(
     // Stored subtree hashes beyond the recomputed tree remember records that are gone.
     for level in (1..64u8).filter(|l| store.stored_node_level(*l)) {
         let expected = pos >> level;
-        for (node, _) in store.raw_nodes(level, expected, i64::MAX as u64)?.into_iter().take(1) {
-            report.fail(Failure::Orphan { level, node, present: pos });
+        for (node, _) in store
+            .raw_nodes(level, expected, i64::MAX as u64)?
+            .into_iter()
+            .take(1)
+        {
+            report.fail(Failure::Orphan {
+                level,
+                node,
+                present: pos,
+            });
         }
     }
     // Checkpoints past the end: records were removed from the tail.
@@ -365,7 +435,10 @@ fn verify_rows(
         report.fail(Failure::Truncated { size, present: pos });
     }
     if pos > last_signed {
-        report.fail(Failure::Unsigned { from: last_signed, to: pos });
+        report.fail(Failure::Unsigned {
+            from: last_signed,
+            to: pos,
+        });
     }
     progress(pos, total);
     Ok(report)

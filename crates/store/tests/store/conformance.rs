@@ -16,23 +16,50 @@ macro_rules! backend_tests {
         mod $backend {
             use $crate::conformance as c;
             #[test]
-            fn appends_are_contiguous_and_checkpointed() { let (s, _g) = $make; c::appends_are_contiguous_and_checkpointed(&*s); }
+            fn appends_are_contiguous_and_checkpointed() {
+                let (s, _g) = $make;
+                c::appends_are_contiguous_and_checkpointed(&*s);
+            }
             #[test]
-            fn idempotency_keys_append_once() { let (s, _g) = $make; c::idempotency_keys_append_once(&*s); }
+            fn idempotency_keys_append_once() {
+                let (s, _g) = $make;
+                c::idempotency_keys_append_once(&*s);
+            }
             #[test]
-            fn concurrent_appends_stay_gapless() { let (s, _g) = $make; c::concurrent_appends_stay_gapless(s); }
+            fn concurrent_appends_stay_gapless() {
+                let (s, _g) = $make;
+                c::concurrent_appends_stay_gapless(s);
+            }
             #[test]
-            fn proofs_verify_against_checkpoints() { let (s, _g) = $make; c::proofs_verify_against_checkpoints(&*s); }
+            fn proofs_verify_against_checkpoints() {
+                let (s, _g) = $make;
+                c::proofs_verify_against_checkpoints(&*s);
+            }
             #[test]
-            fn queries_filter_and_paginate() { let (s, _g) = $make; c::queries_filter_and_paginate(&*s); }
+            fn queries_filter_and_paginate() {
+                let (s, _g) = $make;
+                c::queries_filter_and_paginate(&*s);
+            }
             #[test]
-            fn large_payloads_are_content_addressed() { let (s, _g) = $make; c::large_payloads_are_content_addressed(&*s); }
+            fn large_payloads_are_content_addressed() {
+                let (s, _g) = $make;
+                c::large_payloads_are_content_addressed(&*s);
+            }
             #[test]
-            fn bad_requests_are_refused() { let (s, _g) = $make; c::bad_requests_are_refused(&*s); }
+            fn bad_requests_are_refused() {
+                let (s, _g) = $make;
+                c::bad_requests_are_refused(&*s);
+            }
             #[test]
-            fn linked_graph_walks_both_directions() { let (s, _g) = $make; c::linked_graph_walks_both_directions(&*s); }
+            fn linked_graph_walks_both_directions() {
+                let (s, _g) = $make;
+                c::linked_graph_walks_both_directions(&*s);
+            }
             #[test]
-            fn clean_log_verifies() { let (s, _g) = $make; c::clean_log_verifies(&*s); }
+            fn clean_log_verifies() {
+                let (s, _g) = $make;
+                c::clean_log_verifies(&*s);
+            }
         }
     };
 }
@@ -77,7 +104,9 @@ pub fn idempotency_keys_append_once(s: &dyn Store) {
         ))
         .unwrap()
     };
-    let first = s.append(vec![note("P-0", 0), keyed("delivery-1", 1)]).unwrap();
+    let first = s
+        .append(vec![note("P-0", 0), keyed("delivery-1", 1)])
+        .unwrap();
     assert_eq!(first[1].index, LogIndex(1));
     // Same key again, even with different content: the first index comes back, nothing appended.
     let again = s.append(vec![keyed("delivery-1", 2)]).unwrap();
@@ -86,7 +115,13 @@ pub fn idempotency_keys_append_once(s: &dyn Store) {
     assert!(again[0].duplicate);
     assert_eq!(s.size().unwrap(), 2);
     // Twice within one batch: appended once.
-    let within = s.append(vec![keyed("delivery-2", 1), keyed("delivery-2", 1), note("P-0", 3)]).unwrap();
+    let within = s
+        .append(vec![
+            keyed("delivery-2", 1),
+            keyed("delivery-2", 1),
+            note("P-0", 3),
+        ])
+        .unwrap();
     assert_eq!(within[0].index, LogIndex(2));
     assert_eq!(within[1].index, LogIndex(2));
     assert!(!within[0].duplicate && within[1].duplicate);
@@ -114,7 +149,10 @@ pub fn concurrent_appends_stay_gapless(s: std::sync::Arc<dyn Store>) {
             })
         })
         .collect();
-    let mut all: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     all.sort_unstable();
     assert_eq!(all, (0..(THREADS * PER_THREAD) as u64).collect::<Vec<_>>());
     assert_eq!(s.size().unwrap(), (THREADS * PER_THREAD) as u64);
@@ -131,11 +169,14 @@ pub fn proofs_verify_against_checkpoints(s: &dyn Store) {
     let verifier = [s.verifier().clone()];
     for &size in &sizes {
         let cp = s.checkpoint(size).unwrap().unwrap();
-        let root = verify_checkpoint(&cp.note, &verifier, Some(ORIGIN)).unwrap().root;
+        let root = verify_checkpoint(&cp.note, &verifier, Some(ORIGIN))
+            .unwrap()
+            .root;
         for i in 0..size {
             let leaf = s.record(LogIndex(i)).unwrap().unwrap().leaf_hash;
             let proof = s.inclusion_proof(LogIndex(i), size).unwrap();
-            verify_inclusion(i, size, &leaf, &proof, &root).unwrap_or_else(|e| panic!("index {i} size {size}: {e}"));
+            verify_inclusion(i, size, &leaf, &proof, &root)
+                .unwrap_or_else(|e| panic!("index {i} size {size}: {e}"));
         }
     }
     for (a, &m) in sizes.iter().enumerate() {
@@ -147,7 +188,14 @@ pub fn proofs_verify_against_checkpoints(s: &dyn Store) {
     }
     // Sizes without a checkpoint (inside a batch) still have roots and proofs.
     let (m, n) = (5, *sizes.last().unwrap());
-    verify_consistency(m, n, &s.root(m).unwrap(), &s.root(n).unwrap(), &s.consistency_proof(m, n).unwrap()).unwrap();
+    verify_consistency(
+        m,
+        n,
+        &s.root(m).unwrap(),
+        &s.root(n).unwrap(),
+        &s.consistency_proof(m, n).unwrap(),
+    )
+    .unwrap();
 }
 
 pub fn queries_filter_and_paginate(s: &dyn Store) {
@@ -157,24 +205,78 @@ pub fn queries_filter_and_paginate(s: &dyn Store) {
         ))
         .unwrap()
     };
-    s.append(vec![rec("custom.a", "A-1"), rec("custom.b", "A-1"), rec("custom.a", "B-1")]).unwrap();
+    s.append(vec![
+        rec("custom.a", "A-1"),
+        rec("custom.b", "A-1"),
+        rec("custom.a", "B-1"),
+    ])
+    .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(2));
     let before = Timestamp::now();
     std::thread::sleep(std::time::Duration::from_millis(2));
     s.append(vec![rec("custom.a", "A-1")]).unwrap();
-    let idx = |q: &Query| s.query(q).unwrap().iter().map(|r| r.record.index.0).collect::<Vec<_>>();
-    let all = Query { limit: 100, ..Query::default() };
+    let idx = |q: &Query| {
+        s.query(q)
+            .unwrap()
+            .iter()
+            .map(|r| r.record.index.0)
+            .collect::<Vec<_>>()
+    };
+    let all = Query {
+        limit: 100,
+        ..Query::default()
+    };
     assert_eq!(idx(&all), vec![0, 1, 2, 3]);
-    let kind_a = Query { kind: Some(Kind::parse("custom.a").unwrap()), ..all.clone() };
+    let kind_a = Query {
+        kind: Some(Kind::parse("custom.a").unwrap()),
+        ..all.clone()
+    };
     assert_eq!(idx(&kind_a), vec![0, 2, 3]);
     let a1: Subject = "ticket:A-1".parse().unwrap();
-    assert_eq!(idx(&Query { subject: Some(a1.clone()), ..all.clone() }), vec![0, 1, 3]);
-    assert_eq!(idx(&Query { subject: Some(a1), ..kind_a.clone() }), vec![0, 3]);
+    assert_eq!(
+        idx(&Query {
+            subject: Some(a1.clone()),
+            ..all.clone()
+        }),
+        vec![0, 1, 3]
+    );
+    assert_eq!(
+        idx(&Query {
+            subject: Some(a1),
+            ..kind_a.clone()
+        }),
+        vec![0, 3]
+    );
     // Link targets are not subjects.
-    assert!(idx(&Query { subject: Some("ticket:EPIC-1".parse().unwrap()), ..all.clone() }).is_empty());
-    assert_eq!(idx(&Query { since: Some(before), ..all.clone() }), vec![3]);
-    assert_eq!(idx(&Query { until: Some(before), ..all.clone() }), vec![0, 1, 2]);
-    assert_eq!(idx(&Query { after: Some(LogIndex(1)), limit: 1, ..all.clone() }), vec![2]);
+    assert!(
+        idx(&Query {
+            subject: Some("ticket:EPIC-1".parse().unwrap()),
+            ..all.clone()
+        })
+        .is_empty()
+    );
+    assert_eq!(
+        idx(&Query {
+            since: Some(before),
+            ..all.clone()
+        }),
+        vec![3]
+    );
+    assert_eq!(
+        idx(&Query {
+            until: Some(before),
+            ..all.clone()
+        }),
+        vec![0, 1, 2]
+    );
+    assert_eq!(
+        idx(&Query {
+            after: Some(LogIndex(1)),
+            limit: 1,
+            ..all.clone()
+        }),
+        vec![2]
+    );
 }
 
 pub fn large_payloads_are_content_addressed(s: &dyn Store) {
@@ -183,12 +285,17 @@ pub fn large_payloads_are_content_addressed(s: &dyn Store) {
     let payload = r.payload.clone();
     s.append(vec![r]).unwrap();
     let stored = s.record(LogIndex(0)).unwrap().unwrap();
-    let Payload::Blob { digest, size } = stored.record.payload else { panic!("expected a blob payload") };
+    let Payload::Blob { digest, size } = stored.record.payload else {
+        panic!("expected a blob payload")
+    };
     assert!(stored.leaf.len() < 1024);
     let bytes = s.blob(&digest).unwrap().unwrap();
     assert_eq!(bytes.len() as u64, size);
     assert_eq!(Digest::of(&bytes), digest);
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(), payload);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+        payload
+    );
     assert!(s.blob(&Digest::of(b"nope")).unwrap().is_none());
 }
 
@@ -212,11 +319,17 @@ pub fn clean_log_verifies(s: &dyn Store) {
     assert!(report.is_ok(), "{:?}", report.failures);
     assert_eq!(report.records, 354);
     assert_eq!(report.checkpoints, 4);
-    assert!(report.nodes > 80, "stored tree hashes compared: {}", report.nodes);
+    assert!(
+        report.nodes > 80,
+        "stored tree hashes compared: {}",
+        report.nodes
+    );
     assert_eq!(report.latest.unwrap().size, 354);
     assert!(calls >= 1);
     // A different key does not verify the checkpoints.
-    let stranger = trailmark_log::SignerKey::from_seed(ORIGIN, [9u8; 32]).unwrap().verifier();
+    let stranger = trailmark_log::SignerKey::from_seed(ORIGIN, [9u8; 32])
+        .unwrap()
+        .verifier();
     let report = verify_log(s, &[stranger], &mut |_, _| {}).unwrap();
     assert!(!report.is_ok());
 }
@@ -237,13 +350,29 @@ pub fn linked_graph_walks_both_directions(s: &dyn Store) {
     .unwrap();
     let start: Subject = "ticket:PAY-1".parse().unwrap();
     let g = trailmark_store::graph::linked(s, &start, 5, 1000).unwrap();
-    assert_eq!(g.records.keys().map(|i| i.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        g.records.keys().map(|i| i.0).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
     assert!(g.subjects.contains(&"build:ci-1".parse().unwrap()));
-    assert!(g.subjects.contains(&"repo:github.com/a/b".parse().unwrap()), "hubs are shown");
+    assert!(
+        g.subjects.contains(&"repo:github.com/a/b".parse().unwrap()),
+        "hubs are shown"
+    );
     assert!(!g.truncated);
-    assert!(g.edges.iter().any(|e| e.rel.as_str() == "tests" && e.from.id == "ci-1"));
+    assert!(
+        g.edges
+            .iter()
+            .any(|e| e.rel.as_str() == "tests" && e.from.id == "ci-1")
+    );
     // Depth 1 stops at the commit; a record cap truncates honestly.
-    assert_eq!(trailmark_store::graph::linked(s, &start, 0, 1000).unwrap().records.len(), 2);
+    assert_eq!(
+        trailmark_store::graph::linked(s, &start, 0, 1000)
+            .unwrap()
+            .records
+            .len(),
+        2
+    );
     let capped = trailmark_store::graph::linked(s, &start, 5, 1).unwrap();
     assert!(capped.truncated);
     assert_eq!(capped.records.len(), 1);

@@ -61,7 +61,10 @@ fn database_refuses_update_and_delete() {
         "INSERT INTO idempotency VALUES ('k', 0); DELETE FROM idempotency",
     ] {
         let e = c.execute_batch(sql).unwrap_err().to_string();
-        assert!(e.contains("append-only") || e.contains("write-once"), "{sql}: {e}");
+        assert!(
+            e.contains("append-only") || e.contains("write-once"),
+            "{sql}: {e}"
+        );
     }
     assert!(verify_path(&path).is_ok());
 }
@@ -82,12 +85,18 @@ fn reopen_continues_the_same_tree() {
 fn wrong_key_and_missing_store_are_refused() {
     let (_d, path) = built(&[1]);
     let other = SignerKey::from_seed(ORIGIN, [1u8; 32]).unwrap();
-    assert!(matches!(SqliteStore::open(&path, other), Err(StoreError::Incompatible(_))));
+    assert!(matches!(
+        SqliteStore::open(&path, other),
+        Err(StoreError::Incompatible(_))
+    ));
     assert!(matches!(
         SqliteStore::open(&path.with_file_name("absent.db"), signer()),
         Err(StoreError::InvalidRequest(_))
     ));
-    assert!(matches!(SqliteStore::create(&path, ORIGIN, signer()), Err(StoreError::InvalidRequest(_))));
+    assert!(matches!(
+        SqliteStore::create(&path, ORIGIN, signer()),
+        Err(StoreError::InvalidRequest(_))
+    ));
     let ro = SqliteStore::open_read_only(&path).unwrap();
     assert!(matches!(ro.append(notes(1)), Err(StoreError::ReadOnly)));
 }
@@ -101,16 +110,26 @@ fn altered_migration_history_is_refused() {
     )
     .unwrap();
     drop(c);
-    assert!(matches!(SqliteStore::open(&path, signer()), Err(StoreError::MigrationAltered { version: 1, .. })));
+    assert!(matches!(
+        SqliteStore::open(&path, signer()),
+        Err(StoreError::MigrationAltered { version: 1, .. })
+    ));
 }
 
 #[test]
 fn altered_record_is_named() {
     let (_d, path) = built(&[1, 1, 1, 1, 1]);
-    tamper(&path, "UPDATE records SET leaf = CAST(replace(CAST(leaf AS TEXT), 'custom.note', 'custom.nute') AS BLOB) WHERE idx = 2");
+    tamper(
+        &path,
+        "UPDATE records SET leaf = CAST(replace(CAST(leaf AS TEXT), 'custom.note', 'custom.nute') AS BLOB) WHERE idx = 2",
+    );
     let r = verify_path(&path);
     assert_eq!(r.first_bad_index(), Some(2), "{:?}", r.failures);
-    assert!(r.failures.contains(&Failure::LeafHash { index: 2 }), "{:?}", r.failures);
+    assert!(
+        r.failures.contains(&Failure::LeafHash { index: 2 }),
+        "{:?}",
+        r.failures
+    );
 }
 
 #[test]
@@ -122,14 +141,28 @@ fn altered_record_with_recomputed_leaf_hash_is_caught_by_the_signed_checkpoint()
     drop(s);
     leaf = leaf.replace("custom.note", "custom.nute");
     let hash = trailmark_log::leaf_hash(leaf.as_bytes());
-    tamper(&path, &format!(
-        "UPDATE records SET leaf = CAST('{leaf}' AS BLOB), leaf_hash = X'{}' WHERE idx = 3",
-        hash.to_hex()
-    ));
+    tamper(
+        &path,
+        &format!(
+            "UPDATE records SET leaf = CAST('{leaf}' AS BLOB), leaf_hash = X'{}' WHERE idx = 3",
+            hash.to_hex()
+        ),
+    );
     let r = verify_path(&path);
     assert!(!r.is_ok());
     assert_eq!(r.first_bad_index(), Some(3), "{:?}", r.failures);
-    assert!(matches!(r.failures[0], Failure::Checkpoint { size: 4, after: 3, .. }), "{:?}", r.failures);
+    assert!(
+        matches!(
+            r.failures[0],
+            Failure::Checkpoint {
+                size: 4,
+                after: 3,
+                ..
+            }
+        ),
+        "{:?}",
+        r.failures
+    );
 }
 
 #[test]
@@ -137,8 +170,14 @@ fn writer_refuses_to_append_to_a_tree_that_disagrees_with_its_checkpoint() {
     // Opening for append rebuilds the tree's right edge from stored hashes (O(log n), no full
     // scan); if those no longer produce the latest signed root, appending would bury the damage.
     let (_d, path) = built(&[4, 1]);
-    tamper(&path, "UPDATE records SET leaf_hash = zeroblob(32) WHERE idx = 4");
-    assert!(matches!(SqliteStore::open(&path, signer()), Err(StoreError::Incompatible(_))));
+    tamper(
+        &path,
+        "UPDATE records SET leaf_hash = zeroblob(32) WHERE idx = 4",
+    );
+    assert!(matches!(
+        SqliteStore::open(&path, signer()),
+        Err(StoreError::Incompatible(_))
+    ));
     // Reading (and so verifying) still works.
     assert!(!verify_path(&path).is_ok());
 }
@@ -152,13 +191,28 @@ fn deep_verification_refuses_leaves_trailmark_could_not_have_written() {
     let leaf = String::from_utf8(s.record(LogIndex(1)).unwrap().unwrap().leaf).unwrap();
     drop(s);
     let odd = leaf.replacen("{", "{ ", 1);
-    tamper(&path, &format!(
-        "UPDATE records SET leaf = CAST('{odd}' AS BLOB), leaf_hash = X'{}' WHERE idx = 1",
-        trailmark_log::leaf_hash(odd.as_bytes()).to_hex()
-    ));
+    tamper(
+        &path,
+        &format!(
+            "UPDATE records SET leaf = CAST('{odd}' AS BLOB), leaf_hash = X'{}' WHERE idx = 1",
+            trailmark_log::leaf_hash(odd.as_bytes()).to_hex()
+        ),
+    );
     let ro = SqliteStore::open_read_only(&path).unwrap();
-    let deep = trailmark_store::verify_log_with(&ro, &[signer().verifier()], trailmark_store::VerifyOptions { deep: true }, &mut |_, _| {}).unwrap();
-    assert!(deep.failures.iter().any(|f| matches!(f, Failure::Undecodable { index: 1, .. })), "{:?}", deep.failures);
+    let deep = trailmark_store::verify_log_with(
+        &ro,
+        &[signer().verifier()],
+        trailmark_store::VerifyOptions { deep: true },
+        &mut |_, _| {},
+    )
+    .unwrap();
+    assert!(
+        deep.failures
+            .iter()
+            .any(|f| matches!(f, Failure::Undecodable { index: 1, .. })),
+        "{:?}",
+        deep.failures
+    );
     assert_eq!(deep.first_bad_index(), Some(1));
 }
 
@@ -168,7 +222,11 @@ fn removed_record_is_named() {
     tamper(&path, "DELETE FROM records WHERE idx = 3");
     let r = verify_path(&path);
     assert_eq!(r.first_bad_index(), Some(3), "{:?}", r.failures);
-    assert!(r.failures.contains(&Failure::Missing { from: 3, to: 4 }), "{:?}", r.failures);
+    assert!(
+        r.failures.contains(&Failure::Missing { from: 3, to: 4 }),
+        "{:?}",
+        r.failures
+    );
 }
 
 #[test]
@@ -177,7 +235,14 @@ fn removed_tail_is_named() {
     tamper(&path, "DELETE FROM records WHERE idx >= 4");
     let r = verify_path(&path);
     assert_eq!(r.first_bad_index(), Some(4), "{:?}", r.failures);
-    assert!(r.failures.contains(&Failure::Truncated { size: 6, present: 4 }), "{:?}", r.failures);
+    assert!(
+        r.failures.contains(&Failure::Truncated {
+            size: 6,
+            present: 4
+        }),
+        "{:?}",
+        r.failures
+    );
 }
 
 #[test]
@@ -185,11 +250,25 @@ fn tail_removed_with_its_checkpoints_is_caught_by_tree_hashes() {
     // 16 records in one batch store level-2 and level-4 subtree hashes; deleting records 12..15
     // and the last checkpoint leaves a shorter log whose stored subtree hashes still remember.
     let (_d, path) = built(&[8, 8]);
-    tamper(&path, "DELETE FROM records WHERE idx >= 12; DELETE FROM checkpoints WHERE size = 16;");
+    tamper(
+        &path,
+        "DELETE FROM records WHERE idx >= 12; DELETE FROM checkpoints WHERE size = 16;",
+    );
     let r = verify_path(&path);
-    assert!(!r.is_ok(), "truncation plus checkpoint removal must not pass");
+    assert!(
+        !r.is_ok(),
+        "truncation plus checkpoint removal must not pass"
+    );
     assert_eq!(r.first_bad_index(), Some(12), "{:?}", r.failures);
-    assert!(r.failures.contains(&Failure::Orphan { level: 2, node: 3, present: 12 }), "{:?}", r.failures);
+    assert!(
+        r.failures.contains(&Failure::Orphan {
+            level: 2,
+            node: 3,
+            present: 12
+        }),
+        "{:?}",
+        r.failures
+    );
 }
 
 #[test]
@@ -202,25 +281,56 @@ fn reordered_records_are_named() {
         UPDATE records SET leaf = (SELECT leaf FROM t WHERE idx = 1), leaf_hash = (SELECT leaf_hash FROM t WHERE idx = 1) WHERE idx = 2;");
     let r = verify_path(&path);
     assert_eq!(r.first_bad_index(), Some(1), "{:?}", r.failures);
-    assert!(r.failures.contains(&Failure::Misplaced { index: 1, claimed: 2 }), "{:?}", r.failures);
+    assert!(
+        r.failures.contains(&Failure::Misplaced {
+            index: 1,
+            claimed: 2
+        }),
+        "{:?}",
+        r.failures
+    );
 }
 
 #[test]
 fn inserted_record_is_named() {
     let (_d, path) = built(&[3]);
-    tamper(&path, "INSERT INTO records (idx, leaf, leaf_hash, kind, recorded_us) SELECT 3, leaf, leaf_hash, kind, recorded_us FROM records WHERE idx = 0");
+    tamper(
+        &path,
+        "INSERT INTO records (idx, leaf, leaf_hash, kind, recorded_us) SELECT 3, leaf, leaf_hash, kind, recorded_us FROM records WHERE idx = 0",
+    );
     let r = verify_path(&path);
     assert_eq!(r.first_bad_index(), Some(3), "{:?}", r.failures);
-    assert!(r.failures.iter().any(|f| matches!(f, Failure::Misplaced { index: 3, claimed: 0 })), "{:?}", r.failures);
-    assert!(r.failures.contains(&Failure::Unsigned { from: 3, to: 4 }), "{:?}", r.failures);
+    assert!(
+        r.failures.iter().any(|f| matches!(
+            f,
+            Failure::Misplaced {
+                index: 3,
+                claimed: 0
+            }
+        )),
+        "{:?}",
+        r.failures
+    );
+    assert!(
+        r.failures.contains(&Failure::Unsigned { from: 3, to: 4 }),
+        "{:?}",
+        r.failures
+    );
 }
 
 #[test]
 fn altered_tree_hash_is_named() {
     let (_d, path) = built(&[16]);
-    tamper(&path, "UPDATE tree_nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 1");
+    tamper(
+        &path,
+        "UPDATE tree_nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 1",
+    );
     let r = verify_path(&path);
-    assert!(r.failures.contains(&Failure::Node { level: 2, node: 1 }), "{:?}", r.failures);
+    assert!(
+        r.failures.contains(&Failure::Node { level: 2, node: 1 }),
+        "{:?}",
+        r.failures
+    );
     assert_eq!(r.first_bad_index(), Some(4));
     // Proofs that need that node no longer verify; the verifier sees it.
     let s = SqliteStore::open_read_only(&path).unwrap();
@@ -239,7 +349,16 @@ fn forged_checkpoint_is_named() {
     drop(s);
     let body = cp.note.split("\n\n").next().unwrap().to_owned() + "\n";
     let forged = forger.sign(&body).unwrap();
-    tamper(&path, &format!("DROP TRIGGER checkpoints_no_update; UPDATE checkpoints SET note = '{forged}' WHERE size = 2"));
+    tamper(
+        &path,
+        &format!(
+            "DROP TRIGGER checkpoints_no_update; UPDATE checkpoints SET note = '{forged}' WHERE size = 2"
+        ),
+    );
     let r = verify_path(&path);
-    assert!(matches!(&r.failures[..], [Failure::Checkpoint { size: 2, .. }]), "{:?}", r.failures);
+    assert!(
+        matches!(&r.failures[..], [Failure::Checkpoint { size: 2, .. }]),
+        "{:?}",
+        r.failures
+    );
 }
