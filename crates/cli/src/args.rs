@@ -156,6 +156,15 @@ pub enum Command {
         #[command(subcommand)]
         source: ImportSource,
     },
+    /// Resolve raw identities (email:, github:, gitlab:, jira:, idp:) to people with a mapping
+    /// file; prints one JSON line per identity.
+    Identity {
+        /// people.json: {"people": [{"id": "alice", "identities": ["email:…", "github:…"]}]}
+        #[arg(long)]
+        map: PathBuf,
+        #[arg(required = true)]
+        identities: Vec<String>,
+    },
     /// Initialise (if needed), record sample evidence, print the checkpoint and verify the log.
     Quickstart,
 }

@@ -195,6 +195,26 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             .map_err(stdout_err)
         }
         Command::Quickstart => quickstart(&dir, &mut out),
+        Command::Identity { map, identities } => {
+            let text = std::fs::read_to_string(&map)
+                .map_err(|e| input(format!("cannot read {}: {e}", map.display())))?;
+            let m = trailmark_ingest::identity::IdentityMap::from_json(&text)
+                .map_err(|e| input(format!("{}: {e}", map.display())))?;
+            for raw in &identities {
+                let r = m.resolve(raw).ok_or_else(|| {
+                    input(format!(
+                        "{raw:?} is not KIND:VALUE (email:, github:, gitlab:, jira:, idp:)"
+                    ))
+                })?;
+                let how = match r.how {
+                    trailmark_ingest::identity::Match::Mapped => "mapped",
+                    trailmark_ingest::identity::Match::NoReply => "noreply",
+                    trailmark_ingest::identity::Match::Unmapped => "unmapped",
+                };
+                writeln!(out, "{}", json!({"identity": raw, "canonical": r.canonical, "person": r.person, "match": how})).map_err(stdout_err)?;
+            }
+            Ok(())
+        }
         Command::Import {
             source:
                 ImportSource::Git {

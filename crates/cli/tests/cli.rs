@@ -755,3 +755,37 @@ fn git_import_records_commits_links_tickets_and_is_incremental() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn identity_resolution_uses_the_map_and_safe_matches_only() {
+    let env = Env::new();
+    let map = env.file("people.json", r#"{"people": [{"id": "alice", "identities": ["email:alice@example.com", "github:alice-dev", "jira:5b10a2844c20165700ede21g"]}]}"#);
+    let out = env.ok(&[
+        "identity",
+        "--map",
+        map.to_str().unwrap(),
+        "email:123+alice-dev@users.noreply.github.com",
+        "jira:5b10a2844c20165700ede21g",
+        "email:mallory@example.com",
+    ]);
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows[0]["person"], "alice");
+    assert_eq!(rows[0]["match"], "noreply");
+    assert_eq!(rows[1]["person"], "alice");
+    assert_eq!(rows[2]["match"], "unmapped");
+    let bad = env.file("bad.json", r#"{"people": [{"id": "a", "identities": ["github:x"]}, {"id": "b", "identities": ["github:X"]}]}"#);
+    let out = env.run(&["identity", "--map", bad.to_str().unwrap(), "github:x"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("listed for both a and b"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        code(&env.run(&["identity", "--map", map.to_str().unwrap(), "Alice Smith"])),
+        2
+    );
+}

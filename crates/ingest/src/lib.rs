@@ -26,6 +26,7 @@
 pub mod draft;
 pub mod error;
 pub mod git;
+pub mod identity;
 pub mod link;
 
 pub mod cdevents;
