@@ -120,7 +120,26 @@ pub trait Store: Send + Sync {
     fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError>;
 
     /// Raw rows with idx > after, in idx order, at most `limit`: for verification only.
-    fn raw_leaves(&self, after: Option<u64>, limit: u32) -> Result<Vec<RawLeaf>, StoreError>;
+    fn raw_leaves(&self, after: Option<u64>, limit: u32) -> Result<Vec<RawLeaf>, StoreError> {
+        let mut out = Vec::new();
+        self.scan_leaves(after, limit, &mut |idx, leaf, hash| {
+            out.push(RawLeaf {
+                idx,
+                leaf: leaf.to_vec(),
+                leaf_hash: hash.to_vec(),
+            })
+        })?;
+        Ok(out)
+    }
+    /// Visits raw rows with idx > after, in idx order, at most `limit`, without copying them
+    /// (`visit(idx, leaf, leaf_hash)`); returns how many were visited. Verification hashes
+    /// straight out of the backend's buffers.
+    fn scan_leaves(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+        visit: &mut dyn FnMut(u64, &[u8], &[u8]),
+    ) -> Result<u32, StoreError>;
     /// Raw checkpoint rows with size > after, in size order, at most `limit`.
     fn raw_checkpoints(
         &self,

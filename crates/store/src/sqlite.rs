@@ -21,7 +21,7 @@ use trailmark_model::{
 
 use crate::error::StoreError;
 use crate::migrate::{SQLITE, migrate};
-use crate::{Appended, Query, RawCheckpoint, RawLeaf, SignedCheckpoint, Store, StoredRecord};
+use crate::{Appended, Query, RawCheckpoint, SignedCheckpoint, Store, StoredRecord};
 
 /// Records per subject-index epoch (see the `record_subjects` table): 2^12 keeps each epoch's
 /// subtree a few dozen pages, so an append dirties few pages, while a lookup in a 10M-record log
@@ -683,7 +683,12 @@ impl Store for SqliteStore {
         })
     }
 
-    fn raw_leaves(&self, after: Option<u64>, limit: u32) -> Result<Vec<RawLeaf>, StoreError> {
+    fn scan_leaves(
+        &self,
+        after: Option<u64>,
+        limit: u32,
+        visit: &mut dyn FnMut(u64, &[u8], &[u8]),
+    ) -> Result<u32, StoreError> {
         let after = after.map_or(Ok(-1), to_i64)?;
         self.read(|c| {
             let mut st = c
@@ -691,15 +696,25 @@ impl Store for SqliteStore {
                     "SELECT idx, leaf, leaf_hash FROM records WHERE idx > ?1 ORDER BY idx LIMIT ?2",
                 )
                 .map_err(err("scanning records"))?;
-            st.query_map(params![after, limit], |r| {
-                Ok(RawLeaf {
-                    idx: r.get::<_, i64>(0)? as u64,
-                    leaf: r.get(1)?,
-                    leaf_hash: r.get(2)?,
-                })
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(err("scanning records"))
+            let mut rows = st
+                .query(params![after, limit])
+                .map_err(err("scanning records"))?;
+            let mut n = 0;
+            while let Some(row) = rows.next().map_err(err("scanning records"))? {
+                let idx: i64 = row.get(0).map_err(err("scanning records"))?;
+                // A tampered row may hold any type; read bytes where there are bytes.
+                let bytes = |i: usize| -> Result<&[u8], StoreError> {
+                    match row.get_ref(i).map_err(err("scanning records"))? {
+                        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => {
+                            Ok(b)
+                        }
+                        _ => Ok(&[]),
+                    }
+                };
+                visit(idx as u64, bytes(1)?, bytes(2)?);
+                n += 1;
+            }
+            Ok(n)
         })
     }
 

@@ -260,33 +260,62 @@ pub fn verify_log_with(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, StoreError> {
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<crate::RawLeaf>, StoreError>>(2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<LeafCheck>, StoreError>>(2);
         scope.spawn(move || {
             let mut after = None;
             loop {
-                let rows = store.raw_leaves(after, SCAN_CHUNK);
-                let done = match &rows {
-                    Ok(r) => {
-                        after = r.last().map(|l| l.idx);
-                        r.is_empty()
+                let mut checks = Vec::with_capacity(SCAN_CHUNK as usize);
+                let scanned = store.scan_leaves(after, SCAN_CHUNK, &mut |idx, leaf, stored| {
+                    checks.push(LeafCheck::of(idx, leaf, stored, options.deep));
+                });
+                let done = match &scanned {
+                    Ok(n) => {
+                        after = checks.last().map(|c| c.idx).or(after);
+                        *n == 0
                     }
                     Err(_) => true,
                 };
-                if tx.send(rows).is_err() || done {
+                if tx.send(scanned.map(|_| checks)).is_err() || done {
                     break;
                 }
             }
         });
-        verify_rows(store, verifiers, options, progress, rx)
+        verify_rows(store, verifiers, progress, rx)
     })
+}
+
+/// What the scanning thread found in one row; the leaf bytes never leave the backend's buffer.
+struct LeafCheck {
+    idx: u64,
+    hash: Hash,
+    hash_matches: bool,
+    claimed: Result<u64, String>,
+}
+
+impl LeafCheck {
+    fn of(idx: u64, leaf: &[u8], stored: &[u8], deep: bool) -> LeafCheck {
+        let hash = leaf_hash(leaf);
+        let claimed = if deep {
+            decode_leaf(leaf)
+                .map(|r| r.index.0)
+                .map_err(|e| e.to_string())
+        } else {
+            leaf_index(leaf).ok_or_else(|| "no `index` field".to_owned())
+        };
+        LeafCheck {
+            idx,
+            hash,
+            hash_matches: stored == hash.as_bytes().as_slice(),
+            claimed,
+        }
+    }
 }
 
 fn verify_rows(
     store: &dyn Store,
     verifiers: &[VerifierKey],
-    options: VerifyOptions,
     progress: &mut dyn FnMut(u64, u64),
-    chunks: std::sync::mpsc::Receiver<Result<Vec<crate::RawLeaf>, StoreError>>,
+    chunks: std::sync::mpsc::Receiver<Result<Vec<LeafCheck>, StoreError>>,
 ) -> Result<VerifyReport, StoreError> {
     let total = store.size()?;
     let origin = store.origin().to_owned();
@@ -340,39 +369,18 @@ fn verify_rows(
                 });
                 pos = row.idx;
             }
-            let claimed = if options.deep {
-                match decode_leaf(&row.leaf) {
-                    Err(e) => {
-                        report.fail(Failure::Undecodable {
-                            index: pos,
-                            reason: e.to_string(),
-                        });
-                        None
-                    }
-                    Ok(r) => Some(r.index.0),
-                }
-            } else {
-                let i = leaf_index(&row.leaf);
-                if i.is_none() {
-                    report.fail(Failure::Undecodable {
-                        index: pos,
-                        reason: "no `index` field".into(),
-                    });
-                }
-                i
-            };
-            if let Some(claimed) = claimed
-                && claimed != pos
-            {
-                report.fail(Failure::Misplaced {
+            match row.claimed {
+                Err(reason) => report.fail(Failure::Undecodable { index: pos, reason }),
+                Ok(claimed) if claimed != pos => report.fail(Failure::Misplaced {
                     index: pos,
                     claimed,
-                });
+                }),
+                Ok(_) => {}
             }
-            let computed = leaf_hash(&row.leaf);
-            if row.leaf_hash.as_slice() != computed.as_bytes().as_slice() {
+            if !row.hash_matches {
                 report.fail(Failure::LeafHash { index: pos });
             }
+            let computed = row.hash;
             frontier.append(computed, |id, h| {
                 if store.stored_node_level(id.level) {
                     let entry = nodes.entry(id.level).or_insert((id.index, Vec::new()));
