@@ -78,6 +78,9 @@ pub struct Query {
     pub limit: u32,
 }
 
+/// `visit(idx, leaf, leaf_hash)` over raw stored rows.
+pub type LeafVisitor<'a> = dyn FnMut(u64, &[u8], &[u8]) + 'a;
+
 /// A backend for the evidence log. Synchronous on purpose: the embedded backend is a thread
 /// that owns its connection; async surfaces call it through `spawn_blocking`.
 pub trait Store: Send + Sync {
@@ -138,7 +141,7 @@ pub trait Store: Send + Sync {
         &self,
         after: Option<u64>,
         limit: u32,
-        visit: &mut dyn FnMut(u64, &[u8], &[u8]),
+        visit: &mut LeafVisitor<'_>,
     ) -> Result<u32, StoreError>;
     /// Raw checkpoint rows with size > after, in size order, at most `limit`.
     fn raw_checkpoints(

@@ -687,7 +687,7 @@ impl Store for SqliteStore {
         &self,
         after: Option<u64>,
         limit: u32,
-        visit: &mut dyn FnMut(u64, &[u8], &[u8]),
+        visit: &mut crate::LeafVisitor<'_>,
     ) -> Result<u32, StoreError> {
         let after = after.map_or(Ok(-1), to_i64)?;
         self.read(|c| {
