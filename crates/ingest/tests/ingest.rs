@@ -224,3 +224,80 @@ fn empty_and_unknown_inputs_are_refused() {
             .contains("cannot tell the input's format")
     );
 }
+
+/// Dialects without a shared fixture, from their documented output shapes.
+mod dialects {
+    use trailmark_ingest::{Context, Format, ingest};
+
+    fn report(xml: &str) -> serde_json::Value {
+        let ctx = Context {
+            commit: Some("9fceb02d0ae598e95dc970b74767f19372d61af8".into()),
+            build: Some("ci-7".into()),
+            ..Context::default()
+        };
+        let ing = ingest(xml.as_bytes(), None, &ctx).unwrap();
+        assert_eq!(ing.format, Format::Junit);
+        assert_eq!(ing.records.len(), 1);
+        trailmark_model::input::to_value(&ing.records[0])
+    }
+
+    #[test]
+    fn mocha_junit_reporter() {
+        let r = report(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="Mocha Tests" time="0.0300" tests="3" failures="1">
+  <testsuite name="Root Suite" timestamp="2026-11-20T10:15:00" tests="0" time="0.0000" failures="0"></testsuite>
+  <testsuite name="cart" timestamp="2026-11-20T10:15:00" tests="3" file="/app/test/cart.spec.js" time="0.0300" failures="1">
+    <testcase name="cart adds items" time="0.0010" classname="adds items"></testcase>
+    <testcase name="cart removes items" time="0.0020" classname="removes items"></testcase>
+    <testcase name="cart totals" time="0.0270" classname="totals">
+      <failure message="expected 3 to equal 4" type="AssertionError"><![CDATA[AssertionError: expected 3 to equal 4
+    at Context.<anonymous> (test/cart.spec.js:20:10)]]></failure>
+    </testcase>
+  </testsuite>
+</testsuites>"#,
+        );
+        assert_eq!(r["payload"]["totals"]["tests"], 3);
+        assert_eq!(r["payload"]["totals"]["failures"], 1);
+        assert_eq!(r["payload"]["totals"]["duration_ms"], 30);
+        assert!(
+            r["subjects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["id"] == "ci-7")
+        );
+    }
+
+    #[test]
+    fn nextest_with_flaky_and_retried_tests() {
+        let r = report(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="nextest-run" tests="3" failures="1" errors="0" uuid="45c50d8b-3f4c-4a4e-9d4e-1b2c3d4e5f60" timestamp="2026-11-20T10:15:00.000+00:00" time="1.250">
+    <testsuite name="trailmark-store::store" tests="3" disabled="0" errors="0" failures="1">
+        <testcase name="sqlite::appends" classname="trailmark-store::store" timestamp="2026-11-20T10:15:00.100+00:00" time="0.100">
+        </testcase>
+        <testcase name="sqlite::flaky_one" classname="trailmark-store::store" timestamp="2026-11-20T10:15:00.200+00:00" time="0.400">
+            <flakyFailure timestamp="2026-11-20T10:15:00.200+00:00" time="0.200" type="test failure">thread panicked</flakyFailure>
+        </testcase>
+        <testcase name="sqlite::always_fails" classname="trailmark-store::store" timestamp="2026-11-20T10:15:00.600+00:00" time="0.750">
+            <failure type="test failure">thread panicked at 'boom'</failure>
+            <rerunFailure timestamp="2026-11-20T10:15:00.800+00:00" time="0.300" type="test failure">thread panicked at 'boom'</rerunFailure>
+        </testcase>
+    </testsuite>
+</testsuites>"#,
+        );
+        let totals = &r["payload"]["totals"];
+        assert_eq!(totals["tests"], 3);
+        assert_eq!(totals["failures"], 1);
+        assert_eq!(totals["flaky"], 1);
+        assert_eq!(totals["passed"], 1);
+        let cases = r["payload"]["cases"].as_array().unwrap();
+        let fails = cases
+            .iter()
+            .find(|c| c["name"] == "sqlite::always_fails")
+            .unwrap();
+        assert_eq!(fails["status"], "fail");
+        assert_eq!(fails["reruns"], 1);
+    }
+}
