@@ -200,8 +200,8 @@ pub enum ImportSource {
         /// Skip this revision and its ancestors (already imported).
         #[arg(long)]
         since: Option<String>,
-        /// Only ticket keys of these projects (e.g. --ticket-project PAY); default: any KEY-123.
-        #[arg(long)]
-        ticket_project: Vec<String>,
+        /// Regular expression for ticket keys (first capture group, or the whole match).
+        #[arg(long, default_value = trailmark_ingest::link::DEFAULT_TICKET_PATTERN)]
+        ticket_pattern: String,
     },
 }

@@ -220,13 +220,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 ImportSource::Git {
                     path,
                     since,
-                    ticket_project,
+                    ticket_pattern,
                 },
         } => {
             let store = dir.open()?;
-            let tickets = trailmark_ingest::TicketPattern {
-                projects: ticket_project,
-            };
+            let tickets = trailmark_ingest::TicketPattern::new(&ticket_pattern).map_err(input)?;
             let spinner = if std::io::stderr().is_terminal() {
                 ProgressBar::new_spinner()
             } else {

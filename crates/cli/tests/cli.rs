@@ -739,6 +739,16 @@ fn git_import_records_commits_links_tickets_and_is_incremental() {
     );
     assert_eq!(g["truncated"], false);
     assert_eq!(code(&env.run(&["graph", "PAY-2"])), 2);
+    // A custom ticket pattern (here: GitHub-style issue numbers); a bad one is refused.
+    let bad = env.run(&[
+        "import",
+        "git",
+        repo.to_str().unwrap(),
+        "--ticket-pattern",
+        "(",
+    ]);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("ticket pattern"), "{}", stderr(&bad));
     // Bad input: not a repository, bad revision.
     let bad = env.run(&["import", "git", env._tmp.path().to_str().unwrap()]);
     assert_eq!(code(&bad), 2);

@@ -1,48 +1,59 @@
 //! Finding ticket keys in free text (commit messages, PR titles, branch names).
 
-/// Which words are ticket keys. Default: Jira-style `[A-Z][A-Z0-9]+-[0-9]+`, matched on word
-/// boundaries (so `ABC-12` in `feature/ABC-12-login` counts, `xABC-12` does not).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+use regex::Regex;
+
+/// The default ticket key pattern: Jira-style keys on word boundaries, so `ABC-12` in
+/// `feature/ABC-12-login` counts and `xABC-12` does not.
+pub const DEFAULT_TICKET_PATTERN: &str = r"\b[A-Z][A-Z0-9]+-[0-9]+\b";
+
+/// Which words are ticket keys: a regular expression (default [`DEFAULT_TICKET_PATTERN`]).
+/// Every match is a key; with a capture group, the first group is the key.
+#[derive(Clone, Debug)]
 pub struct TicketPattern {
-    /// Only keys with these project prefixes (empty = any).
-    pub projects: Vec<String>,
+    regex: Regex,
+}
+
+impl Default for TicketPattern {
+    #[allow(clippy::expect_used)] // a compile-time constant, checked by the tests
+    fn default() -> TicketPattern {
+        TicketPattern::new(DEFAULT_TICKET_PATTERN).expect("the default ticket pattern compiles")
+    }
+}
+
+impl PartialEq for TicketPattern {
+    fn eq(&self, other: &TicketPattern) -> bool {
+        self.regex.as_str() == other.regex.as_str()
+    }
 }
 
 impl TicketPattern {
+    /// Compiles a pattern, refusing one that can match the empty string (every position would
+    /// be a "ticket").
+    pub fn new(pattern: &str) -> Result<TicketPattern, String> {
+        let regex = Regex::new(pattern).map_err(|e| format!("ticket pattern {pattern:?}: {e}"))?;
+        if regex.is_match("") {
+            return Err(format!(
+                "ticket pattern {pattern:?} matches the empty string"
+            ));
+        }
+        Ok(TicketPattern { regex })
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.regex.as_str()
+    }
+
     /// Ticket keys in `text`, in order of first appearance, without duplicates.
     pub fn find(&self, text: &str) -> Vec<String> {
-        let b = text.as_bytes();
         let mut out: Vec<String> = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            let boundary = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-            if boundary && b[i].is_ascii_uppercase() {
-                let mut j = i + 1;
-                while j < b.len() && (b[j].is_ascii_uppercase() || b[j].is_ascii_digit()) {
-                    j += 1;
-                }
-                if j - i >= 2 && j < b.len() && b[j] == b'-' {
-                    let mut k = j + 1;
-                    while k < b.len() && b[k].is_ascii_digit() {
-                        k += 1;
-                    }
-                    let end_ok = k == b.len() || !b[k].is_ascii_alphanumeric();
-                    if k > j + 1 && end_ok {
-                        let key = &text[i..k];
-                        let project = &text[i..j];
-                        if (self.projects.is_empty() || self.projects.iter().any(|p| p == project))
-                            && !out.iter().any(|o| o == key)
-                        {
-                            out.push(key.to_owned());
-                        }
-                        i = k;
-                        continue;
-                    }
-                }
-                i = j;
-                continue;
+        for c in self.regex.captures_iter(text) {
+            let key = c.get(1).or_else(|| c.get(0)).map(|m| m.as_str());
+            if let Some(key) = key
+                && !key.is_empty()
+                && !out.iter().any(|o| o == key)
+            {
+                out.push(key.to_owned());
             }
-            i += 1;
         }
         out
     }

@@ -197,6 +197,13 @@ fn every_shared_fixture_has_the_expected_outcome() {
 
 #[test]
 fn ticket_keys_are_found_on_word_boundaries() {
+    assert!(
+        trailmark_ingest::TicketPattern::new("x*").is_err(),
+        "empty matches refused"
+    );
+    assert!(trailmark_ingest::TicketPattern::new("(").is_err());
+    let grouped = trailmark_ingest::TicketPattern::new(r"#([0-9]+)\b").unwrap();
+    assert_eq!(grouped.find("fixes #12 and #7"), vec!["12", "7"]);
     let p = trailmark_ingest::TicketPattern::default();
     assert_eq!(
         p.find("PAY-142: fix; see also OPS-7 and PAY-142"),
@@ -204,9 +211,7 @@ fn ticket_keys_are_found_on_word_boundaries() {
     );
     assert_eq!(p.find("feature/ABC-12-login"), vec!["ABC-12"]);
     assert!(p.find("xABC-12 A-1 abc-1 ABC- ABC-12x").is_empty());
-    let only = trailmark_ingest::TicketPattern {
-        projects: vec!["OPS".into()],
-    };
+    let only = trailmark_ingest::TicketPattern::new(r"\b(?:OPS)-[0-9]+\b").unwrap();
     assert_eq!(only.find("PAY-1 OPS-2"), vec!["OPS-2"]);
 }
 
