@@ -121,7 +121,11 @@ impl Draft {
         }
         // The payload is validated on its own and moved in afterwards: parsing it as part of the
         // document would deep-copy it, which was the largest cost of a git import.
-        let payload = sanitize(self.payload);
+        let payload = match sanitize(self.payload) {
+            // As for user input: a null payload is no payload.
+            Value::Null => Value::Object(Map::new()),
+            p => p,
+        };
         let mut record =
             trailmark_model::input::from_value(&Value::Object(doc)).map_err(|e| e.to_string())?;
         let mut pointer = String::from("/payload");

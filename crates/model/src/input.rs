@@ -309,10 +309,12 @@ pub fn from_value(value: &Value) -> Result<NewRecord, FieldError> {
     Ok(NewRecord {
         kind,
         subjects,
-        payload: obj
-            .get("payload")
-            .cloned()
-            .unwrap_or_else(|| Value::Object(Map::new())),
+        // `"payload": null` means no payload, like an absent field: the wire form has no way to
+        // say "null" (found by the leaf round-trip property test).
+        payload: match obj.get("payload") {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(v) => v.clone(),
+        },
         occurred_at,
         actor: text_field(obj, "actor", 512)?,
         source: text_field(obj, "source", 512)?,

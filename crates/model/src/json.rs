@@ -71,7 +71,7 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), H
     Ok(())
 }
 
-fn write_string(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;

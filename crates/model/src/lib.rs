@@ -21,6 +21,6 @@ pub use ids::{Digest, Kind, LogIndex, Rel, SubjectType, Timestamp};
 pub use input::{Item, RecordsError, parse_record, parse_records};
 pub use json::canonical_bytes;
 pub use record::{
-    Blob, LARGE_PAYLOAD_BYTES, Link, NewRecord, Payload, Record, Subject, SubjectError,
+    Blob, LARGE_PAYLOAD_BYTES, Link, NewRecord, Payload, Record, Sealed, Subject, SubjectError,
 };
-pub use wire::{decode_leaf, encode_leaf, to_json};
+pub use wire::{decode_leaf, encode_leaf, encode_leaf_reference, to_json};

@@ -120,17 +120,56 @@ pub struct Blob {
     pub bytes: Vec<u8>,
 }
 
+/// A record with its place in the log fixed, and its exact leaf bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sealed {
+    pub record: Record,
+    /// RFC 8785 bytes of the v1 wire form: what is hashed into the log.
+    pub leaf: Vec<u8>,
+    /// The payload moved out of the leaf, when large.
+    pub blob: Option<Blob>,
+}
+
 impl NewRecord {
+    /// Fixes the record's place and encodes its leaf, canonicalizing the payload once (for the
+    /// size decision and the leaf alike).
+    pub fn seal(self, index: LogIndex, recorded_at: Timestamp) -> Sealed {
+        let bytes = canonical_bytes(&self.payload);
+        let inline = bytes.len() <= LARGE_PAYLOAD_BYTES;
+        let (record, blob) =
+            self.sequence_with(index, recorded_at, if inline { None } else { Some(&bytes) });
+        let leaf = crate::wire::encode_leaf_with(&record, inline.then_some(bytes.as_slice()));
+        Sealed { record, leaf, blob }
+    }
+
     /// Fixes the record's place in the log. Returns the record and, when the payload is large,
     /// the blob to store beside it (its canonical JSON bytes, addressed by their SHA-256).
     pub fn sequence(self, index: LogIndex, recorded_at: Timestamp) -> (Record, Option<Blob>) {
         let bytes = canonical_bytes(&self.payload);
-        let (payload, blob) = if bytes.len() > LARGE_PAYLOAD_BYTES {
-            let digest = Digest::of(&bytes);
-            let size = bytes.len() as u64;
-            (Payload::Blob { digest, size }, Some(Blob { digest, bytes }))
-        } else {
-            (Payload::Inline(self.payload), None)
+        let large = bytes.len() > LARGE_PAYLOAD_BYTES;
+        self.sequence_with(index, recorded_at, if large { Some(&bytes) } else { None })
+    }
+
+    /// `large_bytes`: the payload's canonical bytes when it goes to a blob.
+    fn sequence_with(
+        self,
+        index: LogIndex,
+        recorded_at: Timestamp,
+        large_bytes: Option<&Vec<u8>>,
+    ) -> (Record, Option<Blob>) {
+        let (payload, blob) = match large_bytes {
+            Some(bytes) => {
+                let digest = Digest::of(bytes);
+                let size = bytes.len() as u64;
+                (
+                    Payload::Blob { digest, size },
+                    Some(Blob {
+                        digest,
+                        bytes: bytes.clone(),
+                    }),
+                )
+            }
+            None => (Payload::Inline(self.payload), None),
         };
         let record = Record {
             index,

@@ -253,7 +253,48 @@ mod jcs {
         })
     }
 
+    fn text() -> impl Strategy<Value = String> {
+        "[ -~\\x00-\\x1f\"\\\\\u{e9}\u{2028}\u{10000}]{1,12}"
+            .prop_filter("trimmed, no controls", |s| {
+                s.trim() == s && !s.chars().any(char::is_control)
+            })
+    }
+
     proptest! {
+        /// The direct leaf writer produces exactly the canonical form of the serde wire struct.
+        #[test]
+        fn direct_leaf_writer_matches_the_serde_wire_form(
+            payload in json(),
+            actor in proptest::option::of(text()),
+            key in proptest::option::of(text()),
+            source in proptest::option::of(text()),
+            ids in prop::collection::vec(text(), 1..4),
+            link_ids in prop::collection::vec(text(), 0..3),
+            index in 0u64..(1 << 53),
+            micros in 0i64..4_000_000_000_000_000,
+            big in any::<bool>(),
+        ) {
+            let payload = if big { serde_json::json!({"blob": "x".repeat(20_000), "p": payload}) } else { payload };
+            let mut doc = serde_json::json!({
+                "kind": "custom.note",
+                "subjects": ids.iter().map(|i| serde_json::json!({"type": "ticket", "id": i})).collect::<Vec<_>>(),
+                "links": link_ids.iter().map(|i| serde_json::json!({"rel": "implements", "to": {"type": "ticket", "id": i}})).collect::<Vec<_>>(),
+                "payload": payload,
+                "occurred_at": "2026-11-23T20:00:00.5+01:00",
+            });
+            for (k, v) in [("actor", &actor), ("idempotency_key", &key), ("source", &source)] {
+                if let Some(v) = v {
+                    doc[k] = serde_json::Value::String(v.clone());
+                }
+            }
+            let Ok(r) = trailmark_model::input::from_value(&doc) else { return Ok(()) };
+            let t = trailmark_model::Timestamp(jiff::Timestamp::from_microsecond(micros).unwrap());
+            let sealed = r.seal(trailmark_model::LogIndex(index), t);
+            prop_assert_eq!(&sealed.leaf, &trailmark_model::encode_leaf_reference(&sealed.record));
+            prop_assert_eq!(&sealed.leaf, &trailmark_model::encode_leaf(&sealed.record));
+            prop_assert_eq!(trailmark_model::decode_leaf(&sealed.leaf).unwrap(), sealed.record);
+        }
+
         /// Our float-free JCS writer agrees byte for byte with the general canonicalizer.
         #[test]
         fn canonical_bytes_match_the_reference_crate(v in json()) {

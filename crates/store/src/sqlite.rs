@@ -15,9 +15,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use trailmark_log::{
     Checkpoint, Frontier, Hash, NodeId, NodeSource, SignerKey, VerifierKey, leaf_hash, node_hash,
 };
-use trailmark_model::{
-    Blob, Digest, LogIndex, NewRecord, Rel, Subject, Timestamp, decode_leaf, encode_leaf,
-};
+use trailmark_model::{Blob, Digest, LogIndex, NewRecord, Rel, Subject, Timestamp, decode_leaf};
 
 use crate::error::StoreError;
 use crate::migrate::{SQLITE, migrate};
@@ -340,10 +338,13 @@ impl SqliteStore {
                     )));
                 }
                 let state = WriterState::restore(conn, signer, origin.clone())?;
+                // A second connection copies the WAL into the database file on the other core,
+                // so commits only append to the WAL (see `WriterState::run`).
+                let checkpointer = open_rw(path, false).ok();
                 let (tx, rx) = mpsc::channel::<Job>();
                 let handle = std::thread::Builder::new()
                     .name("trailmark-log-writer".into())
-                    .spawn(move || state.run(rx, max_batch.max(1)))
+                    .spawn(move || state.run(rx, max_batch.max(1), checkpointer))
                     .map_err(|e| StoreError::Backend {
                         op: "starting the writer thread",
                         message: e.to_string(),
@@ -817,7 +818,31 @@ impl WriterState {
         })
     }
 
-    fn run(mut self, rx: mpsc::Receiver<Job>, max_batch: usize) {
+    fn run(mut self, rx: mpsc::Receiver<Job>, max_batch: usize, checkpointer: Option<Connection>) {
+        // Without a checkpointer connection, SQLite's automatic checkpoints (inside commits)
+        // stay on; with one, they move to its thread and commits only append to the WAL.
+        let (kick, kicked) = mpsc::sync_channel::<()>(1);
+        let background = checkpointer.is_some()
+            && self
+                .conn
+                .pragma_update(None, "wal_autocheckpoint", 0)
+                .is_ok();
+        std::thread::scope(|scope| {
+            if background && let Some(conn) = checkpointer {
+                scope.spawn(move || {
+                    // PASSIVE never blocks the writer or readers; kicks coalesce while one runs.
+                    while kicked.recv().is_ok() {
+                        let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                    }
+                    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                });
+            }
+            self.serve(&rx, max_batch, &kick);
+            drop(kick);
+        });
+    }
+
+    fn serve(&mut self, rx: &mpsc::Receiver<Job>, max_batch: usize, kick: &mpsc::SyncSender<()>) {
         while let Ok(first) = rx.recv() {
             let mut count = first.records.len();
             let mut jobs = vec![first];
@@ -841,6 +866,7 @@ impl WriterState {
                 .collect();
             match self.commit(&mut batches, &blobs) {
                 Ok(results) => {
+                    let _ = kick.try_send(());
                     for (job, result) in jobs.into_iter().zip(results) {
                         let _ = job.reply.send(Ok(result));
                     }
@@ -931,8 +957,7 @@ impl WriterState {
                     }
                     let index = LogIndex(frontier.size());
                     let idx = to_i64(index.0)?;
-                    let (record, blob) = rec.sequence(index, now);
-                    let leaf = encode_leaf(&record);
+                    let trailmark_model::Sealed { record, leaf, blob } = rec.seal(index, now);
                     let hash = leaf_hash(&leaf);
                     if let Some(blob) = blob {
                         ins_blob
