@@ -843,6 +843,7 @@ impl WriterState {
     }
 
     fn serve(&mut self, rx: &mpsc::Receiver<Job>, max_batch: usize, kick: &mpsc::SyncSender<()>) {
+        let (mut since_kick, mut commits_since_kick) = (0usize, 0usize);
         while let Ok(first) = rx.recv() {
             let mut count = first.records.len();
             let mut jobs = vec![first];
@@ -866,7 +867,15 @@ impl WriterState {
                 .collect();
             match self.commit(&mut batches, &blobs) {
                 Ok(results) => {
-                    let _ = kick.try_send(());
+                    // Checkpoint after enough new WAL content, not after every small commit:
+                    // each checkpoint fsyncs the database file.
+                    since_kick += count;
+                    commits_since_kick += 1;
+                    if since_kick >= 4096 || commits_since_kick >= 256 {
+                        since_kick = 0;
+                        commits_since_kick = 0;
+                        let _ = kick.try_send(());
+                    }
                     for (job, result) in jobs.into_iter().zip(results) {
                         let _ = job.reply.send(Ok(result));
                     }
