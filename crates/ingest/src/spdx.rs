@@ -168,7 +168,10 @@ fn v2_record(
         Some(other) => {
             skipped.push(Skipped {
                 what: "creationInfo.creators".into(),
-                reason: format!("must be an array of strings, found {}", kind_of(other)),
+                reason: format!(
+                    "must be an array of strings, found {}",
+                    trailmark_model::input::kind_of(other)
+                ),
             });
             Vec::new()
         }
@@ -254,17 +257,6 @@ fn v2_record(
         payload,
         created.as_deref(),
     )
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// `documentDescribes`, plus `SPDXRef-DOCUMENT DESCRIBES x` relationships.

@@ -111,7 +111,8 @@ pub fn parse_records(text: &str) -> Result<Vec<NewRecord>, RecordsError> {
     Ok(out)
 }
 
-fn kind_of(v: &Value) -> &'static str {
+/// "a string", "an array", ...: the JSON type of a value, for error messages.
+pub fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
