@@ -402,6 +402,28 @@ impl SqliteStore {
         out
     }
 
+    /// Runs a tree computation over the stored (and cached) subtree hashes, in one read
+    /// snapshot, after checking that the tree of `size` exists.
+    fn with_tree<T>(
+        &self,
+        size: u64,
+        f: impl FnOnce(&mut ConnNodes<'_>) -> Result<T, trailmark_log::ProofError<StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.read(|c| {
+            let current = latest_checkpoint(c)?.map_or(0, |c| c.size);
+            if size > current {
+                return Err(StoreError::InvalidRequest(format!(
+                    "tree size {size} is larger than the log ({current} records)"
+                )));
+            }
+            f(&mut ConnNodes {
+                conn: c,
+                cache: Some(&self.nodes),
+            })
+            .map_err(proof_err)
+        })
+    }
+
     fn stored(idx: i64, leaf: Vec<u8>, hash: Vec<u8>) -> Result<StoredRecord, StoreError> {
         let index = idx as u64;
         let record = decode_leaf(&leaf).map_err(|e| StoreError::Corrupt {
@@ -616,71 +638,28 @@ impl Store for SqliteStore {
     }
 
     fn root(&self, size: u64) -> Result<Hash, StoreError> {
-        self.read(|c| {
-            let current = latest_checkpoint(c)?.map_or(0, |c| c.size);
-            if size > current {
-                return Err(StoreError::InvalidRequest(format!(
-                    "tree size {size} is larger than the log ({current} records)"
-                )));
-            }
-            trailmark_log::root(
-                size,
-                &mut ConnNodes {
-                    conn: c,
-                    cache: Some(&self.nodes),
-                },
-            )
-            .map_err(proof_err)
-        })
+        self.with_tree(size, |nodes| trailmark_log::root(size, nodes))
     }
 
     fn inclusion_proof(&self, index: LogIndex, size: u64) -> Result<Vec<Hash>, StoreError> {
-        self.read(|c| {
-            let current = latest_checkpoint(c)?.map_or(0, |c| c.size);
-            if size > current {
-                return Err(StoreError::InvalidRequest(format!(
-                    "tree size {size} is larger than the log ({current} records)"
-                )));
-            }
-            if index.0 >= size {
-                return Err(StoreError::InvalidRequest(format!(
-                    "index {index} is not in a tree of size {size}"
-                )));
-            }
-            trailmark_log::inclusion_proof(
-                index.0,
-                size,
-                &mut ConnNodes {
-                    conn: c,
-                    cache: Some(&self.nodes),
-                },
-            )
-            .map_err(proof_err)
+        if index.0 >= size {
+            return Err(StoreError::InvalidRequest(format!(
+                "index {index} is not in a tree of size {size}"
+            )));
+        }
+        self.with_tree(size, |nodes| {
+            trailmark_log::inclusion_proof(index.0, size, nodes)
         })
     }
 
     fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
-        self.read(|c| {
-            let current = latest_checkpoint(c)?.map_or(0, |c| c.size);
-            if new > current {
-                return Err(StoreError::InvalidRequest(format!(
-                    "tree size {new} is larger than the log ({current} records)"
-                )));
-            }
-            if old == 0 || old > new {
-                return Err(StoreError::InvalidRequest(format!(
-                    "a consistency proof needs 0 < from <= to (got from {old}, to {new})"
-                )));
-            }
-            trailmark_log::consistency_proof(
-                old,
-                new,
-                &mut ConnNodes {
-                    conn: c,
-                    cache: Some(&self.nodes),
-                },
-            )
-            .map_err(proof_err)
+        if old == 0 || old > new {
+            return Err(StoreError::InvalidRequest(format!(
+                "a consistency proof needs 0 < from <= to (got from {old}, to {new})"
+            )));
+        }
+        self.with_tree(new, |nodes| {
+            trailmark_log::consistency_proof(old, new, nodes)
         })
     }
 
