@@ -1,0 +1,655 @@
+//! The SQLite access store: orgs, projects, users, grants, tokens, and secrets at rest.
+
+use std::path::Path;
+
+use jiff::{SignedDuration, Timestamp};
+use trailmark_access::{
+    AccessError, AccessStore, Decision, Grant, OrgName, Permission, PrincipalKind, ProjectName,
+    Role, Scope, TokenId,
+};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn t0() -> Timestamp {
+    "2026-03-01T12:00:00Z".parse().unwrap()
+}
+
+fn org(name: &str) -> OrgName {
+    name.parse().unwrap()
+}
+
+fn scope(text: &str) -> Scope {
+    text.parse().unwrap()
+}
+
+fn grant(text: &str) -> Grant {
+    text.parse().unwrap()
+}
+
+/// A store with orgs acme (projects payments, web) and globex (project app).
+fn seeded() -> AccessStore {
+    let store = AccessStore::open_in_memory().unwrap();
+    seed(&store);
+    store
+}
+
+fn seed(store: &AccessStore) {
+    for o in ["acme", "globex"] {
+        store.create_org(&org(o)).unwrap();
+    }
+    for (o, p) in [("acme", "payments"), ("acme", "web"), ("globex", "app")] {
+        store
+            .create_project(&org(o), &ProjectName::parse(p).unwrap())
+            .unwrap();
+    }
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<AccessStore>();
+    check::<trailmark_access::OidcVerifier>();
+}
+
+#[test]
+fn orgs_and_projects() {
+    let store = seeded();
+    assert_eq!(store.orgs().unwrap(), [org("acme"), org("globex")]);
+    let projects: Vec<String> = store
+        .projects(&org("acme"))
+        .unwrap()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    assert_eq!(projects, ["payments", "web"]);
+
+    assert_eq!(
+        store.create_org(&org("acme")),
+        Err(AccessError::Duplicate {
+            what: "org",
+            name: "acme".to_owned()
+        })
+    );
+    let pay = ProjectName::parse("payments").unwrap();
+    assert!(matches!(
+        store.create_project(&org("acme"), &pay),
+        Err(AccessError::Duplicate {
+            what: "project",
+            ..
+        })
+    ));
+    // The same project name in another org is a different project.
+    store.create_project(&org("globex"), &pay).unwrap();
+    assert!(matches!(
+        store.create_project(&org("initech"), &pay),
+        Err(AccessError::UnknownOrg { .. })
+    ));
+    assert!(matches!(
+        store.projects(&org("initech")),
+        Err(AccessError::UnknownOrg { .. })
+    ));
+}
+
+#[test]
+fn users_and_passwords() {
+    let store = seeded();
+    store.create_user("alice", PASSWORD).unwrap();
+    store.create_user("bob.b", PASSWORD).unwrap();
+    assert_eq!(store.users().unwrap(), ["alice", "bob.b"]);
+
+    assert!(matches!(
+        store.create_user("alice", PASSWORD),
+        Err(AccessError::Duplicate { what: "user", .. })
+    ));
+    let short = store.create_user("carol", "elevenchars").unwrap_err();
+    assert_eq!(short, AccessError::PasswordTooShort { min: 12 });
+    assert!(
+        short.to_string().contains("at least 12 characters"),
+        "{short}"
+    );
+    assert!(matches!(
+        store.create_user("Carol", PASSWORD),
+        Err(AccessError::InvalidName {
+            what: "user name",
+            ..
+        })
+    ));
+
+    let alice = store.authenticate_user("alice", PASSWORD).unwrap();
+    assert_eq!(alice.id, "user:alice");
+    assert_eq!(alice.kind, PrincipalKind::User);
+    assert_eq!(alice.person.as_deref(), Some("alice"));
+    assert!(alice.is_person());
+    assert!(alice.grants.is_empty());
+
+    // Unknown user, wrong password, invalid name: one uniform error.
+    for (user, password) in [
+        ("alice", "correct horse battery stapler"),
+        ("alice", ""),
+        ("mallory", PASSWORD),
+        ("Not A Name", PASSWORD),
+    ] {
+        let err = store.authenticate_user(user, password).unwrap_err();
+        assert_eq!(err, AccessError::BadCredentials, "{user}");
+        assert!(err.is_client_error());
+        assert!(!err.to_string().contains(password) || password.is_empty());
+    }
+
+    store
+        .set_password("alice", "a brand new passphrase")
+        .unwrap();
+    assert_eq!(
+        store.authenticate_user("alice", PASSWORD).unwrap_err(),
+        AccessError::BadCredentials
+    );
+    store
+        .authenticate_user("alice", "a brand new passphrase")
+        .unwrap();
+    assert!(matches!(
+        store.set_password("mallory", "a brand new passphrase"),
+        Err(AccessError::UnknownUser { .. })
+    ));
+}
+
+#[test]
+fn grants_and_decisions() {
+    let store = seeded();
+    store.create_user("alice", PASSWORD).unwrap();
+    store
+        .grant("alice", grant("developer@acme/payments"))
+        .unwrap();
+    store.grant("alice", grant("approver@acme")).unwrap();
+    // Granting twice is harmless.
+    store.grant("alice", grant("approver@acme")).unwrap();
+    assert_eq!(
+        store.grants("alice").unwrap(),
+        [grant("approver@acme"), grant("developer@acme/payments")]
+    );
+
+    let alice = store.authenticate_user("alice", PASSWORD).unwrap();
+    assert_eq!(
+        alice.decide(Permission::Approve, &scope("acme/web")),
+        Decision::Allow
+    );
+    assert_eq!(
+        alice.decide(Permission::ReadEvidence, &scope("globex/app")),
+        Decision::Deny
+    );
+    assert_eq!(
+        alice.decide(Permission::ManageAccess, &scope("acme")),
+        Decision::Deny
+    );
+
+    assert!(
+        store
+            .revoke_grant("alice", &grant("approver@acme"))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_grant("alice", &grant("approver@acme"))
+            .unwrap()
+    );
+    assert_eq!(
+        store.grants("alice").unwrap(),
+        [grant("developer@acme/payments")]
+    );
+    let alice = store.user_principal("alice").unwrap();
+    assert_eq!(
+        alice.decide(Permission::Approve, &scope("acme/web")),
+        Decision::Deny
+    );
+
+    assert!(matches!(
+        store.grant("mallory", grant("admin@acme")),
+        Err(AccessError::UnknownUser { .. })
+    ));
+    assert!(matches!(
+        store.grant("alice", grant("admin@initech")),
+        Err(AccessError::UnknownOrg { .. })
+    ));
+    assert!(matches!(
+        store.grant("alice", grant("admin@acme/nope")),
+        Err(AccessError::UnknownProject { .. })
+    ));
+    assert!(matches!(
+        store.grants("mallory"),
+        Err(AccessError::UnknownUser { .. })
+    ));
+    assert!(matches!(
+        store.revoke_grant("mallory", &grant("admin@acme")),
+        Err(AccessError::UnknownUser { .. })
+    ));
+}
+
+#[test]
+fn machine_token_lifecycle() {
+    let store = seeded();
+    let later = t0() + SignedDuration::from_hours(24);
+    let (secret, info) = store
+        .create_token(
+            "ci payments",
+            grant("ingest@acme/payments"),
+            None,
+            Some(later),
+            "user:root",
+            t0(),
+        )
+        .unwrap();
+    let text = secret.expose().to_owned();
+    assert!(
+        text.starts_with(&format!("tmk_{}_", info.id)),
+        "token shape"
+    );
+    assert_eq!(text.len(), 4 + 8 + 1 + 43);
+    assert_eq!(format!("{secret:?}"), "TokenSecret(<redacted>)");
+    assert!(!format!("{info:?}").contains(&text[13..]));
+    assert_eq!(info.name, "ci payments");
+    assert_eq!(info.owner, None);
+    assert!(!info.is_person());
+    assert_eq!(info.created_at, t0());
+    assert_eq!(info.expires_at, Some(later));
+    assert_eq!(info.created_by, "user:root");
+    assert!(info.is_active(t0()));
+
+    let p = store.authenticate_token(&text, t0()).unwrap();
+    assert_eq!(p.id, format!("token:{}", info.id));
+    assert_eq!(p.kind, PrincipalKind::Token);
+    assert!(!p.is_person());
+    assert_eq!(p.grants, [grant("ingest@acme/payments")]);
+    assert!(
+        p.decide(Permission::WriteEvidence, &scope("acme/payments"))
+            .is_allow()
+    );
+    assert!(
+        !p.decide(Permission::WriteEvidence, &scope("acme/web"))
+            .is_allow()
+    );
+    assert!(
+        !p.decide(Permission::ReadEvidence, &scope("acme/payments"))
+            .is_allow()
+    );
+
+    // Listing, by org and in total.
+    assert_eq!(store.tokens(None).unwrap(), std::slice::from_ref(&info));
+    assert_eq!(
+        store.tokens(Some(&org("acme"))).unwrap(),
+        std::slice::from_ref(&info)
+    );
+    assert!(store.tokens(Some(&org("globex"))).unwrap().is_empty());
+    assert_eq!(store.token(&info.id).unwrap(), info);
+
+    // Expiry: valid until just before `expires_at`.
+    let just_before = later - SignedDuration::from_nanos(1);
+    store.authenticate_token(&text, just_before).unwrap();
+    assert_eq!(
+        store.authenticate_token(&text, later).unwrap_err(),
+        AccessError::ExpiredToken {
+            id: info.id.clone(),
+            expired_at: later
+        }
+    );
+
+    // Revocation.
+    let revoked_at = t0() + SignedDuration::from_mins(5);
+    let revoked = store.revoke_token(&info.id, revoked_at).unwrap();
+    assert_eq!(revoked.revoked_at, Some(revoked_at));
+    assert!(!revoked.is_active(revoked_at));
+    assert_eq!(store.token(&info.id).unwrap(), revoked);
+    assert_eq!(
+        store.authenticate_token(&text, revoked_at).unwrap_err(),
+        AccessError::RevokedToken {
+            id: info.id.clone(),
+            revoked_at
+        }
+    );
+    assert_eq!(
+        store.revoke_token(&info.id, later).unwrap_err(),
+        AccessError::AlreadyRevoked {
+            id: info.id.clone(),
+            revoked_at
+        }
+    );
+    // Listed with its revocation.
+    assert_eq!(store.tokens(None).unwrap(), [revoked]);
+}
+
+#[test]
+fn token_authentication_errors() {
+    let store = seeded();
+    let (secret, info) = store
+        .create_token("t", grant("auditor@acme"), None, None, "user:root", t0())
+        .unwrap();
+    let text = secret.expose();
+
+    // Wrong secret for a real id: indistinguishable from an unknown id. (A middle character
+    // of the secret is changed, so the text stays canonical base64.)
+    let flipped = if &text[20..21] == "x" { "y" } else { "x" };
+    let wrong_secret = format!("{}{flipped}{}", &text[..20], &text[21..]);
+    let err = store.authenticate_token(&wrong_secret, t0()).unwrap_err();
+    assert_eq!(
+        err,
+        AccessError::UnknownToken {
+            id: info.id.clone()
+        }
+    );
+    assert!(!err.to_string().contains(&wrong_secret[13..]));
+
+    let unknown = format!("tmk_aaaaaaaa_{}", &text[13..]);
+    assert!(matches!(
+        store.authenticate_token(&unknown, t0()),
+        Err(AccessError::UnknownToken { .. })
+    ));
+
+    for malformed in [
+        "",
+        "Bearer tmk",
+        &text[..text.len() - 1],
+        &format!("{text}x"),
+        &text.replace("tmk_", "tmq_"),
+        &text.to_uppercase(),
+    ] {
+        let err = store.authenticate_token(malformed, t0()).unwrap_err();
+        assert!(
+            matches!(err, AccessError::MalformedToken { .. }),
+            "{malformed}: {err}"
+        );
+        assert!(err.is_client_error());
+        let message = format!("{err} {err:?}");
+        assert!(
+            !message.contains(&text[13..30]),
+            "echoes the secret: {message}"
+        );
+    }
+
+    // A revoked or expired token whose secret is not presented says only "unknown".
+    store.revoke_token(&info.id, t0()).unwrap();
+    assert!(matches!(
+        store.authenticate_token(&wrong_secret, t0()),
+        Err(AccessError::UnknownToken { .. })
+    ));
+    assert!(matches!(
+        store.revoke_token(&TokenId::parse("zzzzzzzz").unwrap(), t0()),
+        Err(AccessError::UnknownToken { .. })
+    ));
+}
+
+#[test]
+fn token_creation_is_checked() {
+    let store = seeded();
+    let create = |g: &str, owner: Option<&str>, expires: Option<Timestamp>| {
+        store.create_token("t", grant(g), owner, expires, "user:root", t0())
+    };
+    assert!(matches!(
+        create("ingest@initech", None, None),
+        Err(AccessError::UnknownOrg { .. })
+    ));
+    assert!(matches!(
+        create("ingest@acme/nope", None, None),
+        Err(AccessError::UnknownProject { .. })
+    ));
+    assert!(matches!(
+        create("developer@acme", Some("ghost"), None),
+        Err(AccessError::UnknownUser { .. })
+    ));
+    assert!(matches!(
+        create("developer@acme", None, Some(t0())),
+        Err(AccessError::ExpiryNotInFuture { .. })
+    ));
+    for bad in ["", "   ", "a\nb", &"x".repeat(101)] {
+        assert!(matches!(
+            store.create_token(bad, grant("developer@acme"), None, None, "user:root", t0()),
+            Err(AccessError::InvalidName {
+                what: "token name",
+                ..
+            })
+        ));
+    }
+    assert!(store.tokens(None).unwrap().is_empty());
+
+    // Ids are distinct; listing keeps creation order and filters by the grant's org.
+    let mut ids = Vec::new();
+    for g in ["ingest@acme", "ingest@globex/app", "auditor@acme/web"] {
+        ids.push(create(g, None, None).unwrap().1.id);
+    }
+    let all: Vec<TokenId> = store
+        .tokens(None)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(all, ids);
+    let acme: Vec<TokenId> = store
+        .tokens(Some(&org("acme")))
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(acme, [ids[0].clone(), ids[2].clone()]);
+}
+
+#[test]
+fn person_token_is_limited_by_its_owner_current_grants() {
+    let store = seeded();
+    store.create_user("alice", PASSWORD).unwrap();
+    store
+        .grant("alice", grant("release-manager@acme/payments"))
+        .unwrap();
+    store.grant("alice", grant("auditor@globex")).unwrap();
+
+    // The token claims admin on all of acme; alice is only release manager on payments.
+    let (secret, info) = store
+        .create_token(
+            "laptop",
+            grant("admin@acme"),
+            Some("alice"),
+            None,
+            "user:alice",
+            t0(),
+        )
+        .unwrap();
+    assert!(info.is_person());
+    let p = store.authenticate_token(secret.expose(), t0()).unwrap();
+    assert!(p.is_person());
+    assert_eq!(p.person.as_deref(), Some("alice"));
+    assert_eq!(p.grants, [grant("release-manager@acme/payments")]);
+
+    let pay = scope("acme/payments");
+    assert!(p.decide(Permission::ManageReleases, &pay).is_allow());
+    assert!(
+        !p.decide(Permission::ManageAccess, &pay).is_allow(),
+        "owner cannot"
+    );
+    assert!(
+        !p.decide(Permission::ReadEvidence, &scope("acme/web"))
+            .is_allow(),
+        "owner cannot"
+    );
+    assert!(
+        !p.decide(Permission::ReadEvidence, &scope("globex/app"))
+            .is_allow(),
+        "token cannot"
+    );
+
+    // The token is narrower than the owner: its grant wins.
+    let (secret2, _) = store
+        .create_token(
+            "ro",
+            grant("developer@acme"),
+            Some("alice"),
+            None,
+            "user:alice",
+            t0(),
+        )
+        .unwrap();
+    let p2 = store.authenticate_token(secret2.expose(), t0()).unwrap();
+    assert_eq!(p2.grants, [grant("developer@acme/payments")]);
+    assert!(p2.decide(Permission::ReadEvidence, &pay).is_allow());
+    assert!(!p2.decide(Permission::WriteEvidence, &pay).is_allow());
+
+    // Revoking the owner's grant takes effect at the token's next authentication.
+    store
+        .revoke_grant("alice", &grant("release-manager@acme/payments"))
+        .unwrap();
+    let p = store.authenticate_token(secret.expose(), t0()).unwrap();
+    assert!(p.grants.is_empty());
+    for perm in Permission::ALL {
+        assert_eq!(p.decide(perm, &pay), Decision::Deny);
+    }
+}
+
+#[test]
+fn errors_classify_client_versus_environment() {
+    let client = [
+        AccessError::BadCredentials,
+        AccessError::PasswordTooShort { min: 12 },
+        AccessError::MalformedToken { reason: "x" },
+        AccessError::Oidc(trailmark_access::OidcError::NoRuleMatched {
+            issuer: "i".into(),
+            subject: "s".into(),
+        }),
+    ];
+    for e in client {
+        assert!(e.is_client_error(), "{e}");
+    }
+    let environment = [
+        AccessError::Storage {
+            op: "x",
+            message: "disk".into(),
+        },
+        AccessError::Incompatible("x".into()),
+        AccessError::Oidc(trailmark_access::OidcError::Jwks {
+            issuer: "i".into(),
+            source_name: "u".into(),
+            reason: "down".into(),
+        }),
+    ];
+    for e in environment {
+        assert!(!e.is_client_error(), "{e}");
+    }
+}
+
+/// Every file SQLite may keep for the database: the main file, its WAL and shared memory.
+fn database_bytes(dir: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        bytes.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn no_secret_or_password_is_stored_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.db");
+    let passwords = ["alice's very secret passphrase", "bob-password-0123456789"];
+    let mut secrets = Vec::new();
+    {
+        let store = AccessStore::open(&path).unwrap();
+        seed(&store);
+        store.create_user("alice", passwords[0]).unwrap();
+        store.create_user("bob", passwords[1]).unwrap();
+        store.grant("alice", grant("admin@acme")).unwrap();
+        for owner in [None, Some("alice")] {
+            let (secret, _) = store
+                .create_token(
+                    "t",
+                    grant("developer@acme"),
+                    owner,
+                    None,
+                    "user:alice",
+                    t0(),
+                )
+                .unwrap();
+            secrets.push(secret.expose().to_owned());
+        }
+        // Scan while open (WAL not yet checkpointed) ...
+        check_no_secrets(dir.path(), &passwords, &secrets);
+    }
+    // ... and after close, when SQLite has folded the WAL into the database.
+    check_no_secrets(dir.path(), &passwords, &secrets);
+
+    // Reopening works and the tokens still authenticate (the schema is not re-applied).
+    let store = AccessStore::open(&path).unwrap();
+    for s in &secrets {
+        store.authenticate_token(s, t0()).unwrap();
+    }
+    store.authenticate_user("bob", passwords[1]).unwrap();
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "access database is readable by others: {mode:o}"
+        );
+    }
+}
+
+fn check_no_secrets(dir: &Path, passwords: &[&str], secrets: &[String]) {
+    let bytes = database_bytes(dir);
+    assert!(
+        contains(&bytes, b"$argon2id$"),
+        "the scan sees the database contents"
+    );
+    for p in passwords {
+        assert!(
+            !contains(&bytes, p.as_bytes()),
+            "password {p:?} stored in clear"
+        );
+    }
+    for s in secrets {
+        assert!(!contains(&bytes, s.as_bytes()), "token stored in clear");
+        // The secret part alone (after `tmk_<id>_`), and a long piece of it.
+        assert!(
+            !contains(&bytes, &s.as_bytes()[13..]),
+            "token secret stored in clear"
+        );
+        assert!(
+            !contains(&bytes, &s.as_bytes()[13..29]),
+            "part of a token secret stored"
+        );
+    }
+}
+
+#[test]
+fn altered_schema_history_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.db");
+    drop(AccessStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE schema_migrations SET sha256 = 'x' WHERE version = 1",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let err = AccessStore::open(&path).unwrap_err();
+    assert!(matches!(err, AccessError::Incompatible(_)), "{err}");
+    assert!(!err.is_client_error());
+}
+
+#[test]
+fn roles_round_trip_through_the_store() {
+    let store = seeded();
+    store.create_user("u", PASSWORD).unwrap();
+    for role in Role::ALL {
+        for s in ["acme", "acme/web"] {
+            store.grant("u", Grant::new(role, scope(s))).unwrap();
+            let (_, info) = store
+                .create_token("t", Grant::new(role, scope(s)), None, None, "x", t0())
+                .unwrap();
+            assert_eq!(
+                store.token(&info.id).unwrap().grant,
+                Grant::new(role, scope(s))
+            );
+        }
+    }
+    assert_eq!(store.grants("u").unwrap().len(), Role::ALL.len() * 2);
+}
