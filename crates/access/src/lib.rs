@@ -30,6 +30,22 @@
 //! `acme`, every project of acme. A principal is allowed `p` on a target scope when any of its
 //! grants has a role that allows `p` and a scope that covers the target.
 //!
+//! ```
+//! use trailmark_access::{Decision, Grant, Permission, Principal, PrincipalKind, Scope};
+//!
+//! let ci = Principal {
+//!     id: "token:abcdefgh".to_owned(),
+//!     kind: PrincipalKind::Token,
+//!     grants: vec!["ingest@acme/payments".parse::<Grant>()?],
+//!     person: None,
+//! };
+//! let payments: Scope = "acme/payments".parse()?;
+//! assert_eq!(ci.decide(Permission::WriteEvidence, &payments), Decision::Allow);
+//! assert_eq!(ci.decide(Permission::ReadEvidence, &payments), Decision::Deny);
+//! assert_eq!(ci.decide(Permission::WriteEvidence, &"acme/web".parse()?), Decision::Deny);
+//! # Ok::<(), trailmark_access::AccessError>(())
+//! ```
+//!
 //! # Invariants
 //!
 //! - No secret is ever stored or printed: passwords as argon2id PHC strings, tokens as SHA-256

@@ -206,6 +206,20 @@ impl OidcVerifier {
         self.providers.iter().map(|p| &p.config)
     }
 
+    /// Loads every provider's key set now, so a server can refuse to start with a missing
+    /// file or an unreachable URL instead of failing the first CI job. Counts as a fetch for
+    /// the once-a-minute limit.
+    pub fn load_keys(&self, now: Timestamp) -> Result<(), AccessError> {
+        for provider in &self.providers {
+            let mut cache = provider
+                .cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            provider.reload(&mut cache, now)?;
+        }
+        Ok(())
+    }
+
     /// Verifies `jwt` at time `now` and returns the workload principal
     /// `oidc:<iss>#<sub>` with the grants of every matching rule.
     ///
@@ -450,7 +464,8 @@ impl ProviderState {
         if let Some(key) = find_key(&cache.keys, kid) {
             return self.usable(key, alg, alg_text);
         }
-        // An unknown kid usually means the issuer rotated its keys.
+        // An unknown kid usually means the issuer rotated its keys. If the refresh fails, that
+        // (an environment error) is the answer rather than "unknown key".
         if may_fetch(&cache) {
             self.reload(&mut cache, now)?;
             if let Some(key) = find_key(&cache.keys, kid) {
@@ -509,11 +524,12 @@ impl ProviderState {
                 Ok(())
             }
             Err(e) => {
-                // Keep serving the keys we have; a failed refresh must not lock everyone out.
+                // The keys we have stay in place: a failed refresh must not lock out tokens
+                // signed with keys we already know.
                 if !cache.loaded {
                     cache.last_error = Some(e.clone());
                 }
-                if cache.loaded { Ok(()) } else { Err(e) }
+                Err(e)
             }
         }
     }

@@ -680,6 +680,27 @@ fn key_set_over_http_is_cached_and_refetched_for_unknown_kids_once_a_minute() {
         OidcError::UnknownKey { .. }
     ));
     assert_eq!(server.requests(), 2);
+
+    // The endpoint breaks. A refresh for an unknown kid reports that (an environment error),
+    // but the keys already known keep working.
+    *server.body.lock().unwrap() = "<html>maintenance</html>".into();
+    let much_later = later + SignedDuration::from_secs(61);
+    let err = verifier.verify(&bogus, much_later).unwrap_err();
+    assert!(
+        matches!(err, AccessError::Oidc(OidcError::Jwks { .. })),
+        "{err}"
+    );
+    assert_eq!(server.requests(), 3);
+    let mut fresh = claims();
+    fresh["exp"] = json!(much_later.as_second() + 300);
+    verifier.verify(&rs256(&fresh), much_later).unwrap();
+    verifier
+        .verify(
+            &sign(Algorithm::RS256, Some("rsa-b"), &rsa_b(), &fresh),
+            much_later,
+        )
+        .unwrap();
+    assert_eq!(server.requests(), 3);
 }
 
 #[test]
