@@ -653,3 +653,31 @@ fn roles_round_trip_through_the_store() {
     }
     assert_eq!(store.grants("u").unwrap().len(), Role::ALL.len() * 2);
 }
+
+/// Unknown users cost one argon2 verification too. Without the dummy verification an unknown
+/// user would answer hundreds of times faster than a wrong password; the bound here is loose
+/// (a quarter) so a busy machine cannot make it flaky.
+#[test]
+fn unknown_user_takes_as_long_as_a_wrong_password() {
+    let store = seeded();
+    store.create_user("alice", PASSWORD).unwrap();
+    let fastest = |user: &str| {
+        (0..3)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                let err = store
+                    .authenticate_user(user, "not the password")
+                    .unwrap_err();
+                assert_eq!(err, AccessError::BadCredentials);
+                start.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let wrong_password = fastest("alice");
+    let unknown_user = fastest("nobody");
+    assert!(
+        unknown_user * 4 >= wrong_password,
+        "unknown user {unknown_user:?} vs wrong password {wrong_password:?}"
+    );
+}
