@@ -167,6 +167,93 @@ pub enum Command {
     },
     /// Initialise (if needed), record sample evidence, print the checkpoint and verify the log.
     Quickstart,
+    /// Run the HTTP service (API, webhooks). On a fresh data directory it first creates the
+    /// store, the default organisation and an admin token (written to <data-dir>/admin.token).
+    Serve {
+        /// TOML configuration file (see the server docs); environment variables override it.
+        #[arg(long, env = "TRAILMARK_CONFIG")]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides the config file and TRAILMARK_LISTEN).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// API tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Local users (for the web UI) and their role grants.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Organisations (tenants) and their projects.
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; prints it once on stdout (only its SHA-256 is kept).
+    Create {
+        /// What it is for, e.g. "payments CI".
+        #[arg(long)]
+        name: String,
+        /// admin, release-manager, approver, auditor, developer or ingest.
+        #[arg(long)]
+        role: String,
+        /// ORG or ORG/PROJECT.
+        #[arg(long)]
+        scope: String,
+        /// The user this token acts for (a person token; never more than that user may do).
+        #[arg(long)]
+        owner: Option<String>,
+        /// Expiry: an RFC 3339 instant or a duration like 30d, 12h.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List tokens (JSON Lines; never secrets).
+    List {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Revoke a token at once.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a local user; the password is read from stdin (first line).
+    Create {
+        name: String,
+        /// Organisation under which the creation is recorded.
+        #[arg(long)]
+        org: String,
+    },
+    /// Grant a role on ORG or ORG/PROJECT.
+    Grant {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        scope: String,
+    },
+    /// Withdraw a role grant.
+    Revoke {
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        scope: String,
+    },
+    /// List users and their grants (JSON Lines).
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organisation.
+    Create { name: String },
+    /// Create a project (team) inside an organisation: ORG/PROJECT.
+    Project { name: String },
+    /// List organisations and their projects (JSON Lines).
+    List,
 }
 
 #[derive(Debug, Subcommand)]

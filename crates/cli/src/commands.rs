@@ -17,10 +17,16 @@ use crate::error::{CliError, input, io};
 /// move a progress bar.
 const IMPORT_CHUNK: usize = 10_000;
 
-pub fn run(cli: Cli) -> Result<(), CliError> {
-    let dir = DataDir::new(cli.data_dir);
+pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
+    let dir = DataDir::new(cli.data_dir.clone());
     match cli.command {
+        Command::Serve { config, listen } => {
+            crate::service::serve(cli.data_dir, data_dir_explicit, config, listen)
+        }
+        Command::Token(cmd) => crate::service::token(&dir, cmd, &mut out),
+        Command::User(cmd) => crate::service::user(&dir, cmd, &mut out),
+        Command::Org(cmd) => crate::service::org(&dir, cmd, &mut out),
         Command::Init { origin } => {
             let (store, verifier) = dir.init(origin)?;
             eprintln!(
@@ -345,7 +351,7 @@ fn ingest_file(
     Ok(())
 }
 
-fn stdout_err(e: std::io::Error) -> CliError {
+pub(crate) fn stdout_err(e: std::io::Error) -> CliError {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         return CliError::BrokenPipe;
     }

@@ -17,6 +17,15 @@ impl DataDir {
         DataDir { root }
     }
 
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Access state (organisations, users, token hashes): mutable, so apart from the log.
+    pub fn access_db(&self) -> PathBuf {
+        self.root.join("access.db")
+    }
+
     pub fn db(&self) -> PathBuf {
         self.root.join("trailmark.db")
     }
@@ -134,7 +143,7 @@ fn parse_vkey_text(text: &str, what: &str) -> Result<VerifierKey, CliError> {
     VerifierKey::parse(text).map_err(|e| input(format!("{what}: not a verifier key: {e}")))
 }
 
-fn write_new(path: &Path, content: &str, secret: bool) -> Result<(), CliError> {
+pub(crate) fn write_new(path: &Path, content: &str, secret: bool) -> Result<(), CliError> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

@@ -7,19 +7,27 @@ mod args;
 mod commands;
 mod datadir;
 mod error;
+mod service;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> std::process::ExitCode {
-    let cli = match args::Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = args::Cli::command()
+        .try_get_matches()
+        .and_then(|m| args::Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(p) => p,
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
             let _ = e.print();
             return std::process::ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match commands::run(cli) {
+    // `serve` lets a config file name the data directory unless the flag or env chose one.
+    let data_dir_explicit = matches
+        .value_source("data_dir")
+        .is_some_and(|s| s != clap::parser::ValueSource::DefaultValue);
+    match commands::run(cli, data_dir_explicit) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error::CliError::BrokenPipe) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -1,0 +1,427 @@
+//! Server configuration: a TOML file, then environment overrides, then validation into types
+//! the rest of the server can trust ("parse, don't validate": a [`Config`] that exists is usable).
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! data_dir = "trailmark-data"
+//! default_org = "default"
+//! max_body_bytes = 10485760
+//! log_format = "text"            # or "json"
+//!
+//! [[hooks]]
+//! source = "github"              # github | gitlab | jira | jenkins | cdevents
+//! secret_file = "/run/secrets/github-webhook"   # or secret = "..." (prefer a file or the env)
+//! scope = "acme/payments"        # where its evidence belongs (an org, or org/project)
+//! # name = "payments"            # optional: served at /hooks/github/payments instead
+//!
+//! [[oidc]]
+//! issuer = "https://token.actions.githubusercontent.com"
+//! audience = "trailmark"
+//! jwks_url = "https://token.actions.githubusercontent.com/.well-known/jwks"
+//! rules = [{ claim = "repository", equals = "acme/payments", role = "ingest", scope = "acme/payments" }]
+//! ```
+//!
+//! Environment overrides: `TRAILMARK_LISTEN`, `TRAILMARK_DATA`, `TRAILMARK_DEFAULT_ORG`,
+//! `TRAILMARK_MAX_BODY_BYTES`, `TRAILMARK_LOG_FORMAT`, and `TRAILMARK_HOOK_<SOURCE>_SECRET` (the
+//! secret of the unnamed hook of that source, e.g. `TRAILMARK_HOOK_GITHUB_SECRET`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use trailmark_access::{ClaimRule, Grant, JwksSource, OidcProvider, OrgName, Role, Scope};
+
+/// A configuration problem, naming the setting and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub reason: String,
+}
+
+fn bad(setting: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The sources that can push webhooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HookSource {
+    Github,
+    Gitlab,
+    Jira,
+    Jenkins,
+    Cdevents,
+}
+
+impl HookSource {
+    pub const ALL: [HookSource; 5] = [
+        HookSource::Github,
+        HookSource::Gitlab,
+        HookSource::Jira,
+        HookSource::Jenkins,
+        HookSource::Cdevents,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HookSource::Github => "github",
+            HookSource::Gitlab => "gitlab",
+            HookSource::Jira => "jira",
+            HookSource::Jenkins => "jenkins",
+            HookSource::Cdevents => "cdevents",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HookSource> {
+        HookSource::ALL.into_iter().find(|h| h.name() == s)
+    }
+
+    pub fn format(self) -> trailmark_ingest::Format {
+        match self {
+            HookSource::Github => trailmark_ingest::Format::Github,
+            HookSource::Gitlab => trailmark_ingest::Format::Gitlab,
+            HookSource::Jira => trailmark_ingest::Format::Jira,
+            HookSource::Jenkins => trailmark_ingest::Format::Jenkins,
+            HookSource::Cdevents => trailmark_ingest::Format::Cdevents,
+        }
+    }
+}
+
+impl fmt::Display for HookSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A webhook shared secret. Never printed: `Debug` redacts it.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Secret {
+        Secret(bytes.into())
+    }
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// One webhook endpoint: `/hooks/<source>` or `/hooks/<source>/<name>`.
+#[derive(Clone, Debug)]
+pub struct Hook {
+    pub source: HookSource,
+    pub name: Option<String>,
+    pub secret: Secret,
+    /// Where its evidence (and its rejected deliveries) belong.
+    pub scope: Scope,
+}
+
+impl Hook {
+    pub fn path(&self) -> String {
+        match &self.name {
+            Some(n) => format!("/hooks/{}/{n}", self.source),
+            None => format!("/hooks/{}", self.source),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Records that name no organisation (CLI imports, records from before the server) belong
+    /// to this one.
+    pub default_org: OrgName,
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+    pub hooks: Vec<Hook>,
+    pub oidc: Vec<OidcProvider>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    default_org: Option<String>,
+    max_body_bytes: Option<u64>,
+    log_format: Option<String>,
+    #[serde(default)]
+    hooks: Vec<RawHook>,
+    #[serde(default)]
+    oidc: Vec<RawOidc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHook {
+    source: String,
+    name: Option<String>,
+    secret: Option<String>,
+    secret_file: Option<PathBuf>,
+    scope: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOidc {
+    issuer: String,
+    audience: String,
+    jwks_file: Option<PathBuf>,
+    jwks_url: Option<String>,
+    #[serde(default)]
+    leeway_secs: Option<u64>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    claim: String,
+    equals: String,
+    role: String,
+    scope: String,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_MAX_BODY: usize = 10 * 1024 * 1024;
+
+impl Config {
+    /// Reads `path` (when given), applies `env` overrides, validates. `env` is passed in so tests
+    /// need not touch the process environment.
+    pub fn load(
+        path: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let raw = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| bad(p.display().to_string(), format!("cannot read: {e}")))?;
+                toml::from_str::<RawConfig>(&text)
+                    .map_err(|e| bad(p.display().to_string(), e.to_string()))?
+            }
+            None => RawConfig::default(),
+        };
+        Config::from_raw(raw, env)
+    }
+
+    /// Parses configuration text (for tests and `--config -`).
+    pub fn from_toml(text: &str, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let raw = toml::from_str::<RawConfig>(text).map_err(|e| bad("config", e.to_string()))?;
+        Config::from_raw(raw, env)
+    }
+
+    fn from_raw(mut raw: RawConfig, env: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let var = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        if let Some(v) = var("TRAILMARK_LISTEN") {
+            raw.listen = Some(v);
+        }
+        if let Some(v) = var("TRAILMARK_DATA") {
+            raw.data_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("TRAILMARK_DEFAULT_ORG") {
+            raw.default_org = Some(v);
+        }
+        if let Some(v) = var("TRAILMARK_MAX_BODY_BYTES") {
+            raw.max_body_bytes = Some(v.parse().map_err(|_| {
+                bad(
+                    "TRAILMARK_MAX_BODY_BYTES",
+                    format!("{v:?} is not a byte count"),
+                )
+            })?);
+        }
+        if let Some(v) = var("TRAILMARK_LOG_FORMAT") {
+            raw.log_format = Some(v);
+        }
+        for source in HookSource::ALL {
+            let key = format!("TRAILMARK_HOOK_{}_SECRET", source.name().to_uppercase());
+            if let Some(secret) = var(&key) {
+                match raw
+                    .hooks
+                    .iter_mut()
+                    .find(|h| h.source == source.name() && h.name.is_none())
+                {
+                    Some(h) => {
+                        h.secret = Some(secret);
+                        h.secret_file = None;
+                    }
+                    None => raw.hooks.push(RawHook {
+                        source: source.name().to_owned(),
+                        name: None,
+                        secret: Some(secret),
+                        secret_file: None,
+                        scope: None,
+                    }),
+                }
+            }
+        }
+
+        let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse().map_err(|_| {
+            bad(
+                "listen",
+                format!("{listen_text:?} is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+        let default_org_text = raw.default_org.unwrap_or_else(|| "default".to_owned());
+        let default_org: OrgName = default_org_text
+            .parse()
+            .map_err(|e| bad("default_org", format!("{e}")))?;
+        let max_body_bytes = match raw.max_body_bytes {
+            None => DEFAULT_MAX_BODY,
+            Some(0) => return Err(bad("max_body_bytes", "must be more than 0")),
+            Some(n) => usize::try_from(n).map_err(|_| bad("max_body_bytes", "too large"))?,
+        };
+        let log_format = match raw.log_format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(bad(
+                    "log_format",
+                    format!("{other:?} is not one of: text, json"),
+                ));
+            }
+        };
+
+        let mut hooks = Vec::new();
+        for (i, h) in raw.hooks.into_iter().enumerate() {
+            let at = format!("hooks[{i}]");
+            let source = HookSource::parse(&h.source).ok_or_else(|| {
+                bad(
+                    format!("{at}.source"),
+                    format!(
+                        "{:?} is not one of: github, gitlab, jira, jenkins, cdevents",
+                        h.source
+                    ),
+                )
+            })?;
+            if let Some(n) = &h.name
+                && (n.is_empty()
+                    || n.len() > 64
+                    || !n
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+            {
+                return Err(bad(
+                    format!("{at}.name"),
+                    format!("{n:?} must be 1-64 of a-z, 0-9 and -"),
+                ));
+            }
+            let secret = match (h.secret, h.secret_file) {
+                (Some(s), None) => s.into_bytes(),
+                (None, Some(f)) => {
+                    let text = std::fs::read_to_string(&f).map_err(|e| {
+                        bad(format!("{at}.secret_file"), format!("{}: {e}", f.display()))
+                    })?;
+                    text.trim_end_matches(['\n', '\r']).as_bytes().to_vec()
+                }
+                (Some(_), Some(_)) => {
+                    return Err(bad(at, "give secret or secret_file, not both"));
+                }
+                (None, None) => {
+                    return Err(bad(
+                        at,
+                        format!(
+                            "no secret: set secret_file, or TRAILMARK_HOOK_{}_SECRET",
+                            source.name().to_uppercase()
+                        ),
+                    ));
+                }
+            };
+            // A short secret is guessable and an HMAC keyed with it proves little.
+            if secret.len() < 16 {
+                return Err(bad(
+                    format!("{at}.secret"),
+                    "is shorter than 16 bytes; use a long random secret",
+                ));
+            }
+            let scope = match h.scope {
+                Some(s) => s
+                    .parse::<Scope>()
+                    .map_err(|e| bad(format!("{at}.scope"), e.to_string()))?,
+                None => Scope::Org(default_org.clone()),
+            };
+            let hook = Hook {
+                source,
+                name: h.name,
+                secret: Secret::new(secret),
+                scope,
+            };
+            if hooks.iter().any(|o: &Hook| o.path() == hook.path()) {
+                return Err(bad(at, format!("{} is configured twice", hook.path())));
+            }
+            hooks.push(hook);
+        }
+
+        let mut oidc = Vec::new();
+        for (i, o) in raw.oidc.into_iter().enumerate() {
+            let at = format!("oidc[{i}]");
+            let jwks = match (o.jwks_file, o.jwks_url) {
+                (Some(f), None) => JwksSource::File(f),
+                (None, Some(u)) => JwksSource::Url(u),
+                _ => return Err(bad(at, "give exactly one of jwks_file, jwks_url")),
+            };
+            if o.rules.is_empty() {
+                return Err(bad(
+                    format!("{at}.rules"),
+                    "no rules: no token from this issuer could be granted anything",
+                ));
+            }
+            let mut rules = Vec::new();
+            for (j, r) in o.rules.into_iter().enumerate() {
+                let rat = format!("{at}.rules[{j}]");
+                let role: Role = r
+                    .role
+                    .parse()
+                    .map_err(|e| bad(format!("{rat}.role"), format!("{e}")))?;
+                let scope: Scope = r
+                    .scope
+                    .parse()
+                    .map_err(|e| bad(format!("{rat}.scope"), format!("{e}")))?;
+                rules.push(ClaimRule {
+                    claim: r.claim,
+                    equals: r.equals,
+                    grant: Grant { role, scope },
+                });
+            }
+            oidc.push(OidcProvider {
+                issuer: o.issuer,
+                audience: o.audience,
+                jwks,
+                rules,
+                leeway_secs: o.leeway_secs.unwrap_or(60),
+            });
+        }
+
+        Ok(Config {
+            listen,
+            data_dir: raw
+                .data_dir
+                .unwrap_or_else(|| PathBuf::from("trailmark-data")),
+            default_org,
+            max_body_bytes,
+            log_format,
+            hooks,
+            oidc,
+        })
+    }
+}

@@ -1,0 +1,71 @@
+//! What every handler shares: the evidence store, the access store, the OIDC verifier and the
+//! validated configuration.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use trailmark_access::{AccessError, AccessStore, OidcVerifier};
+use trailmark_store::Store;
+
+use crate::config::{Config, Hook};
+
+/// Cheap to clone: one `Arc`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+#[allow(missing_debug_implementations)] // AppState's Debug covers it
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub access: Arc<AccessStore>,
+    pub oidc: OidcVerifier,
+    pub config: Config,
+    /// Hooks by path (`/hooks/github`, `/hooks/github/payments`).
+    pub hooks: BTreeMap<String, Hook>,
+    draining: AtomicBool,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("origin", &self.0.store.origin())
+            .field("listen", &self.0.config.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Fails when an OIDC provider's configuration is unusable (e.g. its JWKS file).
+    pub fn new(
+        store: Arc<dyn Store>,
+        access: Arc<AccessStore>,
+        config: Config,
+    ) -> Result<AppState, AccessError> {
+        let hooks = config.hooks.iter().map(|h| (h.path(), h.clone())).collect();
+        let oidc = OidcVerifier::new(config.oidc.clone())?;
+        Ok(AppState(Arc::new(Inner {
+            store,
+            access,
+            oidc,
+            config,
+            hooks,
+            draining: AtomicBool::new(false),
+        })))
+    }
+
+    /// Marks the server as shutting down: readiness fails so load balancers stop sending.
+    pub fn start_draining(&self) {
+        self.0.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.0.draining.load(Ordering::SeqCst)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

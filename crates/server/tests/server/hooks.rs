@@ -1,0 +1,330 @@
+//! Webhooks: authentication before parsing, durable acknowledgement, duplicates, limits, and
+//! rejected deliveries recorded as security events.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use trailmark_model::Digest;
+use trailmark_store::Store;
+
+use crate::{
+    CDEVENTS_SECRET, Env, GITLAB_SECRET, JENKINS_SECRET, JIRA_SECRET, fixture, hmac_hex, subject,
+};
+
+#[tokio::test]
+async fn a_signed_github_delivery_is_stored_durably_with_its_raw_input() {
+    let env = Env::new();
+    let body = fixture("github/push/payload.json");
+    let before = env.size();
+    let r = env.github("push", "d-1", &body).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let v = r.json();
+    let n = v["appended"].as_u64().expect("count");
+    assert!(n >= 1, "a push is at least one record");
+    assert_eq!(v["duplicate"], false);
+    // Acknowledged means committed: the store already has them, under the hook's project.
+    assert_eq!(env.size(), before + n);
+    let first = v["indices"][0].as_u64().expect("index");
+    let rec = env.record(first);
+    assert_eq!(rec.record.source.as_deref(), Some("github"));
+    assert!(
+        rec.record
+            .subjects
+            .contains(&subject("project", "acme/payments")),
+        "filed under the hook's scope: {:?}",
+        rec.record.subjects
+    );
+    let digest = Digest::of(&body);
+    let stored = env
+        .store
+        .blob(&digest)
+        .expect("read")
+        .expect("raw input kept");
+    assert_eq!(stored, body);
+
+    // A re-delivery (same id) is acknowledged and stores nothing.
+    let r = env.github("push", "d-1", &body).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["duplicate"], true);
+    assert_eq!(r.json()["appended"], 0);
+    assert_eq!(env.size(), before + n);
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_refused_before_parsing_and_recorded() {
+    let env = Env::new();
+    let body = fixture("github/push/payload.json");
+    let before = env.size();
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        (
+            "wrong secret",
+            Some(hmac_hex("not-the-secret-at-all", &body)),
+            "does not match",
+        ),
+        ("missing", None, "missing x-hub-signature-256"),
+        ("not hex", Some("sha256=zz".into()), "malformed"),
+        ("sha1 form", Some("sha1=abcdef".into()), "malformed"),
+    ];
+    for (i, (what, sig, reason)) in cases.iter().enumerate() {
+        let mut req = Request::post("/hooks/github")
+            .header("content-type", "application/json")
+            .header("x-github-event", "push")
+            .header("x-github-delivery", format!("bad-{i}"));
+        if let Some(s) = sig {
+            req = req.header("x-hub-signature-256", s);
+        }
+        let r = env
+            .send(req.body(Body::from(body.clone())).expect("request"))
+            .await;
+        let detail = r.problem(401, "bad-signature");
+        assert!(detail.contains(reason), "{what}: {detail}");
+    }
+    // Nothing from the payload was stored, but each rejection is itself evidence.
+    let rejected = env.records_of("security.webhook_rejected");
+    assert_eq!(rejected.len(), cases.len());
+    assert_eq!(env.size(), before + cases.len() as u64);
+    assert!(env.records_of("github.push").is_empty());
+    let payload = trailmark_model::wire::to_json(&rejected[0].record);
+    let text = payload.to_string();
+    assert!(
+        text.contains(&Digest::of(&body).to_string()),
+        "names the body by digest"
+    );
+    assert!(!text.contains("github-secret"), "never the secret");
+    assert!(text.contains("claimed_delivery"));
+    // A tampered body with the original signature fails too.
+    let mut tampered = body.clone();
+    tampered[10] ^= 1;
+    let req = Request::post("/hooks/github")
+        .header("content-type", "application/json")
+        .header("x-github-event", "push")
+        .header("x-hub-signature-256", hmac_hex(crate::GITHUB_SECRET, &body))
+        .body(Body::from(tampered))
+        .expect("request");
+    env.send(req).await.problem(401, "bad-signature");
+}
+
+#[tokio::test]
+async fn limits_content_type_and_unknown_hooks() {
+    let env = Env::new();
+    let before = env.size();
+    // 1 MiB limit in the test config.
+    let big = vec![b' '; 1024 * 1024 + 1];
+    let r = env.github("push", "big", &big).await;
+    r.problem(413, "payload-too-large");
+    // Chunked (no Content-Length) is limited too.
+    let stream = futures_stream(big.clone());
+    let req = Request::post("/hooks/github")
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", hmac_hex(crate::GITHUB_SECRET, &big))
+        .body(stream)
+        .expect("request");
+    env.send(req).await.problem(413, "payload-too-large");
+
+    let body = fixture("github/push/payload.json");
+    let req = Request::post("/hooks/github")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-hub-signature-256", hmac_hex(crate::GITHUB_SECRET, &body))
+        .body(Body::from(body.clone()))
+        .expect("request");
+    let detail = env.send(req).await.problem(415, "unsupported-media-type");
+    assert!(detail.contains("application/json"), "{detail}");
+
+    let req = Request::post("/hooks/bitbucket")
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .expect("request");
+    env.send(req).await.problem(404, "not-found");
+    assert_eq!(env.size(), before, "none of these stored anything");
+}
+
+fn futures_stream(bytes: Vec<u8>) -> Body {
+    let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = bytes
+        .chunks(64 * 1024)
+        .map(|c| Ok(axum::body::Bytes::copy_from_slice(c)))
+        .collect();
+    Body::from_stream(tokio_stream_iter(chunks))
+}
+
+fn tokio_stream_iter(
+    items: Vec<Result<axum::body::Bytes, std::io::Error>>,
+) -> impl futures_core::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    struct Iter(std::vec::IntoIter<Result<axum::body::Bytes, std::io::Error>>);
+    impl futures_core::Stream for Iter {
+        type Item = Result<axum::body::Bytes, std::io::Error>;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Self::Item>> {
+            std::task::Poll::Ready(self.0.next())
+        }
+    }
+    Iter(items.into_iter())
+}
+
+#[tokio::test]
+async fn an_authenticated_but_unusable_delivery_is_422_and_stores_nothing() {
+    let env = Env::new();
+    let before = env.size();
+    let body = br#"{"zen": "nothing to see"}"#;
+    let r = env.github("push", "junk", body).await;
+    r.problem(422, "unprocessable");
+    let r = env.github("push", "junk2", b"{not json").await;
+    r.problem(422, "unprocessable");
+    assert_eq!(env.size(), before);
+}
+
+async fn post(env: &Env, path: &str, headers: &[(&str, String)], body: &[u8]) -> crate::Response {
+    let mut req = Request::post(path).header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, v);
+    }
+    env.send(req.body(Body::from(body.to_vec())).expect("request"))
+        .await
+}
+
+#[tokio::test]
+async fn gitlab_jira_jenkins_and_cdevents_authenticate_their_own_way() {
+    let env = Env::new();
+    // GitLab: the shared token header.
+    let body = fixture("gitlab/merge_request.json");
+    let ok = post(
+        &env,
+        "/hooks/gitlab",
+        &[
+            ("x-gitlab-token", GITLAB_SECRET.into()),
+            ("x-gitlab-event", "Merge Request Hook".into()),
+            ("x-gitlab-event-uuid", "gl-1".into()),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(
+        ok.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&ok.body)
+    );
+    let idx = ok.json()["indices"][0].as_u64().expect("index");
+    assert!(
+        env.record(idx)
+            .record
+            .subjects
+            .contains(&subject("project", "acme/web"))
+    );
+    post(
+        &env,
+        "/hooks/gitlab",
+        &[("x-gitlab-token", "wrong-token-0123456789".into())],
+        &body,
+    )
+    .await
+    .problem(401, "bad-signature");
+
+    // Jira: X-Hub-Signature HMAC.
+    let body = fixture("jira/webhook-cloud-issue-created-many-fields.json");
+    let ok = post(
+        &env,
+        "/hooks/jira",
+        &[("x-hub-signature", hmac_hex(JIRA_SECRET, &body))],
+        &body,
+    )
+    .await;
+    assert_eq!(
+        ok.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&ok.body)
+    );
+    let idx = ok.json()["indices"][0].as_u64().expect("index");
+    assert!(
+        env.record(idx)
+            .record
+            .subjects
+            .contains(&subject("org", "acme"))
+    );
+    post(
+        &env,
+        "/hooks/jira",
+        &[("x-hub-signature", hmac_hex("wrong", &body))],
+        &body,
+    )
+    .await
+    .problem(401, "bad-signature");
+
+    // Jenkins: a shared token, or an HMAC.
+    let body = fixture("jenkins/notification-plugin-wiki-example.json");
+    let ok = post(
+        &env,
+        "/hooks/jenkins",
+        &[("x-trailmark-token", JENKINS_SECRET.into())],
+        &body,
+    )
+    .await;
+    assert_eq!(
+        ok.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&ok.body)
+    );
+    let again = post(
+        &env,
+        "/hooks/jenkins",
+        &[("x-hub-signature-256", hmac_hex(JENKINS_SECRET, &body))],
+        &body,
+    )
+    .await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "same content again is a duplicate"
+    );
+    post(&env, "/hooks/jenkins", &[], &body)
+        .await
+        .problem(401, "bad-signature");
+
+    // CDEvents: HMAC, filed under another organisation.
+    let body = fixture("cdevents/service_deployed.json");
+    let ok = post(
+        &env,
+        "/hooks/cdevents",
+        &[("x-hub-signature-256", hmac_hex(CDEVENTS_SECRET, &body))],
+        &body,
+    )
+    .await;
+    assert_eq!(
+        ok.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&ok.body)
+    );
+    let idx = ok.json()["indices"][0].as_u64().expect("index");
+    assert!(
+        env.record(idx)
+            .record
+            .subjects
+            .contains(&subject("org", "beta"))
+    );
+    post(
+        &env,
+        "/hooks/cdevents",
+        &[("x-trailmark-token", "wrong-0123456789abcdef".into())],
+        &body,
+    )
+    .await
+    .problem(401, "bad-signature");
+
+    // Four rejections, four security events, each filed under its hook's organisation.
+    let rejected = env.records_of("security.webhook_rejected");
+    assert_eq!(rejected.len(), 4);
+    assert!(
+        rejected[3]
+            .record
+            .subjects
+            .contains(&subject("org", "beta"))
+    );
+}
