@@ -23,6 +23,8 @@ use trailmark_store::{Query, SqliteStore, Store};
 mod hooks;
 #[path = "server/matrix.rs"]
 mod matrix;
+#[path = "server/oidc.rs"]
+mod oidc;
 #[path = "server/records.rs"]
 mod records;
 
