@@ -56,6 +56,7 @@ pub struct Env {
     pub store: Arc<SqliteStore>,
     pub access: Arc<AccessStore>,
     pub app: Router,
+    pub state: AppState,
     pub tokens: BTreeMap<String, String>,
 }
 
@@ -122,7 +123,8 @@ impl Env {
             _dir: dir,
             store,
             access,
-            app: app(state),
+            app: app(state.clone()),
+            state,
             tokens: BTreeMap::new(),
         };
         for role in Role::ALL {
@@ -286,6 +288,14 @@ async fn health_and_readiness_answer_without_credentials() {
         r.headers.contains_key("x-request-id"),
         "every response carries a request id"
     );
+}
+
+#[tokio::test]
+async fn a_draining_server_is_not_ready() {
+    let env = Env::new();
+    env.state.start_draining();
+    env.get("/readyz", "").await.problem(503, "unavailable");
+    assert_eq!(env.get("/healthz", "").await.status, StatusCode::OK, "still alive");
 }
 
 #[tokio::test]

@@ -25,6 +25,18 @@ fn parse_scope(s: &str) -> Result<Scope, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("scope {s:?}: {e}")))
 }
 
+fn parse_org(s: &str) -> Result<OrgName, ApiError> {
+    s.parse::<OrgName>()
+        .map_err(|e| ApiError::BadRequest(format!("org {s:?}: {e}")))
+}
+
+fn parse_grant(req: &GrantRequest) -> Result<Grant, ApiError> {
+    Ok(Grant {
+        role: parse_role(&req.role)?,
+        scope: parse_scope(&req.scope)?,
+    })
+}
+
 fn parse_role(s: &str) -> Result<Role, ApiError> {
     s.parse::<Role>()
         .map_err(|e| ApiError::BadRequest(format!("role {s:?}: {e}")))
@@ -117,10 +129,7 @@ pub async fn list_tokens(
     caller: Caller,
     Query(p): Query<ListTokens>,
 ) -> Result<axum::Json<Vec<Value>>, ApiError> {
-    let org: OrgName = p
-        .org
-        .parse()
-        .map_err(|e| ApiError::BadRequest(format!("org {:?}: {e}", p.org)))?;
+    let org = parse_org(&p.org)?;
     caller.require(Permission::ManageAccess, &Scope::Org(org.clone()))?;
     let access = state.access.clone();
     let tokens = blocking(move || Ok(access.tokens(Some(&org))?)).await?;
@@ -185,10 +194,7 @@ pub async fn create_user(
     body: Body,
 ) -> Result<Response, ApiError> {
     let req: CreateUser = json_body(&body)?;
-    let org: OrgName = req
-        .org
-        .parse()
-        .map_err(|e| ApiError::BadRequest(format!("org {:?}: {e}", req.org)))?;
+    let org = parse_org(&req.org)?;
     caller.require(Permission::ManageAccess, &Scope::Org(org.clone()))?;
     let actor = caller.actor();
     let st = state.clone();
@@ -232,11 +238,7 @@ pub async fn add_grant(
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req: GrantRequest = json_body(&body)?;
-    let grant = Grant {
-        role: parse_role(&req.role)?,
-        scope: parse_scope(&req.scope)?,
-    };
+    let grant = parse_grant(&json_body(&body)?)?;
     caller.require(Permission::ManageAccess, &grant.scope)?;
     let actor = caller.actor();
     let st = state.clone();
@@ -263,10 +265,7 @@ pub async fn revoke_grant(
     Path(name): Path<String>,
     Query(req): Query<GrantRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let grant = Grant {
-        role: parse_role(&req.role)?,
-        scope: parse_scope(&req.scope)?,
-    };
+    let grant = parse_grant(&req)?;
     caller.require(Permission::ManageAccess, &grant.scope)?;
     let actor = caller.actor();
     let st = state.clone();
@@ -304,9 +303,7 @@ pub async fn create_project(
     body: Body,
 ) -> Result<Response, ApiError> {
     let req: CreateProject = json_body(&body)?;
-    let org: OrgName = org
-        .parse()
-        .map_err(|e| ApiError::BadRequest(format!("org {org:?}: {e}")))?;
+    let org = parse_org(&org)?;
     let project: ProjectName = req
         .name
         .parse()

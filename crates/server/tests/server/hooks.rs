@@ -178,6 +178,17 @@ async fn an_authenticated_but_unusable_delivery_is_422_and_stores_nothing() {
     assert_eq!(env.size(), before);
 }
 
+/// Asserts 201 and returns the first index the delivery was stored at.
+fn created(r: &crate::Response) -> u64 {
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()["indices"][0].as_u64().expect("index")
+}
+
 async fn post(env: &Env, path: &str, headers: &[(&str, String)], body: &[u8]) -> crate::Response {
     let mut req = Request::post(path).header("content-type", "application/json");
     for (k, v) in headers {
@@ -187,95 +198,92 @@ async fn post(env: &Env, path: &str, headers: &[(&str, String)], body: &[u8]) ->
         .await
 }
 
+/// One source's good delivery, where it must be filed, and a delivery that must be refused.
+struct SourceCase {
+    path: &'static str,
+    fixture: &'static str,
+    good: Vec<(&'static str, String)>,
+    filed_under: (&'static str, &'static str),
+    bad: Vec<(&'static str, String)>,
+}
+
 #[tokio::test]
 async fn gitlab_jira_jenkins_and_cdevents_authenticate_their_own_way() {
     let env = Env::new();
-    // GitLab: the shared token header.
-    let body = fixture("gitlab/merge_request.json");
-    let ok = post(
-        &env,
-        "/hooks/gitlab",
-        &[
-            ("x-gitlab-token", GITLAB_SECRET.into()),
-            ("x-gitlab-event", "Merge Request Hook".into()),
-            ("x-gitlab-event-uuid", "gl-1".into()),
-        ],
-        &body,
-    )
-    .await;
-    assert_eq!(
-        ok.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&ok.body)
-    );
-    let idx = ok.json()["indices"][0].as_u64().expect("index");
-    assert!(
-        env.record(idx)
-            .record
-            .subjects
-            .contains(&subject("project", "acme/web"))
-    );
-    post(
-        &env,
-        "/hooks/gitlab",
-        &[("x-gitlab-token", "wrong-token-0123456789".into())],
-        &body,
-    )
-    .await
-    .problem(401, "bad-signature");
-
-    // Jira: X-Hub-Signature HMAC.
-    let body = fixture("jira/webhook-cloud-issue-created-many-fields.json");
-    let ok = post(
-        &env,
-        "/hooks/jira",
-        &[("x-hub-signature", hmac_hex(JIRA_SECRET, &body))],
-        &body,
-    )
-    .await;
-    assert_eq!(
-        ok.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&ok.body)
-    );
-    let idx = ok.json()["indices"][0].as_u64().expect("index");
-    assert!(
-        env.record(idx)
-            .record
-            .subjects
-            .contains(&subject("org", "acme"))
-    );
-    post(
-        &env,
-        "/hooks/jira",
-        &[("x-hub-signature", hmac_hex("wrong", &body))],
-        &body,
-    )
-    .await
-    .problem(401, "bad-signature");
-
-    // Jenkins: a shared token, or an HMAC.
-    let body = fixture("jenkins/notification-plugin-wiki-example.json");
-    let ok = post(
-        &env,
-        "/hooks/jenkins",
-        &[("x-trailmark-token", JENKINS_SECRET.into())],
-        &body,
-    )
-    .await;
-    assert_eq!(
-        ok.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&ok.body)
-    );
+    let body = |f: &str| fixture(f);
+    let cases = vec![
+        // GitLab: the shared token header.
+        SourceCase {
+            path: "/hooks/gitlab",
+            fixture: "gitlab/merge_request.json",
+            good: vec![
+                ("x-gitlab-token", GITLAB_SECRET.into()),
+                ("x-gitlab-event", "Merge Request Hook".into()),
+                ("x-gitlab-event-uuid", "gl-1".into()),
+            ],
+            filed_under: ("project", "acme/web"),
+            bad: vec![("x-gitlab-token", "wrong-token-0123456789".into())],
+        },
+        // Jira: X-Hub-Signature HMAC.
+        SourceCase {
+            path: "/hooks/jira",
+            fixture: "jira/webhook-cloud-issue-created-many-fields.json",
+            good: vec![(
+                "x-hub-signature",
+                hmac_hex(
+                    JIRA_SECRET,
+                    &body("jira/webhook-cloud-issue-created-many-fields.json"),
+                ),
+            )],
+            filed_under: ("org", "acme"),
+            bad: vec![(
+                "x-hub-signature",
+                hmac_hex(
+                    "wrong",
+                    &body("jira/webhook-cloud-issue-created-many-fields.json"),
+                ),
+            )],
+        },
+        // Jenkins: a shared token (or an HMAC, below); no credential at all is refused.
+        SourceCase {
+            path: "/hooks/jenkins",
+            fixture: "jenkins/notification-plugin-wiki-example.json",
+            good: vec![("x-trailmark-token", JENKINS_SECRET.into())],
+            filed_under: ("project", "acme/payments"),
+            bad: vec![],
+        },
+        // CDEvents: HMAC, filed under another organisation.
+        SourceCase {
+            path: "/hooks/cdevents",
+            fixture: "cdevents/service_deployed.json",
+            good: vec![(
+                "x-hub-signature-256",
+                hmac_hex(CDEVENTS_SECRET, &body("cdevents/service_deployed.json")),
+            )],
+            filed_under: ("org", "beta"),
+            bad: vec![("x-trailmark-token", "wrong-0123456789abcdef".into())],
+        },
+    ];
+    for c in &cases {
+        let bytes = body(c.fixture);
+        let idx = created(&post(&env, c.path, &c.good, &bytes).await);
+        let (ty, id) = c.filed_under;
+        assert!(
+            env.record(idx).record.subjects.contains(&subject(ty, id)),
+            "{}: filed under {ty}:{id}",
+            c.path
+        );
+        post(&env, c.path, &c.bad, &bytes)
+            .await
+            .problem(401, "bad-signature");
+    }
+    // The same Jenkins content again, now HMAC-signed, is a duplicate.
+    let jenkins = body("jenkins/notification-plugin-wiki-example.json");
     let again = post(
         &env,
         "/hooks/jenkins",
-        &[("x-hub-signature-256", hmac_hex(JENKINS_SECRET, &body))],
-        &body,
+        &[("x-hub-signature-256", hmac_hex(JENKINS_SECRET, &jenkins))],
+        &jenkins,
     )
     .await;
     assert_eq!(
@@ -283,44 +291,10 @@ async fn gitlab_jira_jenkins_and_cdevents_authenticate_their_own_way() {
         StatusCode::OK,
         "same content again is a duplicate"
     );
-    post(&env, "/hooks/jenkins", &[], &body)
-        .await
-        .problem(401, "bad-signature");
-
-    // CDEvents: HMAC, filed under another organisation.
-    let body = fixture("cdevents/service_deployed.json");
-    let ok = post(
-        &env,
-        "/hooks/cdevents",
-        &[("x-hub-signature-256", hmac_hex(CDEVENTS_SECRET, &body))],
-        &body,
-    )
-    .await;
-    assert_eq!(
-        ok.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&ok.body)
-    );
-    let idx = ok.json()["indices"][0].as_u64().expect("index");
-    assert!(
-        env.record(idx)
-            .record
-            .subjects
-            .contains(&subject("org", "beta"))
-    );
-    post(
-        &env,
-        "/hooks/cdevents",
-        &[("x-trailmark-token", "wrong-0123456789abcdef".into())],
-        &body,
-    )
-    .await
-    .problem(401, "bad-signature");
 
     // Four rejections, four security events, each filed under its hook's organisation.
     let rejected = env.records_of("security.webhook_rejected");
-    assert_eq!(rejected.len(), 4);
+    assert_eq!(rejected.len(), cases.len());
     assert!(
         rejected[3]
             .record
