@@ -8,6 +8,9 @@ use std::process::{Command, Output, Stdio};
 const BIN: &str = env!("CARGO_BIN_EXE_trailmark");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
 
+#[path = "cli/serve.rs"]
+mod serve;
+
 struct Env {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
