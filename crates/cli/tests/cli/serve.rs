@@ -1,0 +1,601 @@
+//! `trailmark serve` as a process: acknowledged webhook deliveries survive `kill -9` during
+//! sustained ingest, and SIGTERM drains in-flight requests before a clean exit.
+//!
+//! The client is a few lines of HTTP/1.1 over `std::net::TcpStream` (one request per
+//! connection, `Connection: close`), so these tests see exactly what a real sender sees.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::{BIN, FIXTURES};
+
+const SECRET: &str = "crash-test-secret-0123456789";
+
+/// A generous bound so a hung server fails the test instead of hanging it (not a timing check).
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn config(dir: &Path) -> PathBuf {
+    let path = dir.join("serve.toml");
+    std::fs::write(
+        &path,
+        format!("[[hooks]]\nsource = \"github\"\nsecret = \"{SECRET}\"\nscope = \"default\"\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// One GitHub payload from the shared fixtures, with its event name and signature.
+struct Payload {
+    event: &'static str,
+    body: Vec<u8>,
+    signature: String,
+}
+
+fn payloads() -> Vec<Payload> {
+    [
+        ("push", "push/payload.json"),
+        ("push", "push/with-new-branch.payload.json"), // two records: the push and its commit
+        ("pull_request", "pull_request/opened.payload.json"),
+        ("workflow_run", "workflow_run/completed.payload.json"),
+        ("check_run", "check_run/completed.payload.json"),
+    ]
+    .into_iter()
+    .map(|(event, file)| {
+        let body = std::fs::read(Path::new(FIXTURES).join("ingest/github").join(file)).unwrap();
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(&body);
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        Payload {
+            event,
+            body,
+            signature,
+        }
+    })
+    .collect()
+}
+
+#[derive(Debug)]
+struct HttpResponse {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl HttpResponse {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {} with a body that is not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    s.set_write_timeout(Some(IO_TIMEOUT))?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+fn request_head(method: &str, path: &str, headers: &[(&str, &str)], len: usize) -> String {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {len}\r\n"
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// Reads a whole `Connection: close` response. A response cut short (the server died while
+/// sending it) is an error, never a status: only a complete answer counts as an acknowledgement.
+fn read_response(s: &mut TcpStream) -> std::io::Result<HttpResponse> {
+    let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad(format!("incomplete response head ({} bytes)", raw.len())))?;
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let body = raw[end + 4..].to_vec();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| bad(format!("bad status line: {head}")))?;
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .ok_or_else(|| bad(format!("no Content-Length: {head}")))?;
+    if body.len() != length {
+        return Err(bad(format!(
+            "truncated body: {} of {length} bytes",
+            body.len()
+        )));
+    }
+    Ok(HttpResponse { status, body })
+}
+
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
+    let mut s = connect(addr)?;
+    let mut req = request_head(method, path, headers, body.len()).into_bytes();
+    req.extend_from_slice(body);
+    s.write_all(&req)?;
+    read_response(&mut s)
+}
+
+fn deliver(addr: SocketAddr, p: &Payload, delivery: &str) -> std::io::Result<HttpResponse> {
+    http(
+        addr,
+        "POST",
+        "/hooks/github",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-GitHub-Event", p.event),
+            ("X-GitHub-Delivery", delivery),
+            ("X-Hub-Signature-256", &p.signature),
+        ],
+        &p.body,
+    )
+}
+
+/// A running `trailmark serve`, its address read from its stderr, which a thread keeps reading
+/// (so the server never blocks on a full pipe) and forwards line by line.
+struct Server {
+    child: Option<Child>,
+    addr: SocketAddr,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Server {
+    fn start(data: &Path, config: &Path, rust_log: &str) -> Server {
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(data)
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", rust_log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child: Some(child),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            lines,
+            seen: Vec::new(),
+        };
+        let line = server.wait_for_line("Trailmark is serving http://");
+        let rest = &line[line.find("http://").unwrap() + "http://".len()..];
+        server.addr = rest[..rest.find('/').unwrap()].parse().unwrap();
+        server.wait_ready();
+        server
+    }
+
+    /// The next stderr line containing `needle` (lines before it are kept for failure messages).
+    fn wait_for_line(&mut self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(IO_TIMEOUT) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!(
+                    "no {needle:?} on the server's stderr ({e}); it said:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Polls `/readyz` until it answers 200.
+    fn wait_ready(&self) {
+        for _ in 0..2000 {
+            if let Ok(r) = http(self.addr, "GET", "/readyz", &[], b"")
+                && r.status == 200
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("{} never became ready", self.addr);
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// SIGKILL (what `Child::kill` sends on unix), then reap.
+    fn kill(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        self.child.take().unwrap().wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// What a round of ingest saw: acknowledged deliveries with the indices the server returned,
+/// every delivery id that was sent at all, and anything a live server should never answer.
+#[derive(Default)]
+struct Outcome {
+    acked: BTreeMap<String, Vec<u64>>,
+    sent: BTreeSet<String>,
+    unexpected: Vec<String>,
+}
+
+/// Delivery ids are `{prefix}-{n}`; the payload is `n` modulo the payload count, so a resend
+/// can rebuild the exact delivery from the id alone.
+fn payload_of<'a>(payloads: &'a [Payload], id: &str) -> &'a Payload {
+    let n: usize = id.rsplit('-').next().unwrap().parse().unwrap();
+    &payloads[n % payloads.len()]
+}
+
+/// `clients` threads post fresh signed deliveries back to back until `stop` is set; once `target`
+/// deliveries are acknowledged, `then` runs (with requests still in flight). A connection
+/// error ends a client's loop; before `stop` it is reported as unexpected.
+fn ingest_until(
+    addr: SocketAddr,
+    payloads: &Arc<Vec<Payload>>,
+    prefix: &str,
+    clients: usize,
+    target: usize,
+    then: impl FnOnce(),
+) -> Outcome {
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<(String, Vec<u64>)>();
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (stop, next, tx, payloads) =
+                (stop.clone(), next.clone(), tx.clone(), payloads.clone());
+            let prefix = prefix.to_owned();
+            std::thread::spawn(move || {
+                let mut sent = Vec::new();
+                let mut unexpected = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    let id = format!("{prefix}-{n}");
+                    sent.push(id.clone());
+                    match deliver(addr, &payloads[n % payloads.len()], &id) {
+                        Ok(r) if r.status == 201 => {
+                            let v = r.json();
+                            assert_eq!(v["duplicate"], false, "{id}: {v}");
+                            let indices: Vec<u64> = v["indices"]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|i| i.as_u64().unwrap())
+                                .collect();
+                            assert!(!indices.is_empty(), "{id}: {v}");
+                            let _ = tx.send((id, indices));
+                        }
+                        Ok(r) => unexpected.push(format!(
+                            "{id}: status {}: {}",
+                            r.status,
+                            String::from_utf8_lossy(&r.body)
+                        )),
+                        Err(e) => {
+                            if !stop.load(Ordering::SeqCst) {
+                                unexpected.push(format!("{id}: {e} while the server was up"));
+                            }
+                            break;
+                        }
+                    }
+                }
+                (sent, unexpected)
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut out = Outcome::default();
+    while out.acked.len() < target {
+        match rx.recv_timeout(IO_TIMEOUT) {
+            Ok((id, indices)) => {
+                out.acked.insert(id, indices);
+            }
+            Err(e) => {
+                stop.store(true, Ordering::SeqCst);
+                panic!("only {} acknowledgements ({e})", out.acked.len());
+            }
+        }
+    }
+    // Clients treat errors from here on as the expected end of the server.
+    stop.store(true, Ordering::SeqCst);
+    then();
+    for h in handles {
+        let (sent, unexpected) = h.join().unwrap();
+        out.sent.extend(sent);
+        out.unexpected.extend(unexpected);
+    }
+    // Answers that arrived between `stop` and the end of the server are acknowledgements too.
+    out.acked.extend(rx.try_iter());
+    out
+}
+
+/// Re-sends every acknowledged delivery: each must be a duplicate naming the same indices.
+fn resend_all(addr: SocketAddr, payloads: &[Payload], acked: &BTreeMap<String, Vec<u64>>) {
+    let all: Vec<(&String, &Vec<u64>)> = acked.iter().collect();
+    std::thread::scope(|s| {
+        for chunk in all.chunks(all.len().div_ceil(4).max(1)) {
+            s.spawn(move || {
+                for (id, indices) in chunk {
+                    let r = deliver(addr, payload_of(payloads, id), id).unwrap();
+                    assert_eq!(r.status, 200, "{id} re-sent: {:?}", r);
+                    let v = r.json();
+                    assert_eq!(v["duplicate"], true, "{id} re-sent: {v}");
+                    assert_eq!(v["appended"], 0, "{id} re-sent: {v}");
+                    let stored: Vec<u64> = v["indices"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|i| i.as_u64().unwrap())
+                        .collect();
+                    assert_eq!(
+                        &&stored, indices,
+                        "{id} is stored where it was acknowledged"
+                    );
+                }
+            });
+        }
+    });
+}
+
+fn cli(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn verify_ok(data: &Path, when: &str) {
+    let out = cli(data, &["verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("ok: "),
+        "{when}: verify exited {:?}: {stdout}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// GitHub records in the log, by delivery id: the indices stored for it, from the idempotency
+/// key the receiver gives every record.
+fn logged_deliveries(data: &Path) -> BTreeMap<String, Vec<u64>> {
+    let out = cli(data, &["log", "--limit", "1000000"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut by_delivery: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut keys = BTreeSet::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["source"] != "github" {
+            continue;
+        }
+        let key = v["idempotency_key"].as_str().unwrap().to_owned();
+        // `<scope>|github:<delivery>:<n>`: the receiver prefixes the hook's scope.
+        let (delivery, _) = key
+            .split_once("|github:")
+            .and_then(|(_, k)| k.rsplit_once(':'))
+            .unwrap_or_else(|| panic!("unexpected idempotency key {key}"));
+        by_delivery
+            .entry(delivery.to_owned())
+            .or_default()
+            .push(v["index"].as_u64().unwrap());
+        assert!(keys.insert(key.clone()), "{key} stored twice");
+    }
+    by_delivery
+}
+
+/// Everything acknowledged is in the log at the acknowledged indices, and nothing is in the log
+/// that was never sent.
+fn check_log(data: &Path, acked: &BTreeMap<String, Vec<u64>>, sent: &BTreeSet<String>, when: &str) {
+    let logged = logged_deliveries(data);
+    for (id, indices) in acked {
+        assert_eq!(
+            logged.get(id),
+            Some(indices),
+            "{when}: acknowledged {id} is missing"
+        );
+    }
+    for id in logged.keys() {
+        assert!(
+            sent.contains(id),
+            "{when}: {id} is stored but was never sent"
+        );
+    }
+    let keys: usize = logged.values().map(Vec::len).sum();
+    let acked_keys: usize = acked.values().map(Vec::len).sum();
+    assert!(
+        keys >= acked_keys,
+        "{when}: {keys} keys < {acked_keys} acknowledged"
+    );
+}
+
+#[test]
+fn kill_9_during_ingest_never_loses_an_acknowledged_delivery() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = config(tmp.path());
+    let payloads = Arc::new(payloads());
+    let mut acked: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut sent = BTreeSet::new();
+    for round in 0..3 {
+        let mut server = Server::start(&data, &config, "warn");
+        // After each restart, every delivery acknowledged before the earlier kills is a
+        // duplicate at the index it was acknowledged with.
+        resend_all(server.addr, &payloads, &acked);
+        let outcome = ingest_until(
+            server.addr,
+            &payloads,
+            &format!("crash-r{round}"),
+            4,
+            300,
+            || server.kill(),
+        );
+        assert!(
+            outcome.unexpected.is_empty(),
+            "round {round}: {:#?}",
+            outcome.unexpected
+        );
+        let in_flight = outcome.sent.len() - outcome.acked.len();
+        eprintln!(
+            "round {round}: {} acknowledged, {in_flight} unanswered when killed",
+            outcome.acked.len()
+        );
+        acked.extend(outcome.acked);
+        sent.extend(outcome.sent);
+        let when = format!("after kill {round}");
+        verify_ok(&data, &when);
+        check_log(&data, &acked, &sent, &when);
+    }
+    let mut server = Server::start(&data, &config, "warn");
+    resend_all(server.addr, &payloads, &acked);
+    // The log still accepts new deliveries after three crashes.
+    let r = deliver(server.addr, &payloads[0], "after-the-crashes").unwrap();
+    assert_eq!(r.status, 201, "{:?}", r);
+    server.kill();
+    verify_ok(&data, "at the end");
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_and_exits_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = config(tmp.path());
+    let payloads = Arc::new(payloads());
+    let mut server = Server::start(&data, &config, "info");
+    let addr = server.addr;
+
+    // A request the server is in the middle of: its handler is reading the body (hyper sends
+    // `100 Continue` only when the handler first polls the body), whose last bytes are held back.
+    let p = &payloads[1];
+    let mut held = connect(addr).unwrap();
+    let head = request_head(
+        "POST",
+        "/hooks/github",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-GitHub-Event", p.event),
+            ("X-GitHub-Delivery", "in-flight-1"),
+            ("X-Hub-Signature-256", &p.signature),
+            ("Expect", "100-continue"),
+        ],
+        p.body.len(),
+    );
+    held.write_all(head.as_bytes()).unwrap();
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        held.read_exact(&mut byte).unwrap();
+        interim.push(byte[0]);
+    }
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100 Continue"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
+    let (first, last) = p.body.split_at(p.body.len() - 10);
+    held.write_all(first).unwrap();
+
+    // Sustained ingest from other clients, then SIGTERM while they are sending.
+    let pid = server.pid();
+    let outcome = ingest_until(addr, &payloads, "term", 3, 100, || {
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM {pid}");
+    });
+    server.wait_for_line("shutting down");
+    // Draining: the listener is closed, so new connections are refused...
+    let mut refused = false;
+    for _ in 0..2000 {
+        if connect(addr).is_err() {
+            refused = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(refused, "the listener still accepts after SIGTERM");
+    // ...but the request already in flight completes, durably.
+    held.write_all(last).unwrap();
+    let r = read_response(&mut held).unwrap();
+    assert_eq!(r.status, 201, "{:?}", r);
+    let v = r.json();
+    assert_eq!(v["appended"], 2, "{v}");
+
+    let status = server.wait();
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    server.wait_for_line("Trailmark stopped");
+    assert!(outcome.unexpected.is_empty(), "{:#?}", outcome.unexpected);
+    verify_ok(&data, "after SIGTERM");
+    let mut acked = outcome.acked;
+    let indices = v["indices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap())
+        .collect();
+    acked.insert("in-flight-1".into(), indices);
+    let mut sent = outcome.sent;
+    sent.insert("in-flight-1".into());
+    check_log(&data, &acked, &sent, "after SIGTERM");
+}
