@@ -380,41 +380,52 @@ fn reader_pool(config: &Config) -> Result<Pool, StoreError> {
         })
 }
 
-/// The (level, index) of every stored hash needed for `ids`: an odd level is the hash of its
-/// two children at the even level below. Hashes already in `cache` are returned in `known`
-/// instead (a snapshot, so a cache reset in between cannot lose one).
-fn plan_nodes(
-    ids: &[NodeId],
-    cache: Option<&NodeCache>,
-) -> Result<(Vec<(u8, u64)>, HashMap<(u8, u64), Hash>), StoreError> {
-    let mut wanted = Vec::new();
-    let mut known = HashMap::new();
+/// A stored subtree hash's address: (level, index at that level).
+type NodeKey = (u8, u64);
+
+/// What one tree computation needs read: the stored hashes to fetch, and those already cached.
+struct NodePlan {
+    wanted: Vec<NodeKey>,
+    /// A snapshot of the cached ones, so a cache reset in between cannot lose one.
+    known: HashMap<NodeKey, Hash>,
+}
+
+/// Plans the reads for `ids`: an even level is one stored hash, an odd level the hash of its two
+/// children at the even level below.
+fn plan_nodes(ids: &[NodeId], cache: Option<&NodeCache>) -> Result<NodePlan, StoreError> {
+    let mut plan = NodePlan {
+        wanted: Vec::new(),
+        known: HashMap::new(),
+    };
     let mut want = |level: u8, index: u64| match cache.and_then(|c| c.get(level, index)) {
         Some(h) => {
-            known.insert((level, index), h);
+            plan.known.insert((level, index), h);
         }
-        None => wanted.push((level, index)),
+        None => plan.wanted.push((level, index)),
     };
     for id in ids {
         if id.level % 2 == 0 {
             want(id.level, id.index);
         } else {
             let left = id.index.checked_mul(2).ok_or_else(|| {
-                StoreError::InvalidRequest(format!("tree node {}#{} is out of range", id.level, id.index))
+                StoreError::InvalidRequest(format!(
+                    "tree node {}#{} is out of range",
+                    id.level, id.index
+                ))
             })?;
             want(id.level - 1, left);
             want(id.level - 1, left + 1);
         }
     }
-    Ok((wanted, known))
+    Ok(plan)
 }
 
 /// Fetches `wanted` with [`SQL_NODES`]; returns the latest checkpoint size and the raw hashes.
 async fn fetch_nodes<C: GenericClient + Sync>(
     client: &C,
     st: &Statement,
-    wanted: &[(u8, u64)],
-) -> Result<(u64, HashMap<(u8, u64), Vec<u8>>), StoreError> {
+    wanted: &[NodeKey],
+) -> Result<(u64, HashMap<NodeKey, Vec<u8>>), StoreError> {
     let op = "reading tree nodes";
     let (mut leaves, mut levels, mut idxs) = (Vec::new(), Vec::new(), Vec::new());
     for &(level, index) in wanted {
@@ -451,8 +462,8 @@ async fn fetch_nodes<C: GenericClient + Sync>(
 /// The hashes of `ids`, in order, from `known` (cached) and `fetched` (just read).
 fn assemble(
     ids: &[NodeId],
-    mut known: HashMap<(u8, u64), Hash>,
-    fetched: HashMap<(u8, u64), Vec<u8>>,
+    mut known: HashMap<NodeKey, Hash>,
+    fetched: HashMap<NodeKey, Vec<u8>>,
     cache: Option<&NodeCache>,
 ) -> Result<Vec<Hash>, StoreError> {
     for ((level, index), bytes) in fetched {
@@ -768,7 +779,7 @@ impl NodeSource for PgNodes<'_> {
     type Error = StoreError;
 
     fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
-        let (wanted, known) = plan_nodes(ids, Some(&self.store.nodes))?;
+        let NodePlan { wanted, known } = plan_nodes(ids, Some(&self.store.nodes))?;
         let (current, fetched) = self.store.read("reading tree nodes", move |c| async move {
             let st = c
                 .prepare_cached(SQL_NODES)
@@ -1004,7 +1015,11 @@ impl Store for PgStore {
             // buffers. A negative index (tampering) shows up as a gap, as it does for SQLite.
             let leaf: Option<&[u8]> = col(row, 1, op)?;
             let hash: Option<&[u8]> = col(row, 2, op)?;
-            visit(idx as u64, leaf.unwrap_or_default(), hash.unwrap_or_default());
+            visit(
+                idx as u64,
+                leaf.unwrap_or_default(),
+                hash.unwrap_or_default(),
+            );
             n += 1;
         }
         Ok(n)
@@ -1181,7 +1196,7 @@ async fn refresh(
         return Ok(());
     }
     let ids = Frontier::ids(head.size);
-    let (wanted, known) = plan_nodes(&ids, None)?;
+    let NodePlan { wanted, known } = plan_nodes(&ids, None)?;
     let (_, fetched) = fetch_nodes(tx, nodes, &wanted).await?;
     let hashes = assemble(&ids, known, fetched, None).map_err(|e| {
         StoreError::Incompatible(format!(
@@ -1189,9 +1204,8 @@ async fn refresh(
             head.size
         ))
     })?;
-    let rebuilt = Frontier::from_parts(head.size, hashes).map_err(|e| {
-        StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}"))
-    })?;
+    let rebuilt = Frontier::from_parts(head.size, hashes)
+        .map_err(|e| StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}")))?;
     if rebuilt.root() != head.root {
         return Err(StoreError::Incompatible(format!(
             "the stored tree does not match the latest checkpoint (size {}); refusing to append (run `trailmark verify`)",
@@ -1252,7 +1266,11 @@ struct Writer {
 impl Writer {
     /// Connects and checks the stored tree against its latest checkpoint (as the SQLite writer
     /// does on open), so a damaged log is refused at startup, not at the first append.
-    async fn start(config: Config, signer: SignerKey, origin: String) -> Result<Writer, StoreError> {
+    async fn start(
+        config: Config,
+        signer: SignerKey,
+        origin: String,
+    ) -> Result<Writer, StoreError> {
         let mut w = Writer {
             lock_key: lock_key(&format!("trailmark:append:{origin}")),
             config,
@@ -1504,11 +1522,31 @@ impl Writer {
             let mut ops = Vec::new();
             let mut pending = Vec::new();
             let statements: [(&'static str, &Statement, &[&(dyn ToSql + Sync)], bool); 6] = [
-                ("storing raw inputs", &st.blobs, &p_blobs, !rows.blob_digest.is_empty()),
+                (
+                    "storing raw inputs",
+                    &st.blobs,
+                    &p_blobs,
+                    !rows.blob_digest.is_empty(),
+                ),
                 ("appending records", &st.records, &p_records, true),
-                ("recording idempotency keys", &st.keys, &p_keys, !rows.key.is_empty()),
-                ("indexing subjects", &st.subjects, &p_subjects, !rows.subj_idx.is_empty()),
-                ("storing tree nodes", &st.tree_nodes, &p_nodes, !rows.node_idx.is_empty()),
+                (
+                    "recording idempotency keys",
+                    &st.keys,
+                    &p_keys,
+                    !rows.key.is_empty(),
+                ),
+                (
+                    "indexing subjects",
+                    &st.subjects,
+                    &p_subjects,
+                    !rows.subj_idx.is_empty(),
+                ),
+                (
+                    "storing tree nodes",
+                    &st.tree_nodes,
+                    &p_nodes,
+                    !rows.node_idx.is_empty(),
+                ),
                 ("storing a checkpoint", &st.checkpoint, &p_checkpoint, true),
             ];
             for (op, statement, params, needed) in statements {
