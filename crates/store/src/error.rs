@@ -42,4 +42,27 @@ impl StoreError {
             message: e.to_string(),
         }
     }
+
+    /// A PostgreSQL error, with the server's message, SQLSTATE and detail when it sent one (the
+    /// client's own display of a server error is only "db error").
+    pub(crate) fn postgres(op: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+        move |e| StoreError::Backend {
+            op,
+            message: describe_pg(&e),
+        }
+    }
+}
+
+pub(crate) fn describe_pg(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(detail) = db.detail() {
+                m.push_str(": ");
+                m.push_str(detail);
+            }
+            m
+        }
+        None => e.to_string(),
+    }
 }

@@ -1,17 +1,20 @@
 //! Storage for the evidence log: the [`Store`] trait every backend implements, the embedded
-//! SQLite backend, and full-log verification written against the trait (so it checks any backend
-//! the same way).
+//! SQLite backend, the PostgreSQL backend (one log shared by several server instances), and
+//! full-log verification written against the trait (so it checks any backend the same way).
 //!
 //! Invariants every backend keeps (and `tests/store.rs` checks per backend):
 //! - Indices are contiguous from 0; an append returns only after its batch is durable.
-//! - Nothing is ever updated or deleted; the backend itself refuses it (SQLite triggers).
+//! - Nothing is ever updated or deleted; the backend itself refuses it (triggers, and in
+//!   PostgreSQL also privileges).
 //! - Every committed batch ends with a signed checkpoint of the tree at that size.
 //! - Proofs are served from stored subtree hashes in O(log n) reads.
 #![forbid(unsafe_code)]
 
+mod cache;
 mod error;
 pub mod graph;
 mod migrate;
+pub mod postgres;
 pub mod sqlite;
 mod verify;
 
@@ -19,6 +22,7 @@ use trailmark_log::{Hash, VerifierKey};
 use trailmark_model::{Blob, Digest, Kind, LogIndex, NewRecord, Record, Rel, Subject, Timestamp};
 
 pub use error::StoreError;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use verify::{Failure, VerifyOptions, VerifyReport, verify_log, verify_log_with};
 
@@ -82,7 +86,8 @@ pub struct Query {
 pub type LeafVisitor<'a> = dyn FnMut(u64, &[u8], &[u8]) + 'a;
 
 /// A backend for the evidence log. Synchronous on purpose: the embedded backend is a thread
-/// that owns its connection; async surfaces call it through `spawn_blocking`.
+/// that owns its connection; async surfaces call it through `spawn_blocking`. (`PgStore` runs
+/// its async client on a runtime of its own and can be called from any thread.)
 pub trait Store: Send + Sync {
     /// The log's origin line (the first line of its checkpoints).
     fn origin(&self) -> &str;
@@ -151,6 +156,12 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<RawCheckpoint>, StoreError>;
     /// Stored subtree hashes at `level` for indices [from, to), raw, for verification.
     fn raw_nodes(&self, level: u8, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
-    /// Levels (>= 1) at which this backend stores subtree hashes.
+    /// Levels (>= 1) at which this backend stores subtree hashes (`raw_nodes` returns them;
+    /// `verify_log` compares them with the recomputed tree).
+    ///
+    /// | backend | level 0 | stored levels >= 1 | other levels |
+    /// |---|---|---|---|
+    /// | [`SqliteStore`] | `records.leaf_hash` | even (`tree_nodes`) | odd: hash of two stored children |
+    /// | [`PgStore`] | `records.leaf_hash` | even (`tree_nodes`) | odd: hash of two stored children |
     fn stored_node_level(&self, level: u8) -> bool;
 }

@@ -1,7 +1,11 @@
 //! Checksummed schema migrations: applied ones are recorded with their SHA-256, and a store whose
 //! recorded history differs from what this build ships is refused rather than "repaired".
+//!
+//! The decision — which shipped migrations are missing, and whether the recorded history is one
+//! this build can accept — is [`plan`], shared by every backend; each backend only reads its
+//! `schema_migrations` rows and applies what `plan` returns, in one transaction.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 use crate::error::StoreError;
@@ -18,7 +22,14 @@ pub const SQLITE: &[Migration] = &[Migration {
     sql: include_str!("../migrations/sqlite/0001_log.sql"),
 }];
 
-fn checksum(sql: &str) -> String {
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_log",
+    sql: include_str!("../migrations/postgres/0001_log.sql"),
+}];
+
+/// The SHA-256 of a migration's text, as recorded in `schema_migrations`.
+pub fn checksum(sql: &str) -> String {
     hex_lower(&Sha256::digest(sql.as_bytes()))
 }
 
@@ -26,7 +37,47 @@ fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Applies missing migrations and checks applied ones, in one transaction.
+/// One recorded row of `schema_migrations`.
+pub struct Applied {
+    pub version: i64,
+    pub sha256: String,
+}
+
+/// Checks the recorded history against what this build ships and returns the migrations still
+/// to apply, in order, each with its checksum. Refuses a database newer than this build and an
+/// applied migration whose text changed since.
+pub fn plan<'m>(
+    migrations: &'m [Migration],
+    applied: &[Applied],
+) -> Result<Vec<(&'m Migration, String)>, StoreError> {
+    let max_known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
+    if let Some(newest) = applied.iter().map(|a| a.version).max()
+        && newest > max_known
+    {
+        return Err(StoreError::Incompatible(format!(
+            "the database has schema version {newest}, newer than this build knows ({max_known}); upgrade trailmark"
+        )));
+    }
+    let mut todo = Vec::new();
+    for m in migrations {
+        let shipped = checksum(m.sql);
+        match applied.iter().find(|a| a.version == m.version) {
+            Some(a) if a.sha256 == shipped => {}
+            Some(a) => {
+                return Err(StoreError::MigrationAltered {
+                    version: m.version,
+                    name: m.name.to_owned(),
+                    applied: a.sha256.clone(),
+                    shipped,
+                });
+            }
+            None => todo.push((m, shipped)),
+        }
+    }
+    Ok(todo)
+}
+
+/// Applies missing migrations and checks applied ones, in one transaction (SQLite).
 pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StoreError> {
     let err = StoreError::backend;
     let tx = conn.transaction().map_err(err("starting migration"))?;
@@ -39,49 +90,26 @@ pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), St
              BEGIN SELECT RAISE(ABORT, 'trailmark: migration history is append-only'); END;",
     )
     .map_err(err("creating the migration table"))?;
-    let max_known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
-    let newest: Option<i64> = tx
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-            r.get(0)
+    let applied = tx
+        .prepare("SELECT version, sha256 FROM schema_migrations")
+        .and_then(|mut st| {
+            st.query_map([], |r| {
+                Ok(Applied {
+                    version: r.get(0)?,
+                    sha256: r.get(1)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()
         })
         .map_err(err("reading migrations"))?;
-    if let Some(newest) = newest
-        && newest > max_known
-    {
-        return Err(StoreError::Incompatible(format!(
-            "the database has schema version {newest}, newer than this build knows ({max_known}); upgrade trailmark"
-        )));
-    }
-    for m in migrations {
-        let shipped = checksum(m.sql);
-        let applied: Option<String> = tx
-            .query_row(
-                "SELECT sha256 FROM schema_migrations WHERE version = ?1",
-                [m.version],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err("reading migrations"))?;
-        match applied {
-            Some(applied) if applied == shipped => {}
-            Some(applied) => {
-                return Err(StoreError::MigrationAltered {
-                    version: m.version,
-                    name: m.name.to_owned(),
-                    applied,
-                    shipped,
-                });
-            }
-            None => {
-                tx.execute_batch(m.sql)
-                    .map_err(err("applying a migration"))?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, name, sha256) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![m.version, m.name, shipped],
-                )
-                .map_err(err("recording a migration"))?;
-            }
-        }
+    for (m, shipped) in plan(migrations, &applied)? {
+        tx.execute_batch(m.sql)
+            .map_err(err("applying a migration"))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, sha256) VALUES (?1, ?2, ?3)",
+            rusqlite::params![m.version, m.name, shipped],
+        )
+        .map_err(err("recording a migration"))?;
     }
     tx.commit().map_err(err("committing migrations"))
 }

@@ -17,6 +17,7 @@ use trailmark_log::{
 };
 use trailmark_model::{Blob, Digest, LogIndex, NewRecord, Rel, Subject, Timestamp, decode_leaf};
 
+use crate::cache::NodeCache;
 use crate::error::StoreError;
 use crate::migrate::{SQLITE, migrate};
 use crate::{Appended, Query, RawCheckpoint, SignedCheckpoint, Store, StoredRecord};
@@ -125,39 +126,6 @@ fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
 struct ConnNodes<'a> {
     conn: &'a Connection,
     cache: Option<&'a NodeCache>,
-}
-
-/// Subtree hashes are immutable once written, so upper levels (few, and on every proof's path)
-/// are kept in memory. Proofs are checked by their verifiers against signed roots, so a cache
-/// cannot make a wrong proof pass.
-#[derive(Debug, Default)]
-struct NodeCache {
-    nodes: Mutex<HashMap<(u8, u64), Hash>>,
-}
-
-impl NodeCache {
-    /// Only levels this high are cached: 1/64 of the leaves' worth of entries at most.
-    const MIN_LEVEL: u8 = 6;
-    const CAPACITY: usize = 1 << 20;
-
-    fn get(&self, level: u8, index: u64) -> Option<Hash> {
-        if level < Self::MIN_LEVEL {
-            return None;
-        }
-        self.nodes.lock().ok()?.get(&(level, index)).copied()
-    }
-
-    fn put(&self, level: u8, index: u64, hash: Hash) {
-        if level < Self::MIN_LEVEL {
-            return;
-        }
-        if let Ok(mut nodes) = self.nodes.lock() {
-            if nodes.len() >= Self::CAPACITY {
-                nodes.clear();
-            }
-            nodes.insert((level, index), hash);
-        }
-    }
 }
 
 impl ConnNodes<'_> {
