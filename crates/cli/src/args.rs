@@ -14,6 +14,10 @@ pub struct Cli {
         default_value = "trailmark-data"
     )]
     pub data_dir: PathBuf,
+    /// Keep the log in PostgreSQL (`postgres://user@host/db`) instead of the embedded store;
+    /// the data directory then holds only the keys and access database.
+    #[arg(long, global = true, env = "TRAILMARK_DATABASE_URL")]
+    pub database: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use trailmark_log::{Hash, TlogProof, verify_checkpoint, verify_tlog_proof};
 use trailmark_model::{Kind, LogIndex, Subject, Timestamp, parse_records, to_json};
-use trailmark_store::{Appended, Query, SqliteStore, Store, VerifyOptions, verify_log_with};
+use trailmark_store::{Appended, Query, Store, VerifyOptions, verify_log_with};
 
 use crate::args::{Cli, Command, Format, ImportSource, ProofCommand};
 use crate::datadir::{DataDir, load_vkey};
@@ -19,11 +19,15 @@ const IMPORT_CHUNK: usize = 10_000;
 
 pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
-    let dir = DataDir::new(cli.data_dir.clone());
+    let dir = DataDir::new(cli.data_dir.clone()).with_database(cli.database.clone())?;
     match cli.command {
-        Command::Serve { config, listen } => {
-            crate::service::serve(cli.data_dir, data_dir_explicit, config, listen)
-        }
+        Command::Serve { config, listen } => crate::service::serve(
+            cli.data_dir,
+            data_dir_explicit,
+            cli.database,
+            config,
+            listen,
+        ),
         Command::Token(cmd) => crate::service::token(&dir, cmd, &mut out),
         Command::User(cmd) => crate::service::user(&dir, cmd, &mut out),
         Command::Org(cmd) => crate::service::org(&dir, cmd, &mut out),
@@ -31,7 +35,7 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
             let (store, verifier) = dir.init(origin)?;
             eprintln!(
                 "initialised a Trailmark log in {} (origin {}); the verifier key follows on stdout",
-                dir.db().display(),
+                dir.describe(),
                 store.origin()
             );
             writeln!(out, "{verifier}").map_err(stdout_err)
@@ -43,7 +47,7 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
                 .map_err(|e| input(format!("{}: {e}; nothing was recorded", file.display())))?;
             // Each chunk is printed as soon as it is durable: what a killed import printed is
             // exactly what it recorded.
-            let appended = append_all(&store, records, &mut |chunk| {
+            let appended = append_all(store.as_ref(), records, &mut |chunk| {
                 print_appended(&mut out, chunk, format)
             })?;
             report_duplicates(&appended);
@@ -85,7 +89,7 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
         } => {
             let start = subject.parse::<Subject>().map_err(input)?;
             let store = dir.open_read_only()?;
-            let g = trailmark_store::graph::linked(&store, &start, depth, limit)?;
+            let g = trailmark_store::graph::linked(store.as_ref(), &start, depth, limit)?;
             let doc = json!({
                 "subject": start.to_string(),
                 "subjects": g.subjects.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -135,7 +139,7 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
         Command::Verify { vkey, deep } => {
             let verifiers = dir.verifiers(&vkey)?;
             let store = dir.open_read_only()?;
-            verify(&store, &verifiers, VerifyOptions { deep }, &mut out)
+            verify(store.as_ref(), &verifiers, VerifyOptions { deep }, &mut out)
         }
         Command::VerifyProof {
             file,
@@ -244,7 +248,7 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
                 .map_err(|e| input(e.to_string()))?;
             spinner.finish_and_clear();
             let total = imported.records.len();
-            let appended = append_all(&store, imported.records, &mut |_| Ok(()))?;
+            let appended = append_all(store.as_ref(), imported.records, &mut |_| Ok(()))?;
             let new = appended.iter().filter(|a| !a.duplicate).count();
             writeln!(
                 out,
@@ -284,7 +288,7 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
                     filename: file.file_name().map(|f| f.to_string_lossy().into_owned()),
                     ..Default::default()
                 };
-                match ingest_file(&store, file, format, &ctx, output, &mut out) {
+                match ingest_file(store.as_ref(), file, format, &ctx, output, &mut out) {
                     Ok(()) => {}
                     Err(CliError::Input(m)) => {
                         eprintln!("trailmark: {m}");
@@ -308,7 +312,7 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
 }
 
 fn ingest_file(
-    store: &SqliteStore,
+    store: &dyn Store,
     file: &Path,
     format: Option<trailmark_ingest::Format>,
     ctx: &trailmark_ingest::Context,
@@ -400,7 +404,7 @@ fn progress(len: u64, what: &'static str) -> ProgressBar {
 }
 
 fn append_all(
-    store: &SqliteStore,
+    store: &dyn Store,
     records: Vec<trailmark_model::NewRecord>,
     on_durable: &mut dyn FnMut(&[Appended]) -> Result<(), CliError>,
 ) -> Result<Vec<Appended>, CliError> {
@@ -569,14 +573,11 @@ fn verify(
 /// The README's first command: a tour that leaves a working log behind.
 fn quickstart(dir: &DataDir, out: &mut impl Write) -> Result<(), CliError> {
     let store = if dir.exists() {
-        eprintln!("using the existing store in {}", dir.db().display());
+        eprintln!("using the existing store in {}", dir.describe());
         dir.open()?
     } else {
         let (store, verifier) = dir.init(None)?;
-        eprintln!(
-            "initialised {} — verifier key: {verifier}",
-            dir.db().display()
-        );
+        eprintln!("initialised {} — verifier key: {verifier}", dir.describe());
         store
     };
     let samples = include_str!("../quickstart.jsonl");
@@ -586,7 +587,7 @@ fn quickstart(dir: &DataDir, out: &mut impl Write) -> Result<(), CliError> {
         "recording {} sample evidence records (idempotent: re-running appends nothing new)",
         records.len()
     );
-    let appended = append_all(&store, records, &mut |chunk| {
+    let appended = append_all(store.as_ref(), records, &mut |chunk| {
         print_appended(out, chunk, Format::Text)
     })?;
     report_duplicates(&appended);
@@ -595,7 +596,7 @@ fn quickstart(dir: &DataDir, out: &mut impl Write) -> Result<(), CliError> {
         .ok_or_else(|| CliError::Environment("no checkpoint after recording".into()))?;
     writeln!(out, "\nsigned checkpoint:\n{}", cp.note).map_err(stdout_err)?;
     let verifiers = dir.verifiers(&[])?;
-    verify(&store, &verifiers, VerifyOptions::default(), out)?;
+    verify(store.as_ref(), &verifiers, VerifyOptions::default(), out)?;
     eprintln!(
         "\nnext: `trailmark --data-dir {0} log`, `trailmark --data-dir {0} proof inclusion --index 0`",
         dir.db()

@@ -1,20 +1,52 @@
-//! The data directory: `trailmark.db`, `signing.key` (mode 0600) and `verifier.key`.
+//! The data directory: `trailmark.db`, `signing.key` (mode 0600), `verifier.key` and
+//! `access.db`. With a `postgres://` database the log lives in PostgreSQL and the directory
+//! keeps the keys (every instance of a scaled-out deployment needs the same signing key).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use trailmark_log::{SignerKey, VerifierKey};
-use trailmark_store::SqliteStore;
+use trailmark_store::{PgStore, SqliteStore, Store};
 
 use crate::error::{CliError, input, io};
 
 pub struct DataDir {
     root: PathBuf,
+    /// A `postgres://` URL when the log is in PostgreSQL; `None` for the embedded store.
+    database: Option<String>,
 }
 
 impl DataDir {
     pub fn new(root: PathBuf) -> DataDir {
-        DataDir { root }
+        DataDir {
+            root,
+            database: None,
+        }
+    }
+
+    /// Keeps the log in the database `url` names (`postgres://…`); `None` or a `sqlite:` path
+    /// in the data directory means the embedded store.
+    pub fn with_database(mut self, url: Option<String>) -> Result<DataDir, CliError> {
+        self.database = match url {
+            None => None,
+            Some(u) if u.is_empty() => None,
+            Some(u) if PgStore::is_url(&u) => Some(u),
+            Some(u) => {
+                return Err(input(format!(
+                    "database {:?} is not a postgres:// URL (the embedded store needs no setting)",
+                    redact_url(&u)
+                )));
+            }
+        };
+        Ok(self)
+    }
+
+    /// Where the log is, for messages (never a password).
+    pub fn describe(&self) -> String {
+        match &self.database {
+            Some(u) => redact_url(u),
+            None => self.db().display().to_string(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -38,13 +70,17 @@ impl DataDir {
         self.root.join("verifier.key")
     }
 
+    /// Whether this directory already holds a store (for PostgreSQL: its signing key).
     pub fn exists(&self) -> bool {
-        self.db().exists()
+        match self.database {
+            Some(_) => self.signing_key().exists(),
+            None => self.db().exists(),
+        }
     }
 
     /// Creates the directory, a fresh Ed25519 key and an empty log. Refuses to touch an existing
     /// store: re-initialising would orphan its signing key.
-    pub fn init(&self, origin: Option<String>) -> Result<(SqliteStore, VerifierKey), CliError> {
+    pub fn init(&self, origin: Option<String>) -> Result<(Box<dyn Store>, VerifierKey), CliError> {
         if self.exists() || self.signing_key().exists() {
             return Err(input(format!(
                 "{} already holds a Trailmark store; refusing to re-initialise it",
@@ -73,11 +109,14 @@ impl DataDir {
         let verifier = signer.verifier();
         write_new(&self.signing_key(), &format!("{signer}\n"), true)?;
         write_new(&self.verifier_key(), &format!("{verifier}\n"), false)?;
-        let store = SqliteStore::create(&self.db(), &origin, signer)?;
+        let store: Box<dyn Store> = match &self.database {
+            Some(url) => Box::new(PgStore::create(url, &origin, signer)?),
+            None => Box::new(SqliteStore::create(&self.db(), &origin, signer)?),
+        };
         Ok((store, verifier))
     }
 
-    pub fn open(&self) -> Result<SqliteStore, CliError> {
+    pub fn open(&self) -> Result<Box<dyn Store>, CliError> {
         self.require()?;
         let text = std::fs::read_to_string(self.signing_key())
             .map_err(io(format!("reading {}", self.signing_key().display())))?;
@@ -87,12 +126,18 @@ impl DataDir {
                 self.signing_key().display()
             ))
         })?;
-        Ok(SqliteStore::open(&self.db(), signer)?)
+        Ok(match &self.database {
+            Some(url) => Box::new(PgStore::open(url, signer)?),
+            None => Box::new(SqliteStore::open(&self.db(), signer)?),
+        })
     }
 
-    pub fn open_read_only(&self) -> Result<SqliteStore, CliError> {
+    pub fn open_read_only(&self) -> Result<Box<dyn Store>, CliError> {
+        if let Some(url) = &self.database {
+            return Ok(Box::new(PgStore::open_read_only(url)?));
+        }
         self.require()?;
-        Ok(SqliteStore::open_read_only(&self.db())?)
+        Ok(Box::new(SqliteStore::open_read_only(&self.db())?))
     }
 
     fn require(&self) -> Result<(), CliError> {
@@ -159,4 +204,18 @@ pub(crate) fn write_new(path: &Path, content: &str, secret: bool) -> Result<(), 
     f.write_all(content.as_bytes())
         .and_then(|()| f.sync_all())
         .map_err(io(format!("writing {}", path.display())))
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }

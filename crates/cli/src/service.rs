@@ -51,12 +51,16 @@ fn env_map() -> BTreeMap<String, String> {
 pub fn serve(
     data_dir: PathBuf,
     data_dir_explicit: bool,
+    database: Option<String>,
     config_path: Option<PathBuf>,
     listen: Option<String>,
 ) -> Result<(), CliError> {
     let mut env = env_map();
     if let Some(l) = listen {
         env.insert("TRAILMARK_LISTEN".into(), l);
+    }
+    if let Some(d) = database {
+        env.insert("TRAILMARK_DATABASE_URL".into(), d);
     }
     if data_dir_explicit {
         env.insert("TRAILMARK_DATA".into(), data_dir.display().to_string());
@@ -67,13 +71,12 @@ pub fn serve(
         config.data_dir = data_dir;
     }
     trailmark_server::init_logging(config.log_format);
-    let dir = DataDir::new(config.data_dir.clone());
+    let dir = DataDir::new(config.data_dir.clone()).with_database(config.database_url.clone())?;
     let fresh = !dir.exists();
     let store: Arc<dyn Store> = if fresh {
-        let (store, _) = dir.init(None)?;
-        Arc::new(store)
+        Arc::from(dir.init(None)?.0)
     } else {
-        Arc::new(dir.open()?)
+        Arc::from(dir.open()?)
     };
     let access = Arc::new(open_access(&dir)?);
     if fresh {
@@ -93,8 +96,8 @@ pub fn serve(
             .local_addr()
             .map_err(io("reading the listen address".into()))?;
         eprintln!(
-            "Trailmark is serving http://{addr}/ (API /api/v1, OpenAPI /api/openapi.json, health /healthz); data in {}",
-            dir.root().display()
+            "Trailmark is serving http://{addr}/ (API /api/v1, OpenAPI /api/openapi.json, health /healthz); log in {}",
+            dir.describe()
         );
         for hook in state.hooks.values() {
             eprintln!("  webhook: http://{addr}{} ({} → {})", hook.path(), hook.source, hook.scope);
@@ -203,7 +206,7 @@ pub fn token(dir: &DataDir, cmd: TokenCommand, out: &mut impl Write) -> Result<(
             };
             let expires_at = expires.as_deref().map(parse_expiry).transpose()?;
             let (secret, info) = governance::create_token(
-                &store,
+                store.as_ref(),
                 &access,
                 &operator(),
                 NewToken {
@@ -236,7 +239,7 @@ pub fn token(dir: &DataDir, cmd: TokenCommand, out: &mut impl Write) -> Result<(
             let id: TokenId = id
                 .parse()
                 .map_err(|e| input(format!("token id {id:?}: {e}")))?;
-            let info = governance::revoke_token(&store, &access, &operator(), &id)?;
+            let info = governance::revoke_token(store.as_ref(), &access, &operator(), &id)?;
             writeln!(out, "{}", governance::token_json(&info)).map_err(crate::commands::stdout_err)
         }
     }
@@ -256,7 +259,7 @@ pub fn user(dir: &DataDir, cmd: UserCommand, out: &mut impl Write) -> Result<(),
                 .read_line(&mut password)
                 .map_err(io("reading the password from stdin".into()))?;
             let password = password.trim_end_matches(['\n', '\r']);
-            governance::create_user(&store, &access, &operator(), &org, &name, password)?;
+            governance::create_user(store.as_ref(), &access, &operator(), &org, &name, password)?;
             eprintln!("created user {name}");
             Ok(())
         }
@@ -265,7 +268,7 @@ pub fn user(dir: &DataDir, cmd: UserCommand, out: &mut impl Write) -> Result<(),
                 role: parse_role(&role)?,
                 scope: parse_scope(&scope)?,
             };
-            governance::grant(&store, &access, &operator(), &name, &grant)?;
+            governance::grant(store.as_ref(), &access, &operator(), &name, &grant)?;
             eprintln!("granted {} on {} to {name}", grant.role, grant.scope);
             Ok(())
         }
@@ -274,7 +277,7 @@ pub fn user(dir: &DataDir, cmd: UserCommand, out: &mut impl Write) -> Result<(),
                 role: parse_role(&role)?,
                 scope: parse_scope(&scope)?,
             };
-            if !governance::revoke_grant(&store, &access, &operator(), &name, &grant)? {
+            if !governance::revoke_grant(store.as_ref(), &access, &operator(), &name, &grant)? {
                 return Err(input(format!(
                     "{name} does not hold {} on {}",
                     grant.role, grant.scope
@@ -307,7 +310,7 @@ pub fn org(dir: &DataDir, cmd: OrgCommand, out: &mut impl Write) -> Result<(), C
             let org: OrgName = name
                 .parse()
                 .map_err(|e| input(format!("organisation {name:?}: {e}")))?;
-            governance::create_org(&store, &access, &operator(), &org)?;
+            governance::create_org(store.as_ref(), &access, &operator(), &org)?;
             eprintln!("created organisation {org}");
             Ok(())
         }
@@ -321,7 +324,7 @@ pub fn org(dir: &DataDir, cmd: OrgCommand, out: &mut impl Write) -> Result<(), C
             let project: ProjectName = p
                 .parse()
                 .map_err(|e| input(format!("project {p:?}: {e}")))?;
-            governance::create_project(&store, &access, &operator(), &org, &project)?;
+            governance::create_project(store.as_ref(), &access, &operator(), &org, &project)?;
             eprintln!("created project {org}/{project}");
             Ok(())
         }

@@ -4,6 +4,7 @@
 //! ```toml
 //! listen = "127.0.0.1:8080"
 //! data_dir = "trailmark-data"
+//! # database_url = "postgres://trailmark@db.internal/trailmark"   # the log in PostgreSQL
 //! default_org = "default"
 //! max_body_bytes = 10485760
 //! log_format = "text"            # or "json"
@@ -21,7 +22,8 @@
 //! rules = [{ claim = "repository", equals = "acme/payments", role = "ingest", scope = "acme/payments" }]
 //! ```
 //!
-//! Environment overrides: `TRAILMARK_LISTEN`, `TRAILMARK_DATA`, `TRAILMARK_DEFAULT_ORG`,
+//! Environment overrides: `TRAILMARK_LISTEN`, `TRAILMARK_DATA`, `TRAILMARK_DATABASE_URL`,
+//! `TRAILMARK_DEFAULT_ORG`,
 //! `TRAILMARK_MAX_BODY_BYTES`, `TRAILMARK_LOG_FORMAT`, and `TRAILMARK_HOOK_<SOURCE>_SECRET` (the
 //! secret of the unnamed hook of that source, e.g. `TRAILMARK_HOOK_GITHUB_SECRET`).
 
@@ -147,6 +149,9 @@ pub enum LogFormat {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// `postgres://…` when the log lives in PostgreSQL; `None` for the embedded store in
+    /// `data_dir`.
+    pub database_url: Option<String>,
     /// Records that name no organisation (CLI imports, records from before the server) belong
     /// to this one.
     pub default_org: OrgName,
@@ -161,6 +166,7 @@ pub struct Config {
 struct RawConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
     default_org: Option<String>,
     max_body_bytes: Option<u64>,
     log_format: Option<String>,
@@ -237,6 +243,9 @@ impl Config {
         }
         if let Some(v) = var("TRAILMARK_DATA") {
             raw.data_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("TRAILMARK_DATABASE_URL") {
+            raw.database_url = Some(v);
         }
         if let Some(v) = var("TRAILMARK_DEFAULT_ORG") {
             raw.default_org = Some(v);
@@ -417,6 +426,7 @@ impl Config {
             data_dir: raw
                 .data_dir
                 .unwrap_or_else(|| PathBuf::from("trailmark-data")),
+            database_url: raw.database_url.filter(|u| !u.is_empty()),
             default_org,
             max_body_bytes,
             log_format,

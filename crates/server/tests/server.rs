@@ -295,7 +295,11 @@ async fn a_draining_server_is_not_ready() {
     let env = Env::new();
     env.state.start_draining();
     env.get("/readyz", "").await.problem(503, "unavailable");
-    assert_eq!(env.get("/healthz", "").await.status, StatusCode::OK, "still alive");
+    assert_eq!(
+        env.get("/healthz", "").await.status,
+        StatusCode::OK,
+        "still alive"
+    );
 }
 
 #[tokio::test]
