@@ -174,7 +174,12 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, config: &Path, rust_log: &str) -> Server {
+        Server::start_with(data, config, rust_log, &[])
+    }
+
+    fn start_with(data: &Path, config: &Path, rust_log: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
+            .envs(env.iter().copied())
             .arg("--data-dir")
             .arg(data)
             .arg("serve")
@@ -393,7 +398,12 @@ fn resend_all(addr: SocketAddr, payloads: &[Payload], acked: &BTreeMap<String, V
 }
 
 fn cli(data: &Path, args: &[&str]) -> std::process::Output {
+    cli_with(data, args, &[])
+}
+
+fn cli_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(BIN)
+        .envs(env.iter().copied())
         .arg("--data-dir")
         .arg(data)
         .args(args)
@@ -403,7 +413,11 @@ fn cli(data: &Path, args: &[&str]) -> std::process::Output {
 }
 
 fn verify_ok(data: &Path, when: &str) {
-    let out = cli(data, &["verify"]);
+    verify_ok_with(data, when, &[]);
+}
+
+fn verify_ok_with(data: &Path, when: &str, env: &[(&str, &str)]) {
+    let out = cli_with(data, &["verify"], env);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.starts_with("ok: "),
@@ -415,8 +429,8 @@ fn verify_ok(data: &Path, when: &str) {
 
 /// GitHub records in the log, by delivery id: the indices stored for it, from the idempotency
 /// key the receiver gives every record.
-fn logged_deliveries(data: &Path) -> BTreeMap<String, Vec<u64>> {
-    let out = cli(data, &["log", "--limit", "1000000"]);
+fn logged_deliveries(data: &Path, env: &[(&str, &str)]) -> BTreeMap<String, Vec<u64>> {
+    let out = cli_with(data, &["log", "--limit", "1000000"], env);
     assert!(
         out.status.success(),
         "{}",
@@ -447,7 +461,17 @@ fn logged_deliveries(data: &Path) -> BTreeMap<String, Vec<u64>> {
 /// Everything acknowledged is in the log at the acknowledged indices, and nothing is in the log
 /// that was never sent.
 fn check_log(data: &Path, acked: &BTreeMap<String, Vec<u64>>, sent: &BTreeSet<String>, when: &str) {
-    let logged = logged_deliveries(data);
+    check_log_with(data, acked, sent, when, &[]);
+}
+
+fn check_log_with(
+    data: &Path,
+    acked: &BTreeMap<String, Vec<u64>>,
+    sent: &BTreeSet<String>,
+    when: &str,
+    env: &[(&str, &str)],
+) {
+    let logged = logged_deliveries(data, env);
     for (id, indices) in acked {
         assert_eq!(
             logged.get(id),
@@ -598,4 +622,106 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
     let mut sent = outcome.sent;
     sent.insert("in-flight-1".into());
     check_log(&data, &acked, &sent, "after SIGTERM");
+}
+
+/// A fresh PostgreSQL database for one test, dropped afterwards. PostgreSQL must be up
+/// (`.ci/run` starts it): an unreachable server fails the test, it is never skipped.
+struct PgDatabase {
+    name: String,
+}
+
+impl PgDatabase {
+    fn create(tag: &str) -> PgDatabase {
+        let name = format!("trailmark_cli_{tag}_{}", std::process::id());
+        let psql = |sql: &str| {
+            let out = Command::new("psql")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "test",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-c",
+                    sql,
+                ])
+                .output()
+                .expect("psql runs (PostgreSQL client installed)");
+            assert!(
+                out.status.success(),
+                "PostgreSQL at 127.0.0.1:5432 must be reachable: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        psql(&format!("DROP DATABASE IF EXISTS {name}"));
+        psql(&format!("CREATE DATABASE {name}"));
+        PgDatabase { name }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-c"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
+/// Two server processes on one PostgreSQL log, ingesting at the same time: one gapless,
+/// duplicate-free log that verifies, every acknowledged delivery present where it was
+/// acknowledged, and idempotency that holds across instances.
+#[test]
+fn two_servers_on_one_postgres_log_ingest_concurrently() {
+    let db = PgDatabase::create("two");
+    let url = db.url();
+    let env = [("TRAILMARK_DATABASE_URL", url.as_str())];
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let init = cli_with(&data, &["init", "--origin", "test.example/scale"], &env);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let config = config(tmp.path());
+    let a = Server::start_with(&data, &config, "warn", &env);
+    let b = Server::start_with(&data, &config, "warn", &env);
+    let payloads = Arc::new(payloads());
+
+    let (pa, pb) = (payloads.clone(), payloads.clone());
+    let (addr_a, addr_b) = (a.addr, b.addr);
+    let ta = std::thread::spawn(move || ingest_until(addr_a, &pa, "a", 4, 150, || {}));
+    let tb = std::thread::spawn(move || ingest_until(addr_b, &pb, "b", 4, 150, || {}));
+    let (oa, ob) = (ta.join().unwrap(), tb.join().unwrap());
+    assert!(oa.unexpected.is_empty(), "{:?}", oa.unexpected);
+    assert!(ob.unexpected.is_empty(), "{:?}", ob.unexpected);
+
+    let mut acked = oa.acked.clone();
+    acked.extend(ob.acked.clone());
+    let mut sent = oa.sent.clone();
+    sent.extend(ob.sent.clone());
+    // No index was handed out twice.
+    let mut all: Vec<u64> = acked.values().flatten().copied().collect();
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "an index was acknowledged for two deliveries");
+
+    // Each instance recognises the other's deliveries as duplicates, at the same indices.
+    resend_all(addr_b, &payloads, &oa.acked);
+    resend_all(addr_a, &payloads, &ob.acked);
+    check_log_with(&data, &acked, &sent, "two instances", &env);
+    // Gapless, every leaf and checkpoint consistent, whoever signed it.
+    verify_ok_with(&data, "two instances", &env);
+    drop((a, b));
 }
