@@ -397,10 +397,6 @@ fn resend_all(addr: SocketAddr, payloads: &[Payload], acked: &BTreeMap<String, V
     });
 }
 
-fn cli(data: &Path, args: &[&str]) -> std::process::Output {
-    cli_with(data, args, &[])
-}
-
 fn cli_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(BIN)
         .envs(env.iter().copied())
