@@ -18,6 +18,9 @@
 //!   whitespace encodes the delivery number), so each delivery also stores a new raw-input blob,
 //!   as real deliveries do; by default the rotated bodies repeat and their blobs are stored once.
 //! - `TRAILMARK_BENCH_DIR` (system temp): where the temporary data directory is made
+//! - `TRAILMARK_BENCH_LOG` (unset): when `1`, installs the server's own log subscriber (text on
+//!   stderr, `RUST_LOG` or `info`) as `trailmark serve` does, so each request also writes its
+//!   log line; by default nothing is subscribed and tracing costs next to nothing
 //!
 //! It reports; it asserts nothing about the goal (≥ 20k deliveries/s, p99 < 50 ms, no errors).
 
@@ -54,6 +57,7 @@ struct Settings {
     server_threads: usize,
     unique_bodies: bool,
     dir: Option<PathBuf>,
+    log: bool,
 }
 
 fn env_num(name: &str, default: u64) -> Result<u64, Error> {
@@ -86,6 +90,7 @@ impl Settings {
             )?)?,
             unique_bodies: std::env::var("TRAILMARK_BENCH_UNIQUE_BODIES").is_ok_and(|v| v == "1"),
             dir: std::env::var_os("TRAILMARK_BENCH_DIR").map(PathBuf::from),
+            log: std::env::var("TRAILMARK_BENCH_LOG").is_ok_and(|v| v == "1"),
         })
     }
 }
@@ -396,6 +401,9 @@ fn main() -> Result<(), Error> {
         return Ok(());
     }
     let s = Settings::from_env()?;
+    if s.log {
+        trailmark_server::init_logging(trailmark_server::config::LogFormat::Text);
+    }
     let payloads = Arc::new(payloads()?);
     let tmp = match &s.dir {
         Some(d) => tempfile::tempdir_in(d)?,
@@ -440,7 +448,7 @@ fn main() -> Result<(), Error> {
 
     eprintln!(
         "webhooks: {} GitHub fixture payloads, {} connections, {} deliveries (+{} warm-up), cap {} s, \
-         server threads {}, client threads {}, {} bodies, data in {}",
+         server threads {}, client threads {}, {} bodies, request logging {}, data in {}",
         payloads.len(),
         s.connections,
         s.deliveries,
@@ -449,6 +457,7 @@ fn main() -> Result<(), Error> {
         s.server_threads,
         s.client_threads,
         if s.unique_bodies { "unique" } else { "rotated" },
+        if s.log { "on" } else { "off" },
         tmp.path().display()
     );
     let size_before = store.size()?;
