@@ -11,6 +11,8 @@
 //! Every comparison is constant time. A delivery that fails authentication gets 401 and is
 //! itself recorded (`security.webhook_rejected`: source, reason, body digest — never the body).
 
+use std::sync::LazyLock;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -116,6 +118,11 @@ fn authenticate(hook: &Hook, headers: &HeaderMap, body: &[u8]) -> Result<(), Aut
     }
 }
 
+/// What every delivery's context starts from. `Context::default()` compiles the default ticket
+/// pattern (a regex) on every call, which was a quarter of the CPU time of a GitHub delivery
+/// (`benches/webhooks.rs` under perf); compiled once, each request clones it (an `Arc` bump).
+static BASE_CONTEXT: LazyLock<Context> = LazyLock::new(Context::default);
+
 /// The transport's event name and delivery id for each source.
 fn context(source: HookSource, headers: &HeaderMap) -> Context {
     let pick = |names: &[&str]| {
@@ -135,11 +142,10 @@ fn context(source: HookSource, headers: &HeaderMap) -> Context {
         HookSource::Jenkins => (None, pick(&["idempotency-key"])),
         HookSource::Cdevents => (None, pick(&["ce-id", "idempotency-key"])),
     };
-    Context {
-        event,
-        delivery,
-        ..Context::default()
-    }
+    let mut ctx = BASE_CONTEXT.clone();
+    ctx.event = event;
+    ctx.delivery = delivery;
+    ctx
 }
 
 /// Receives one webhook delivery.

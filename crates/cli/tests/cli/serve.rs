@@ -597,7 +597,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
     assert!(refused, "the listener still accepts after SIGTERM");
     // ...but the request already in flight completes, durably.
     held.write_all(last).unwrap();
-    let r = read_response(&mut held).unwrap();
+    let r = read_response(&mut held).expect("the request in flight at SIGTERM is answered");
     assert_eq!(r.status, 201, "{:?}", r);
     let v = r.json();
     assert_eq!(v["appended"], 2, "{v}");
