@@ -59,6 +59,7 @@
 //! - Never panics on input; every parser returns a typed [`AccessError`].
 #![forbid(unsafe_code)]
 
+mod db;
 mod error;
 pub mod oidc;
 mod password;

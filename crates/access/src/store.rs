@@ -1,17 +1,17 @@
-//! The access store: orgs, projects, users, grants and API tokens in their own SQLite file.
+//! The access store: orgs, projects, users, grants and API tokens, in their own SQLite file or
+//! in PostgreSQL (shared by every instance of a scaled-out deployment).
 //!
 //! This is mutable state (grants and tokens are revoked, passwords changed), so it lives apart
 //! from the append-only evidence log. What it must never hold is a secret: users have an
 //! argon2id hash, tokens the SHA-256 of the token text.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
+use crate::db::{Arg, Backend, Db, Row, Val};
 use crate::error::AccessError;
 use crate::password;
 use crate::principal::{Principal, PrincipalKind, UserName};
@@ -31,15 +31,24 @@ const MIGRATIONS: &[Migration] = &[Migration {
     sql: include_str!("../migrations/0001_access.sql"),
 }];
 
+/// The same schema in PostgreSQL's dialect (its own checksums: the two files differ).
+const PG_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_access",
+    sql: include_str!("../migrations/postgres/0001_access.sql"),
+}];
+
 /// How many fresh ids to try when a new token id collides with an existing one (40 random
 /// bits: a second collision in a row means something is wrong with the random source).
 const ID_ATTEMPTS: usize = 4;
 
 /// Orgs, projects, users, grants and API tokens, in one SQLite database (WAL,
-/// `synchronous=FULL`). All methods take `&self`; calls are serialized on one connection,
-/// except password hashing, which runs outside the lock.
+/// `synchronous=FULL`) or in PostgreSQL. All methods take `&self`; calls are serialized on one
+/// connection, except password hashing, which runs outside the lock. Writes hold the write lock
+/// from the start of their transaction (SQLite `BEGIN IMMEDIATE`, a PostgreSQL advisory lock),
+/// so a check-then-insert cannot race another process.
 pub struct AccessStore {
-    conn: Mutex<Connection>,
+    db: Backend,
 }
 
 impl std::fmt::Debug for AccessStore {
@@ -66,18 +75,24 @@ const TOKEN_COLUMNS: &str =
     "id, hash, name, role, scope, owner, created_at, expires_at, revoked_at, created_by";
 
 impl TokenRow {
-    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    fn read(row: &Row) -> Result<TokenRow, AccessError> {
+        let text = |i: usize| row.get(i).and_then(Val::text);
+        let required = |i: usize| {
+            text(i).ok_or_else(|| {
+                AccessError::Incompatible(format!("a stored token lacks column {i}"))
+            })
+        };
         Ok(TokenRow {
-            id: row.get(0)?,
-            hash: row.get(1)?,
-            name: row.get(2)?,
-            role: row.get(3)?,
-            scope: row.get(4)?,
-            owner: row.get(5)?,
-            created_at: row.get(6)?,
-            expires_at: row.get(7)?,
-            revoked_at: row.get(8)?,
-            created_by: row.get(9)?,
+            id: required(0)?,
+            hash: row.get(1).and_then(Val::bytes).unwrap_or_default(),
+            name: required(2)?,
+            role: required(3)?,
+            scope: required(4)?,
+            owner: text(5),
+            created_at: required(6)?,
+            expires_at: text(7),
+            revoked_at: text(8),
+            created_by: required(9)?,
         })
     }
 
@@ -111,25 +126,33 @@ impl TokenRow {
 }
 
 impl AccessStore {
-    /// Opens (creating if needed) the access database at `path` and brings its schema up to
-    /// date. On Unix a new file is created readable by its owner only (it holds password
-    /// hashes).
+    /// Opens (creating if needed) the access database at `path`, applying or checking its
+    /// migrations. A new file is created with mode 0600.
     pub fn open(path: &Path) -> Result<AccessStore, AccessError> {
         create_private(path)?;
         let conn = Connection::open(path).map_err(AccessError::storage("opening the database"))?;
-        AccessStore::init(conn, true)
+        AccessStore::init_sqlite(conn, true)
     }
 
-    /// A store that lives in memory only (tests, throwaway servers).
+    /// A store that lives only as long as the value (tests, tools).
     pub fn open_in_memory() -> Result<AccessStore, AccessError> {
         let conn = Connection::open_in_memory()
             .map_err(AccessError::storage("opening an in-memory database"))?;
-        AccessStore::init(conn, false)
+        AccessStore::init_sqlite(conn, false)
     }
 
-    fn init(mut conn: Connection, durable: bool) -> Result<AccessStore, AccessError> {
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(AccessError::storage("setting the busy timeout"))?;
+    /// Opens the access tables in the PostgreSQL database `url` names (creating or checking
+    /// them), so several instances share one set of orgs, users and tokens.
+    pub fn open_postgres(url: &str) -> Result<AccessStore, AccessError> {
+        let store = AccessStore {
+            db: Backend::postgres(url)?,
+        };
+        store.db.write(|db| migrate(db, PG_MIGRATIONS))?;
+        password::warm_up();
+        Ok(store)
+    }
+
+    fn init_sqlite(conn: Connection, durable: bool) -> Result<AccessStore, AccessError> {
         if durable {
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(AccessError::storage("enabling WAL"))?;
@@ -138,50 +161,51 @@ impl AccessStore {
         }
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(AccessError::storage("enabling foreign keys"))?;
-        migrate(&mut conn)?;
+        let store = AccessStore {
+            db: Backend::sqlite(conn)?,
+        };
+        store.db.write(|db| migrate(db, MIGRATIONS))?;
         // Compute the dummy password hash now rather than on the first unknown-user login,
         // which would otherwise be measurably slower than the rest.
         password::warm_up();
-        Ok(AccessStore {
-            conn: Mutex::new(conn),
-        })
+        Ok(store)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic cannot leave SQLite half-written (transactions roll back on drop), so a
-        // poisoned lock still guards a consistent connection.
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Whether this store is in PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.db.is_postgres()
     }
 
     // ---- orgs and projects ---------------------------------------------------------------
 
     /// Creates an org. An existing name is a `Duplicate` error.
     pub fn create_org(&self, org: &OrgName) -> Result<(), AccessError> {
-        let conn = self.lock();
-        let added = conn
-            .execute(
-                "INSERT OR IGNORE INTO orgs (name) VALUES (?1)",
-                [org.as_str()],
-            )
-            .map_err(AccessError::storage("creating an org"))?;
-        if added == 0 {
-            return Err(AccessError::Duplicate {
-                what: "org",
-                name: org.to_string(),
-            });
-        }
-        Ok(())
+        self.db.write(|db| {
+            let added = db.exec(
+                "INSERT INTO orgs (name) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[Arg::Text(org.as_str())],
+                "creating an org",
+            )?;
+            if added == 0 {
+                return Err(AccessError::Duplicate {
+                    what: "org",
+                    name: org.to_string(),
+                });
+            }
+            Ok(())
+        })
     }
 
     /// Every org, sorted by name.
     pub fn orgs(&self) -> Result<Vec<OrgName>, AccessError> {
-        let conn = self.lock();
-        let names = query_strings(
-            &conn,
-            "SELECT name FROM orgs ORDER BY name",
-            [],
-            "listing orgs",
-        )?;
+        let names = self.db.read(|db| {
+            strings(
+                db,
+                "SELECT name FROM orgs ORDER BY name",
+                &[],
+                "listing orgs",
+            )
+        })?;
         names
             .iter()
             .map(|n| OrgName::parse(n).map_err(|_| corrupt_name("org", n)))
@@ -190,34 +214,34 @@ impl AccessStore {
 
     /// Creates a project in an existing org.
     pub fn create_project(&self, org: &OrgName, project: &ProjectName) -> Result<(), AccessError> {
-        let mut conn = self.lock();
-        let tx = write_tx(&mut conn)?;
-        require_org(&tx, org)?;
-        let added = tx
-            .execute(
-                "INSERT OR IGNORE INTO projects (org, name) VALUES (?1, ?2)",
-                [org.as_str(), project.as_str()],
-            )
-            .map_err(AccessError::storage("creating a project"))?;
-        if added == 0 {
-            return Err(AccessError::Duplicate {
-                what: "project",
-                name: format!("{org}/{project}"),
-            });
-        }
-        commit(tx)
+        self.db.write(|db| {
+            require_org(db, org)?;
+            let added = db.exec(
+                "INSERT INTO projects (org, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[Arg::Text(org.as_str()), Arg::Text(project.as_str())],
+                "creating a project",
+            )?;
+            if added == 0 {
+                return Err(AccessError::Duplicate {
+                    what: "project",
+                    name: format!("{org}/{project}"),
+                });
+            }
+            Ok(())
+        })
     }
 
     /// The projects of an org, sorted by name.
     pub fn projects(&self, org: &OrgName) -> Result<Vec<ProjectName>, AccessError> {
-        let conn = self.lock();
-        require_org(&conn, org)?;
-        let names = query_strings(
-            &conn,
-            "SELECT name FROM projects WHERE org = ?1 ORDER BY name",
-            [org.as_str()],
-            "listing projects",
-        )?;
+        let names = self.db.read(|db| {
+            require_org(db, org)?;
+            strings(
+                db,
+                "SELECT name FROM projects WHERE org = $1 ORDER BY name",
+                &[Arg::Text(org.as_str())],
+                "listing projects",
+            )
+        })?;
         names
             .iter()
             .map(|n| ProjectName::parse(n).map_err(|_| corrupt_name("project", n)))
@@ -239,20 +263,20 @@ impl AccessStore {
         }
         // Hash outside the lock: it takes tens of milliseconds by design.
         let phc = password::hash(password)?;
-        let added = self
-            .lock()
-            .execute(
-                "INSERT OR IGNORE INTO users (name, password_phc) VALUES (?1, ?2)",
-                [name.as_str(), phc.as_str()],
-            )
-            .map_err(AccessError::storage("creating a user"))?;
-        if added == 0 {
-            return Err(AccessError::Duplicate {
-                what: "user",
-                name: name.to_string(),
-            });
-        }
-        Ok(())
+        self.db.write(|db| {
+            let added = db.exec(
+                "INSERT INTO users (name, password_phc) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[Arg::Text(name.as_str()), Arg::Text(&phc)],
+                "creating a user",
+            )?;
+            if added == 0 {
+                return Err(AccessError::Duplicate {
+                    what: "user",
+                    name: name.to_string(),
+                });
+            }
+            Ok(())
+        })
     }
 
     /// Replaces a user's password (same rules as [`AccessStore::create_user`]).
@@ -263,13 +287,14 @@ impl AccessStore {
             return Err(unknown_user(name.as_str()));
         }
         let phc = password::hash(password)?;
-        self.lock()
-            .execute(
-                "UPDATE users SET password_phc = ?2 WHERE name = ?1",
-                [name.as_str(), phc.as_str()],
+        self.db.write(|db| {
+            db.exec(
+                "UPDATE users SET password_phc = $1 WHERE name = $2",
+                &[Arg::Text(&phc), Arg::Text(name.as_str())],
+                "changing a password",
             )
-            .map_err(AccessError::storage("changing a password"))?;
-        Ok(())
+            .map(drop)
+        })
     }
 
     /// Checks a user's password and returns the user principal (`user:<name>`) with its
@@ -278,14 +303,17 @@ impl AccessStore {
     pub fn authenticate_user(&self, name: &str, password: &str) -> Result<Principal, AccessError> {
         let stored: Option<String> = match UserName::parse(name) {
             Ok(user) if password.len() <= password::MAX_PASSWORD_BYTES => self
-                .lock()
-                .query_row(
-                    "SELECT password_phc FROM users WHERE name = ?1",
-                    [user.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(AccessError::storage("looking up a user"))?,
+                .db
+                .read(|db| {
+                    strings(
+                        db,
+                        "SELECT password_phc FROM users WHERE name = $1",
+                        &[Arg::Text(user.as_str())],
+                        "looking up a user",
+                    )
+                })?
+                .into_iter()
+                .next(),
             _ => None,
         };
         match stored {
@@ -315,65 +343,72 @@ impl AccessStore {
     /// Grants a user a role on an existing org or project. Granting what the user already has
     /// changes nothing and is not an error.
     pub fn grant(&self, user: &str, grant: Grant) -> Result<(), AccessError> {
-        let mut conn = self.lock();
-        let tx = write_tx(&mut conn)?;
-        require_user(&tx, user)?;
-        require_scope(&tx, &grant.scope)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO user_grants (user, role, scope, org, project)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                user,
-                grant.role.as_str(),
-                grant.scope.to_string(),
-                grant.scope.org().as_str(),
-                grant.scope.project().map(ProjectName::as_str),
-            ],
-        )
-        .map_err(AccessError::storage("granting a role"))?;
-        commit(tx)
+        self.db.write(|db| {
+            require_user(db, user)?;
+            require_scope(db, &grant.scope)?;
+            let scope = grant.scope.to_string();
+            db.exec(
+                "INSERT INTO user_grants (\"user\", role, scope, org, project)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[
+                    Arg::Text(user),
+                    Arg::Text(grant.role.as_str()),
+                    Arg::Text(&scope),
+                    Arg::Text(grant.scope.org().as_str()),
+                    Arg::OptText(grant.scope.project().map(ProjectName::as_str)),
+                ],
+                "granting a role",
+            )
+            .map(drop)
+        })
     }
 
     /// Removes exactly this grant; true if the user had it. Person tokens of the user lose
     /// what it gave them at their next authentication.
     pub fn revoke_grant(&self, user: &str, grant: &Grant) -> Result<bool, AccessError> {
-        let mut conn = self.lock();
-        let tx = write_tx(&mut conn)?;
-        require_user(&tx, user)?;
-        let removed = tx
-            .execute(
-                "DELETE FROM user_grants WHERE user = ?1 AND role = ?2 AND scope = ?3",
-                params![user, grant.role.as_str(), grant.scope.to_string()],
-            )
-            .map_err(AccessError::storage("revoking a grant"))?;
-        commit(tx)?;
-        Ok(removed > 0)
+        self.db.write(|db| {
+            require_user(db, user)?;
+            let removed = db.exec(
+                "DELETE FROM user_grants WHERE \"user\" = $1 AND role = $2 AND scope = $3",
+                &[
+                    Arg::Text(user),
+                    Arg::Text(grant.role.as_str()),
+                    Arg::Text(&grant.scope.to_string()),
+                ],
+                "revoking a grant",
+            )?;
+            Ok(removed > 0)
+        })
     }
 
     /// A user's grants, sorted by role then scope.
     pub fn grants(&self, user: &str) -> Result<Vec<Grant>, AccessError> {
-        let conn = self.lock();
-        require_user(&conn, user)?;
-        user_grants(&conn, user)
+        self.db.read(|db| {
+            require_user(db, user)?;
+            user_grants(db, user)
+        })
     }
 
     /// Every user name, sorted.
     pub fn users(&self) -> Result<Vec<String>, AccessError> {
-        let conn = self.lock();
-        query_strings(
-            &conn,
-            "SELECT name FROM users ORDER BY name",
-            [],
-            "listing users",
-        )
+        self.db.read(|db| {
+            strings(
+                db,
+                "SELECT name FROM users ORDER BY name",
+                &[],
+                "listing users",
+            )
+        })
     }
 
     fn user_exists(&self, name: &UserName) -> Result<bool, AccessError> {
-        exists(
-            &self.lock(),
-            "SELECT 1 FROM users WHERE name = ?1",
-            [name.as_str()],
-        )
+        self.db.read(|db| {
+            exists(
+                db,
+                "SELECT 1 FROM users WHERE name = $1",
+                &[Arg::Text(name.as_str())],
+            )
+        })
     }
 
     // ---- API tokens ----------------------------------------------------------------------
@@ -400,101 +435,109 @@ impl AccessStore {
         {
             return Err(AccessError::ExpiryNotInFuture { expires_at, now });
         }
-        let mut conn = self.lock();
-        let tx = write_tx(&mut conn)?;
-        require_scope(&tx, &grant.scope)?;
-        if let Some(owner) = owner {
-            require_user(&tx, owner)?;
-        }
-        for _ in 0..ID_ATTEMPTS {
-            let (id, secret, hash) = token::generate()?;
-            let added = tx
-                .execute(
-                    "INSERT OR IGNORE INTO tokens (id, hash, name, role, scope, org, project,
-                         owner, created_at, expires_at, revoked_at, created_by)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11)",
-                    params![
-                        id.as_str(),
-                        &hash[..],
-                        name,
-                        grant.role.as_str(),
-                        grant.scope.to_string(),
-                        grant.scope.org().as_str(),
-                        grant.scope.project().map(ProjectName::as_str),
-                        owner,
-                        now.to_string(),
-                        expires_at.map(|t| t.to_string()),
-                        created_by,
-                    ],
-                )
-                .map_err(AccessError::storage("creating a token"))?;
-            if added == 1 {
-                commit(tx)?;
-                let info = TokenInfo {
-                    id,
-                    name: name.to_owned(),
-                    grant,
-                    owner: owner.map(str::to_owned),
-                    created_at: now,
-                    expires_at,
-                    revoked_at: None,
-                    created_by: created_by.to_owned(),
-                };
-                return Ok((secret, info));
+        self.db.write(|db| {
+            require_scope(db, &grant.scope)?;
+            if let Some(owner) = owner {
+                require_user(db, owner)?;
             }
-        }
-        Err(AccessError::Randomness(format!(
-            "{ID_ATTEMPTS} new token ids in a row were already taken"
-        )))
+            let scope = grant.scope.to_string();
+            let created = now.to_string();
+            let expires = expires_at.map(|t| t.to_string());
+            for _ in 0..ID_ATTEMPTS {
+                let (id, secret, hash) = token::generate()?;
+                let added = db.exec(
+                    "INSERT INTO tokens (id, hash, name, role, scope, org, project,
+                         owner, created_at, expires_at, revoked_at, created_by)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)
+                     ON CONFLICT DO NOTHING",
+                    &[
+                        Arg::Text(id.as_str()),
+                        Arg::Bytes(&hash[..]),
+                        Arg::Text(name),
+                        Arg::Text(grant.role.as_str()),
+                        Arg::Text(&scope),
+                        Arg::Text(grant.scope.org().as_str()),
+                        Arg::OptText(grant.scope.project().map(ProjectName::as_str)),
+                        Arg::OptText(owner),
+                        Arg::Text(&created),
+                        Arg::OptText(expires.as_deref()),
+                        Arg::Text(created_by),
+                    ],
+                    "creating a token",
+                )?;
+                if added == 1 {
+                    let info = TokenInfo {
+                        id,
+                        name: name.to_owned(),
+                        grant: grant.clone(),
+                        owner: owner.map(str::to_owned),
+                        created_at: now,
+                        expires_at,
+                        revoked_at: None,
+                        created_by: created_by.to_owned(),
+                    };
+                    return Ok((secret, info));
+                }
+            }
+            Err(AccessError::Randomness(format!(
+                "{ID_ATTEMPTS} new token ids in a row were already taken"
+            )))
+        })
     }
 
     /// Tokens (including revoked and expired ones) in creation order, all or those whose
     /// grant is in `org`.
     pub fn tokens(&self, org: Option<&OrgName>) -> Result<Vec<TokenInfo>, AccessError> {
-        let conn = self.lock();
-        let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE ?1 IS NULL OR org = ?1 ORDER BY rowid"
-        );
-        let mut stmt = conn
-            .prepare(&sql)
-            .map_err(AccessError::storage("listing tokens"))?;
-        let rows = stmt
-            .query_map([org.map(OrgName::as_str)], TokenRow::read)
-            .map_err(AccessError::storage("listing tokens"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(AccessError::storage("listing tokens"))?;
-        rows.iter().map(TokenRow::info).collect()
+        let rows = self.db.read(|db| {
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE $1::text IS NULL OR org = $1 ORDER BY {}",
+                db.creation_order()
+            );
+            // SQLite has no `::text` casts; PostgreSQL needs the type of a lone NULL.
+            let sql = if db.creation_order() == "rowid" {
+                sql.replace("$1::text", "$1")
+            } else {
+                sql
+            };
+            db.rows(
+                &sql,
+                &[Arg::OptText(org.map(OrgName::as_str))],
+                "listing tokens",
+            )
+        })?;
+        rows.iter()
+            .map(|r| TokenRow::read(r).and_then(|t| t.info()))
+            .collect()
     }
 
     /// One token's information.
     pub fn token(&self, id: &TokenId) -> Result<TokenInfo, AccessError> {
-        let conn = self.lock();
-        token_row(&conn, id)?
+        self.db
+            .read(|db| token_row(db, id))?
             .ok_or_else(|| AccessError::UnknownToken { id: id.clone() })?
             .info()
     }
 
     /// Revokes a token at `now`. Unknown → `UnknownToken`; revoked before → `AlreadyRevoked`.
     pub fn revoke_token(&self, id: &TokenId, now: Timestamp) -> Result<TokenInfo, AccessError> {
-        let mut conn = self.lock();
-        let tx = write_tx(&mut conn)?;
-        let mut info = token_row(&tx, id)?
-            .ok_or_else(|| AccessError::UnknownToken { id: id.clone() })?
-            .info()?;
-        if let Some(revoked_at) = info.revoked_at {
-            return Err(AccessError::AlreadyRevoked {
-                id: id.clone(),
-                revoked_at,
-            });
-        }
-        tx.execute(
-            "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1",
-            [id.as_str(), &now.to_string()],
-        )
-        .map_err(AccessError::storage("revoking a token"))?;
-        commit(tx)?;
-        info.revoked_at = Some(now);
-        Ok(info)
+        self.db.write(|db| {
+            let mut info = token_row(db, id)?
+                .ok_or_else(|| AccessError::UnknownToken { id: id.clone() })?
+                .info()?;
+            if let Some(revoked_at) = info.revoked_at {
+                return Err(AccessError::AlreadyRevoked {
+                    id: id.clone(),
+                    revoked_at,
+                });
+            }
+            db.exec(
+                "UPDATE tokens SET revoked_at = $1 WHERE id = $2",
+                &[Arg::Text(&now.to_string()), Arg::Text(id.as_str())],
+                "revoking a token",
+            )?;
+            info.revoked_at = Some(now);
+            Ok(info)
+        })
     }
 
     /// Authenticates a presented API token at `now` and returns the principal
@@ -516,38 +559,45 @@ impl AccessStore {
     ) -> Result<Principal, AccessError> {
         let presented = token::parse_presented(presented)?;
         let id = presented.id;
-        let conn = self.lock();
-        let row =
-            token_row(&conn, &id)?.ok_or_else(|| AccessError::UnknownToken { id: id.clone() })?;
-        if !token::hash_matches(&row.hash, presented.text) {
-            return Err(AccessError::UnknownToken { id });
-        }
-        let info = row.info()?;
-        if let Some(revoked_at) = info.revoked_at {
-            return Err(AccessError::RevokedToken { id, revoked_at });
-        }
-        if let Some(expired_at) = info.expires_at
-            && now >= expired_at
-        {
-            return Err(AccessError::ExpiredToken { id, expired_at });
-        }
-        let grants = match &info.owner {
-            None => vec![info.grant.clone()],
-            Some(owner) => {
-                let mut grants: Vec<Grant> = user_grants(&conn, owner)?
-                    .iter()
-                    .filter_map(|g| info.grant.intersect(g))
-                    .collect();
-                grants.sort();
-                grants.dedup();
-                grants
+        self.db.read(|db| {
+            let row =
+                token_row(db, &id)?.ok_or_else(|| AccessError::UnknownToken { id: id.clone() })?;
+            if !token::hash_matches(&row.hash, presented.text) {
+                return Err(AccessError::UnknownToken { id: id.clone() });
             }
-        };
-        Ok(Principal {
-            id: format!("token:{id}"),
-            kind: PrincipalKind::Token,
-            grants,
-            person: info.owner,
+            let info = row.info()?;
+            if let Some(revoked_at) = info.revoked_at {
+                return Err(AccessError::RevokedToken {
+                    id: id.clone(),
+                    revoked_at,
+                });
+            }
+            if let Some(expired_at) = info.expires_at
+                && now >= expired_at
+            {
+                return Err(AccessError::ExpiredToken {
+                    id: id.clone(),
+                    expired_at,
+                });
+            }
+            let grants = match &info.owner {
+                None => vec![info.grant.clone()],
+                Some(owner) => {
+                    let mut grants: Vec<Grant> = user_grants(db, owner)?
+                        .iter()
+                        .filter_map(|g| info.grant.intersect(g))
+                        .collect();
+                    grants.sort();
+                    grants.dedup();
+                    grants
+                }
+            };
+            Ok(Principal {
+                id: format!("token:{id}"),
+                kind: PrincipalKind::Token,
+                grants,
+                person: info.owner,
+            })
         })
     }
 }
@@ -572,22 +622,34 @@ fn create_private(path: &Path) -> Result<(), AccessError> {
 /// Applies missing migrations and checks applied ones by checksum, in one transaction: an
 /// applied migration that differs from the shipped one means someone altered the schema
 /// history, and the store is refused rather than "repaired".
-fn migrate(conn: &mut Connection) -> Result<(), AccessError> {
-    let err = AccessError::storage;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(err("starting the migration"))?;
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL) STRICT;",
-    )
-    .map_err(err("creating the migration table"))?;
-    let newest: Option<i64> = tx
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-            r.get(0)
-        })
-        .map_err(err("reading migrations"))?;
-    let known = MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0);
+fn migrate(db: &mut dyn Db, migrations: &[Migration]) -> Result<(), AccessError> {
+    // In PostgreSQL the access tables may share a database with the evidence log, whose
+    // migrations have their own table.
+    let table = if db.creation_order() == "rowid" {
+        db.batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL) STRICT;",
+            "creating the migration table",
+        )?;
+        "schema_migrations"
+    } else {
+        db.batch(
+            "CREATE TABLE IF NOT EXISTS access_migrations (
+                 version BIGINT PRIMARY KEY, name TEXT NOT NULL, sha256 TEXT NOT NULL);",
+            "creating the migration table",
+        )?;
+        "access_migrations"
+    };
+    let newest = db
+        .rows(
+            &format!("SELECT MAX(version) FROM {table}"),
+            &[],
+            "reading migrations",
+        )?
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Val::int);
+    let known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
     if let Some(newest) = newest
         && newest > known
     {
@@ -596,19 +658,19 @@ fn migrate(conn: &mut Connection) -> Result<(), AccessError> {
              ({known}); upgrade trailmark"
         )));
     }
-    for m in MIGRATIONS {
+    for m in migrations {
         let shipped: String = Sha256::digest(m.sql.as_bytes())
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let applied: Option<String> = tx
-            .query_row(
-                "SELECT sha256 FROM schema_migrations WHERE version = ?1",
-                [m.version],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err("reading migrations"))?;
+        let applied = strings(
+            db,
+            &format!("SELECT sha256 FROM {table} WHERE version = $1"),
+            &[Arg::Int(m.version)],
+            "reading migrations",
+        )?
+        .into_iter()
+        .next();
         match applied {
             Some(applied) if applied == shipped => {}
             Some(applied) => {
@@ -619,48 +681,33 @@ fn migrate(conn: &mut Connection) -> Result<(), AccessError> {
                 )));
             }
             None => {
-                tx.execute_batch(m.sql)
-                    .map_err(err("applying a migration"))?;
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, name, sha256) VALUES (?1, ?2, ?3)",
-                    params![m.version, m.name, shipped],
-                )
-                .map_err(err("recording a migration"))?;
+                db.batch(m.sql, "applying a migration")?;
+                db.exec(
+                    &format!("INSERT INTO {table} (version, name, sha256) VALUES ($1, $2, $3)"),
+                    &[Arg::Int(m.version), Arg::Text(m.name), Arg::Text(&shipped)],
+                    "recording a migration",
+                )?;
             }
         }
     }
-    tx.commit().map_err(err("committing the migration"))
+    Ok(())
 }
 
-/// A write transaction that takes the write lock up front, so a check-then-insert cannot
-/// race another process using the same file.
-fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>, AccessError> {
-    conn.transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(AccessError::storage("starting a transaction"))
+fn exists(db: &mut dyn Db, sql: &str, args: &[Arg<'_>]) -> Result<bool, AccessError> {
+    Ok(!db.rows(sql, args, "looking up a name")?.is_empty())
 }
 
-fn commit(tx: Transaction<'_>) -> Result<(), AccessError> {
-    tx.commit().map_err(AccessError::storage("committing"))
-}
-
-fn exists<P: rusqlite::Params>(conn: &Connection, sql: &str, p: P) -> Result<bool, AccessError> {
-    conn.query_row(sql, p, |_| Ok(()))
-        .optional()
-        .map(|found| found.is_some())
-        .map_err(AccessError::storage("looking up a name"))
-}
-
-fn query_strings<P: rusqlite::Params>(
-    conn: &Connection,
+fn strings(
+    db: &mut dyn Db,
     sql: &str,
-    p: P,
+    args: &[Arg<'_>],
     op: &'static str,
 ) -> Result<Vec<String>, AccessError> {
-    let mut stmt = conn.prepare(sql).map_err(AccessError::storage(op))?;
-    stmt.query_map(p, |r| r.get(0))
-        .map_err(AccessError::storage(op))?
-        .collect::<Result<Vec<String>, _>>()
-        .map_err(AccessError::storage(op))
+    Ok(db
+        .rows(sql, args, op)?
+        .iter()
+        .filter_map(|r| r.first().and_then(Val::text))
+        .collect())
 }
 
 fn corrupt_name(what: &str, name: &str) -> AccessError {
@@ -673,8 +720,12 @@ fn unknown_user(user: &str) -> AccessError {
     }
 }
 
-fn require_org(conn: &Connection, org: &OrgName) -> Result<(), AccessError> {
-    if exists(conn, "SELECT 1 FROM orgs WHERE name = ?1", [org.as_str()])? {
+fn require_org(db: &mut dyn Db, org: &OrgName) -> Result<(), AccessError> {
+    if exists(
+        db,
+        "SELECT 1 FROM orgs WHERE name = $1",
+        &[Arg::Text(org.as_str())],
+    )? {
         Ok(())
     } else {
         Err(AccessError::UnknownOrg {
@@ -683,13 +734,13 @@ fn require_org(conn: &Connection, org: &OrgName) -> Result<(), AccessError> {
     }
 }
 
-fn require_scope(conn: &Connection, scope: &Scope) -> Result<(), AccessError> {
-    require_org(conn, scope.org())?;
+fn require_scope(db: &mut dyn Db, scope: &Scope) -> Result<(), AccessError> {
+    require_org(db, scope.org())?;
     if let Scope::Project(org, project) = scope
         && !exists(
-            conn,
-            "SELECT 1 FROM projects WHERE org = ?1 AND name = ?2",
-            [org.as_str(), project.as_str()],
+            db,
+            "SELECT 1 FROM projects WHERE org = $1 AND name = $2",
+            &[Arg::Text(org.as_str()), Arg::Text(project.as_str())],
         )?
     {
         return Err(AccessError::UnknownProject {
@@ -700,29 +751,29 @@ fn require_scope(conn: &Connection, scope: &Scope) -> Result<(), AccessError> {
     Ok(())
 }
 
-fn require_user(conn: &Connection, user: &str) -> Result<(), AccessError> {
-    if exists(conn, "SELECT 1 FROM users WHERE name = ?1", [user])? {
+fn require_user(db: &mut dyn Db, user: &str) -> Result<(), AccessError> {
+    if exists(
+        db,
+        "SELECT 1 FROM users WHERE name = $1",
+        &[Arg::Text(user)],
+    )? {
         Ok(())
     } else {
         Err(unknown_user(user))
     }
 }
 
-fn user_grants(conn: &Connection, user: &str) -> Result<Vec<Grant>, AccessError> {
-    let op = "reading grants";
-    let mut stmt = conn
-        .prepare("SELECT role, scope FROM user_grants WHERE user = ?1")
-        .map_err(AccessError::storage(op))?;
-    let rows = stmt
-        .query_map([user], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(AccessError::storage(op))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(AccessError::storage(op))?;
+fn user_grants(db: &mut dyn Db, user: &str) -> Result<Vec<Grant>, AccessError> {
+    let rows = db.rows(
+        "SELECT role, scope FROM user_grants WHERE \"user\" = $1",
+        &[Arg::Text(user)],
+        "reading grants",
+    )?;
     let mut grants = rows
         .iter()
-        .map(|(role, scope)| {
+        .map(|r| {
+            let role = r.first().and_then(Val::text).unwrap_or_default();
+            let scope = r.get(1).and_then(Val::text).unwrap_or_default();
             let corrupt = || {
                 AccessError::Incompatible(format!(
                     "stored grant {role}@{scope} of user {user:?} is not valid"
@@ -738,12 +789,13 @@ fn user_grants(conn: &Connection, user: &str) -> Result<Vec<Grant>, AccessError>
     Ok(grants)
 }
 
-fn token_row(conn: &Connection, id: &TokenId) -> Result<Option<TokenRow>, AccessError> {
-    conn.query_row(
-        &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"),
-        [id.as_str()],
-        TokenRow::read,
-    )
-    .optional()
-    .map_err(AccessError::storage("looking up a token"))
+fn token_row(db: &mut dyn Db, id: &TokenId) -> Result<Option<TokenRow>, AccessError> {
+    db.rows(
+        &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"),
+        &[Arg::Text(id.as_str())],
+        "looking up a token",
+    )?
+    .first()
+    .map(TokenRow::read)
+    .transpose()
 }

@@ -41,6 +41,17 @@ impl DataDir {
         Ok(self)
     }
 
+    /// The access store: in the same PostgreSQL database as the log when there is one (so
+    /// every instance shares orgs, users and tokens), else `access.db` here.
+    pub fn open_access(
+        &self,
+    ) -> Result<trailmark_access::AccessStore, trailmark_access::AccessError> {
+        match &self.database {
+            Some(url) => trailmark_access::AccessStore::open_postgres(url),
+            None => trailmark_access::AccessStore::open(&self.access_db()),
+        }
+    }
+
     /// Where the log is, for messages (never a password).
     pub fn describe(&self) -> String {
         match &self.database {

@@ -39,7 +39,7 @@ fn access_err(e: trailmark_access::AccessError) -> CliError {
 }
 
 fn open_access(dir: &DataDir) -> Result<AccessStore, CliError> {
-    AccessStore::open(&dir.access_db()).map_err(access_err)
+    dir.open_access().map_err(access_err)
 }
 
 fn env_map() -> BTreeMap<String, String> {

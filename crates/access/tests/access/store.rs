@@ -51,9 +51,8 @@ fn store_is_send_and_sync() {
     check::<trailmark_access::OidcVerifier>();
 }
 
-#[test]
-fn orgs_and_projects() {
-    let store = seeded();
+fn orgs_and_projects(store: AccessStore) {
+    seed(&store);
     assert_eq!(store.orgs().unwrap(), [org("acme"), org("globex")]);
     let projects: Vec<String> = store
         .projects(&org("acme"))
@@ -90,9 +89,8 @@ fn orgs_and_projects() {
     ));
 }
 
-#[test]
-fn users_and_passwords() {
-    let store = seeded();
+fn users_and_passwords(store: AccessStore) {
+    seed(&store);
     store.create_user("alice", PASSWORD).unwrap();
     store.create_user("bob.b", PASSWORD).unwrap();
     assert_eq!(store.users().unwrap(), ["alice", "bob.b"]);
@@ -151,9 +149,8 @@ fn users_and_passwords() {
     ));
 }
 
-#[test]
-fn grants_and_decisions() {
-    let store = seeded();
+fn grants_and_decisions(store: AccessStore) {
+    seed(&store);
     store.create_user("alice", PASSWORD).unwrap();
     store
         .grant("alice", grant("developer@acme/payments"))
@@ -222,9 +219,8 @@ fn grants_and_decisions() {
     ));
 }
 
-#[test]
-fn machine_token_lifecycle() {
-    let store = seeded();
+fn machine_token_lifecycle(store: AccessStore) {
+    seed(&store);
     let later = t0() + SignedDuration::from_hours(24);
     let (secret, info) = store
         .create_token(
@@ -314,9 +310,8 @@ fn machine_token_lifecycle() {
     assert_eq!(store.tokens(None).unwrap(), [revoked]);
 }
 
-#[test]
-fn token_authentication_errors() {
-    let store = seeded();
+fn token_authentication_errors(store: AccessStore) {
+    seed(&store);
     let (secret, info) = store
         .create_token("t", grant("auditor@acme"), None, None, "user:root", t0())
         .unwrap();
@@ -374,9 +369,8 @@ fn token_authentication_errors() {
     ));
 }
 
-#[test]
-fn token_creation_is_checked() {
-    let store = seeded();
+fn token_creation_is_checked(store: AccessStore) {
+    seed(&store);
     let create = |g: &str, owner: Option<&str>, expires: Option<Timestamp>| {
         store.create_token("t", grant(g), owner, expires, "user:root", t0())
     };
@@ -428,9 +422,8 @@ fn token_creation_is_checked() {
     assert_eq!(acme, [ids[0].clone(), ids[2].clone()]);
 }
 
-#[test]
-fn person_token_is_limited_by_its_owner_current_grants() {
-    let store = seeded();
+fn person_token_is_limited_by_its_owner_current_grants(store: AccessStore) {
+    seed(&store);
     store.create_user("alice", PASSWORD).unwrap();
     store
         .grant("alice", grant("release-manager@acme/payments"))
@@ -635,9 +628,8 @@ fn altered_schema_history_is_refused() {
     assert!(!err.is_client_error());
 }
 
-#[test]
-fn roles_round_trip_through_the_store() {
-    let store = seeded();
+fn roles_round_trip_through_the_store(store: AccessStore) {
+    seed(&store);
     store.create_user("u", PASSWORD).unwrap();
     for role in Role::ALL {
         for s in ["acme", "acme/web"] {
@@ -680,4 +672,105 @@ fn unknown_user_takes_as_long_as_a_wrong_password() {
         unknown_user * 4 >= wrong_password,
         "unknown user {unknown_user:?} vs wrong password {wrong_password:?}"
     );
+}
+
+/// A fresh PostgreSQL database per test, dropped afterwards. PostgreSQL must be reachable at
+/// 127.0.0.1:5432 (`.ci/run` starts it): if it is not, these tests fail, they never skip.
+struct PgDatabase {
+    name: String,
+}
+
+impl PgDatabase {
+    fn create() -> PgDatabase {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("trailmark_access_{}_{n}", std::process::id());
+        let mut admin = admin();
+        // One statement per call: DROP/CREATE DATABASE cannot share an implicit transaction.
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        PgDatabase { name }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+fn admin() -> postgres::Client {
+    postgres::Client::connect("postgres://postgres@127.0.0.1:5432/test", postgres::NoTls)
+        .expect("PostgreSQL must be running at 127.0.0.1:5432 (trust auth, database `test`)")
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = admin().batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+/// The backend-neutral store tests, once per backend.
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[test]
+            fn $name() {
+                super::$name(super::AccessStore::open_in_memory().unwrap());
+            })*
+        }
+        mod on_postgres {
+            $(#[test]
+            fn $name() {
+                let db = super::PgDatabase::create();
+                super::$name(super::AccessStore::open_postgres(&db.url()).unwrap());
+            })*
+        }
+    };
+}
+
+per_backend!(
+    orgs_and_projects,
+    users_and_passwords,
+    grants_and_decisions,
+    machine_token_lifecycle,
+    token_authentication_errors,
+    token_creation_is_checked,
+    person_token_is_limited_by_its_owner_current_grants,
+    roles_round_trip_through_the_store,
+);
+
+/// Two handles on one PostgreSQL database see each other's changes at once: a token created or
+/// revoked through one instance is known to the other (what makes instances stateless).
+#[test]
+fn postgres_instances_share_access_state() {
+    let db = PgDatabase::create();
+    let a = AccessStore::open_postgres(&db.url()).unwrap();
+    let b = AccessStore::open_postgres(&db.url()).unwrap();
+    assert!(a.is_postgres());
+    seed(&a);
+    let (secret, info) = a
+        .create_token(
+            "ci",
+            grant("ingest@acme/payments"),
+            None,
+            None,
+            "test",
+            t0(),
+        )
+        .unwrap();
+    let p = b.authenticate_token(secret.expose(), t0()).unwrap();
+    assert_eq!(p.grants, vec![grant("ingest@acme/payments")]);
+    b.revoke_token(&info.id, t0()).unwrap();
+    assert!(matches!(
+        a.authenticate_token(secret.expose(), t0()),
+        Err(AccessError::RevokedToken { .. })
+    ));
+    // Reopening checks the applied migration instead of re-applying it.
+    drop(AccessStore::open_postgres(&db.url()).unwrap());
 }

@@ -717,6 +717,38 @@ fn two_servers_on_one_postgres_log_ingest_concurrently() {
     resend_all(addr_b, &payloads, &oa.acked);
     resend_all(addr_a, &payloads, &ob.acked);
     check_log_with(&data, &acked, &sent, "two instances", &env);
+    // Access state is shared too: a token made by the CLI works on both instances at once,
+    // and its revocation takes effect on both.
+    let ok = |args: &[&str]| {
+        let out = cli_with(&data, args, &env);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&["org", "create", "default"]);
+    let token = ok(&[
+        "token", "create", "--name", "t", "--role", "auditor", "--scope", "default",
+    ]);
+    let bearer = format!("Bearer {}", token.trim());
+    let whoami = |addr| {
+        http(
+            addr,
+            "GET",
+            "/api/v1/whoami",
+            &[("authorization", bearer.as_str())],
+            b"",
+        )
+        .unwrap()
+        .status
+    };
+    assert_eq!((whoami(addr_a), whoami(addr_b)), (200, 200));
+    let id = token.trim().split('_').nth(1).unwrap().to_owned();
+    ok(&["token", "revoke", &id]);
+    assert_eq!((whoami(addr_a), whoami(addr_b)), (401, 401));
+
     // Gapless, every leaf and checkpoint consistent, whoever signed it.
     verify_ok_with(&data, "two instances", &env);
     drop((a, b));
