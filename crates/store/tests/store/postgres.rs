@@ -45,7 +45,10 @@ struct Sql {
 fn message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => db.message().to_owned(),
-        None => e.to_string(),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
 
@@ -367,6 +370,7 @@ fn open_and_create_refuse_what_they_should() {
     ));
     let e = PgStore::open("postgres://u:secret@127.0.0.1:1/x", signer()).unwrap_err();
     assert!(matches!(e, StoreError::Backend { .. }), "{e}");
+    assert!(e.to_string().contains("Connection refused"), "{e}");
     assert!(!e.to_string().contains("secret"), "{e}");
 }
 
