@@ -63,6 +63,17 @@ pub(crate) fn describe_pg(e: &tokio_postgres::Error) -> String {
             }
             m
         }
-        None => e.to_string(),
+        // The client's own errors name their kind only ("error connecting to server"); the
+        // cause (refused, timed out, closed) is in the source chain.
+        None => {
+            let mut m = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                m.push_str(": ");
+                m.push_str(&s.to_string());
+                source = s.source();
+            }
+            m
+        }
     }
 }

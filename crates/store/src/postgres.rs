@@ -12,8 +12,9 @@
 //! another instance appended: the frontier is rebuilt from O(log n) stored nodes and must
 //! reproduce the stored root, or the append is refused. Then records, subjects, tree nodes,
 //! blobs, idempotency keys and ONE signed checkpoint are inserted (one multi-row `INSERT ...
-//! SELECT FROM unnest(...)` per table, all pipelined in one round trip) and the transaction
-//! commits with `synchronous_commit` on, so an acknowledged batch is durable. The lock
+//! SELECT FROM unnest(...)` per table) and the transaction commits with `synchronous_commit` on,
+//! so an acknowledged batch is durable. A batch costs two round trips: BEGIN, lock, head and
+//! idempotency lookup pipelined; then every insert and the COMMIT pipelined. The lock
 //! serialises appends across processes, so indices stay contiguous and each size is signed by
 //! exactly one instance; the checkpoints' primary key would refuse a second root for a size even
 //! if the lock were bypassed. Idempotency keys are looked up inside the locked transaction, so
@@ -44,9 +45,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::runtime::{Handle, Runtime};
 use tokio_postgres::config::Host;
 use tokio_postgres::types::{FromSql, ToSql};
-use tokio_postgres::{
-    Client, Config, GenericClient, IsolationLevel, NoTls, Row, Statement, Transaction,
-};
+use tokio_postgres::{Client, Config, GenericClient, NoTls, Row, Statement, Transaction};
 use trailmark_log::{
     Checkpoint, Frontier, Hash, NodeId, NodeSource, SignerKey, VerifierKey, empty_root, leaf_hash,
     node_hash,
@@ -120,9 +119,10 @@ const SQL_INS_RECORDS: &str = "INSERT INTO records (idx, leaf, leaf_hash, kind, 
      SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::text[], $5::bigint[])";
 const SQL_INS_KEYS: &str =
     "INSERT INTO idempotency (key, idx) SELECT * FROM unnest($1::text[], $2::bigint[])";
-/// A record may name one subject twice; the second row is the same fact, so it is skipped.
+/// Rows are unique by construction (deduplicated per record; the index is part of the key), so
+/// no ON CONFLICT: its speculative insertion made this the slowest statement of a batch.
 const SQL_INS_SUBJECTS: &str = "INSERT INTO record_subjects (type, id, rel, idx) \
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ON CONFLICT DO NOTHING";
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[])";
 const SQL_INS_NODES: &str = "INSERT INTO tree_nodes (level, idx, hash) \
      SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])";
 /// Content-addressed: a blob already stored is the same bytes.
@@ -1076,8 +1076,12 @@ fn mentions_sql() -> String {
     )
 }
 
-/// The writer's prepared statements, per connection.
+/// The writer's prepared statements, per connection. Everything the writer pipelines must be
+/// prepared beforehand: a statement given as text is prepared on first poll, in a round trip of
+/// its own, and would reach the server after the statements queued behind it.
 struct Statements {
+    begin: Statement,
+    commit: Statement,
     lock: Statement,
     head: Statement,
     find_keys: Statement,
@@ -1117,6 +1121,13 @@ impl WriterConn {
         }
         let op = "preparing the writer's statements";
         let st = Statements {
+            // READ COMMITTED: every statement sees what was committed before it started, so
+            // reads after the lock see everything the previous lock holder committed.
+            begin: client
+                .prepare("BEGIN ISOLATION LEVEL READ COMMITTED")
+                .await
+                .map_err(pg(op))?,
+            commit: client.prepare("COMMIT").await.map_err(pg(op))?,
             lock: client.prepare(SQL_LOCK).await.map_err(pg(op))?,
             head: client.prepare(SQL_HEAD).await.map_err(pg(op))?,
             find_keys: client.prepare(SQL_FIND_KEYS).await.map_err(pg(op))?,
@@ -1186,8 +1197,8 @@ impl Head {
 /// last append); otherwise another instance appended, and the frontier is rebuilt from the
 /// O(log n) stored nodes of the head's size, which must reproduce the signed root: appending to
 /// a tree that disagrees with its checkpoint would bury the damage.
-async fn refresh(
-    tx: &Transaction<'_>,
+async fn refresh<C: GenericClient + Sync>(
+    client: &C,
     nodes: &Statement,
     frontier: &mut Frontier,
     head: &Head,
@@ -1197,7 +1208,7 @@ async fn refresh(
     }
     let ids = Frontier::ids(head.size);
     let NodePlan { wanted, known } = plan_nodes(&ids, None)?;
-    let (_, fetched) = fetch_nodes(tx, nodes, &wanted).await?;
+    let (_, fetched) = fetch_nodes(client, nodes, &wanted).await?;
     let hashes = assemble(&ids, known, fetched, None).map_err(|e| {
         StoreError::Incompatible(format!(
             "cannot rebuild the tree frontier at size {}: {e}; refusing to append (run `trailmark verify`)",
@@ -1357,218 +1368,247 @@ impl Writer {
             lock_key,
             frontier,
         } = self;
-        let WriterConn { client, st } = ensure(conn, config).await?;
-        // READ COMMITTED: every statement sees what was committed before it started, so reads
-        // after the lock see everything the previous lock holder committed.
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::ReadCommitted)
-            .start()
-            .await
-            .map_err(pg("starting an append"))?;
-        let mut keys: Vec<String> = batches
-            .iter()
-            .flatten()
-            .filter_map(|r| r.idempotency_key.clone())
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        // Pipelined in one round trip and executed in this order: the lock first, so the head
-        // and the idempotency keys are read only once no other instance can append.
-        let lock_param: &i64 = lock_key;
-        let (locked, head, known) = futures_util::future::join3(
-            tx.execute(&st.lock, &[lock_param]),
-            tx.query_one(&st.head, &[]),
-            tx.query(&st.find_keys, &[&keys]),
-        )
-        .await;
-        locked.map_err(pg("taking the append lock"))?;
-        let head = Head::parse(&head.map_err(pg("reading the log head"))?)?;
-        let known = known.map_err(pg("checking idempotency keys"))?;
-        refresh(&tx, &st.nodes, frontier, &head).await?;
-
-        let op = "checking idempotency keys";
-        let mut existing: HashMap<String, Appended> = HashMap::with_capacity(known.len());
-        for row in &known {
-            let index = to_u64(col(row, 1, op)?, "a record index")?;
-            existing.insert(
-                col(row, 0, op)?,
-                Appended {
-                    index: LogIndex(index),
-                    leaf_hash: hash_from(col(row, 2, op)?, "the leaf hash", index)?,
-                    duplicate: true,
-                },
-            );
-        }
-
-        // recorded_at never goes backwards, whichever instance's clock wrote the last record.
-        let floor = head
-            .last_recorded
-            .unwrap_or(Timestamp(jiff::Timestamp::UNIX_EPOCH));
-        let now = std::cmp::max(Timestamp::now(), floor);
-        let start_size = frontier.size();
-        let mut rows = BatchRows::default();
-        let mut blob_seen = HashSet::new();
-        for blob in blobs {
-            rows.blob(&mut blob_seen, blob);
-        }
-        let mut seen: HashMap<String, Appended> = HashMap::new();
-        let mut results = Vec::with_capacity(batches.len());
-        for batch in batches.iter_mut() {
-            let mut out = Vec::with_capacity(batch.len());
-            for rec in std::mem::take(batch) {
-                if let Some(first) = rec
-                    .idempotency_key
-                    .as_ref()
-                    .and_then(|k| seen.get(k).or_else(|| existing.get(k)))
-                {
-                    out.push(Appended {
-                        duplicate: true,
-                        ..*first
-                    });
-                    continue;
-                }
-                let index = LogIndex(frontier.size());
-                let idx = to_i64(index.0)?;
-                let Sealed { record, leaf, blob } = rec.seal(index, now);
-                let hash = leaf_hash(&leaf);
-                if let Some(blob) = blob {
-                    rows.blob(&mut blob_seen, blob);
-                }
-                rows.rec_idx.push(idx);
-                rows.rec_leaf.push(leaf);
-                rows.rec_hash.push(hash.as_bytes().to_vec());
-                rows.rec_kind.push(record.kind.as_str().to_owned());
-                rows.rec_us.push(now.as_micros());
-                if let Some(key) = &record.idempotency_key {
-                    rows.key.push(key.clone());
-                    rows.key_idx.push(idx);
-                }
-                for s in &record.subjects {
-                    rows.subject(s.ty.as_str(), &s.id, "", idx);
-                }
-                for l in &record.links {
-                    rows.subject(l.to.ty.as_str(), &l.to.id, l.rel.as_str(), idx);
-                }
-                let mut node_error = None;
-                frontier.append(hash, |id, h| {
-                    if id.level % 2 == 0 {
-                        match i64::try_from(id.index) {
-                            Ok(i) => {
-                                rows.node_level.push(i16::from(id.level));
-                                rows.node_idx.push(i);
-                                rows.node_hash.push(h.as_bytes().to_vec());
-                            }
-                            Err(_) => node_error = Some(id),
-                        }
-                    }
-                });
-                if let Some(id) = node_error {
-                    return Err(StoreError::InvalidRequest(format!(
-                        "tree node {}#{} is out of range",
-                        id.level, id.index
-                    )));
-                }
-                let appended = Appended {
-                    index,
-                    leaf_hash: hash,
-                    duplicate: false,
-                };
-                if let Some(key) = record.idempotency_key {
-                    seen.insert(key, appended);
-                }
-                out.push(appended);
+        let c = ensure(conn, config).await?;
+        let result = append_batch(c, signer, origin, *lock_key, frontier, batches, blobs).await;
+        if result.is_err() {
+            // Whatever failed, the session must not stay inside the transaction, holding the
+            // append lock: roll back, or drop the session if even that fails (the server then
+            // rolls back). After a failed COMMIT this is a harmless no-op.
+            if c.client.batch_execute("ROLLBACK").await.is_err() {
+                *conn = None;
             }
-            results.push(out);
         }
-
-        let size = frontier.size();
-        if size > start_size {
-            let checkpoint = Checkpoint {
-                origin: origin.clone(),
-                size,
-                root: frontier.root(),
-                extensions: Vec::new(),
-            };
-            let note = signer
-                .sign(&checkpoint.body())
-                .map_err(|e| StoreError::Backend {
-                    op: "signing a checkpoint",
-                    message: e.to_string(),
-                })?;
-            let cp_size = to_i64(size)?;
-            let cp_root: &[u8] = checkpoint.root.as_bytes();
-            let signed_ms = Timestamp::now().as_millis();
-            let p_records: [&(dyn ToSql + Sync); 5] = [
-                &rows.rec_idx,
-                &rows.rec_leaf,
-                &rows.rec_hash,
-                &rows.rec_kind,
-                &rows.rec_us,
-            ];
-            let p_keys: [&(dyn ToSql + Sync); 2] = [&rows.key, &rows.key_idx];
-            let p_subjects: [&(dyn ToSql + Sync); 4] = [
-                &rows.subj_type,
-                &rows.subj_id,
-                &rows.subj_rel,
-                &rows.subj_idx,
-            ];
-            let p_nodes: [&(dyn ToSql + Sync); 3] =
-                [&rows.node_level, &rows.node_idx, &rows.node_hash];
-            let p_blobs: [&(dyn ToSql + Sync); 2] = [&rows.blob_digest, &rows.blob_bytes];
-            let p_checkpoint: [&(dyn ToSql + Sync); 4] = [&cp_size, &cp_root, &note, &signed_ms];
-            // Every table's rows in one statement each, all pipelined: one round trip for the
-            // whole batch (the server still runs them in order, inside the transaction).
-            let mut ops = Vec::new();
-            let mut pending = Vec::new();
-            let statements: [(&'static str, &Statement, &[&(dyn ToSql + Sync)], bool); 6] = [
-                (
-                    "storing raw inputs",
-                    &st.blobs,
-                    &p_blobs,
-                    !rows.blob_digest.is_empty(),
-                ),
-                ("appending records", &st.records, &p_records, true),
-                (
-                    "recording idempotency keys",
-                    &st.keys,
-                    &p_keys,
-                    !rows.key.is_empty(),
-                ),
-                (
-                    "indexing subjects",
-                    &st.subjects,
-                    &p_subjects,
-                    !rows.subj_idx.is_empty(),
-                ),
-                (
-                    "storing tree nodes",
-                    &st.tree_nodes,
-                    &p_nodes,
-                    !rows.node_idx.is_empty(),
-                ),
-                ("storing a checkpoint", &st.checkpoint, &p_checkpoint, true),
-            ];
-            for (op, statement, params, needed) in statements {
-                if needed {
-                    ops.push(op);
-                    pending.push(tx.execute(statement, params));
-                }
-            }
-            let done = futures_util::future::join_all(pending).await;
-            for (op, result) in ops.into_iter().zip(done) {
-                result.map_err(pg(op))?;
-            }
-        } else if !rows.blob_digest.is_empty() {
-            // Only duplicates, but the caller's raw inputs are still stored (as SQLite does).
-            let p_blobs: [&(dyn ToSql + Sync); 2] = [&rows.blob_digest, &rows.blob_bytes];
-            tx.execute(&st.blobs, &p_blobs)
-                .await
-                .map_err(pg("storing raw inputs"))?;
-        }
-        // synchronous_commit is on: when COMMIT returns, the batch is in the flushed WAL and
-        // survives a crash. Only then are callers answered.
-        tx.commit().await.map_err(pg("committing an append"))?;
-        Ok(results)
+        result
     }
+}
+
+/// One batch in one transaction, in two round trips: BEGIN, the lock, the head and the
+/// idempotency keys; then every insert and the COMMIT (plus one to rebuild the frontier when
+/// another instance appended). The caller rolls back if this fails.
+async fn append_batch(
+    c: &WriterConn,
+    signer: &SignerKey,
+    origin: &str,
+    lock_key: i64,
+    frontier: &mut Frontier,
+    batches: &mut [Vec<NewRecord>],
+    blobs: Vec<Blob>,
+) -> Result<Vec<Vec<Appended>>, StoreError> {
+    let WriterConn { client, st } = c;
+    let mut keys: Vec<String> = batches
+        .iter()
+        .flatten()
+        .filter_map(|r| r.idempotency_key.clone())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    // Pipelined, and executed by the server in this order: the lock before anything is read,
+    // so the head and the idempotency keys are read only once no other instance can append.
+    let (begun, locked, head, known) = futures_util::future::join4(
+        client.execute(&st.begin, &[]),
+        client.execute(&st.lock, &[&lock_key]),
+        client.query_one(&st.head, &[]),
+        client.query(&st.find_keys, &[&keys]),
+    )
+    .await;
+    begun.map_err(pg("starting an append"))?;
+    locked.map_err(pg("taking the append lock"))?;
+    let head = Head::parse(&head.map_err(pg("reading the log head"))?)?;
+    let known = known.map_err(pg("checking idempotency keys"))?;
+    refresh(client, &st.nodes, frontier, &head).await?;
+
+    let op = "checking idempotency keys";
+    let mut existing: HashMap<String, Appended> = HashMap::with_capacity(known.len());
+    for row in &known {
+        let index = to_u64(col(row, 1, op)?, "a record index")?;
+        existing.insert(
+            col(row, 0, op)?,
+            Appended {
+                index: LogIndex(index),
+                leaf_hash: hash_from(col(row, 2, op)?, "the leaf hash", index)?,
+                duplicate: true,
+            },
+        );
+    }
+
+    // recorded_at never goes backwards, whichever instance's clock wrote the last record.
+    let floor = head
+        .last_recorded
+        .unwrap_or(Timestamp(jiff::Timestamp::UNIX_EPOCH));
+    let now = std::cmp::max(Timestamp::now(), floor);
+    let start_size = frontier.size();
+    let mut rows = BatchRows::default();
+    let mut blob_seen = HashSet::new();
+    for blob in blobs {
+        rows.blob(&mut blob_seen, blob);
+    }
+    let mut seen: HashMap<String, Appended> = HashMap::new();
+    let mut results = Vec::with_capacity(batches.len());
+    for batch in batches.iter_mut() {
+        let mut out = Vec::with_capacity(batch.len());
+        for rec in std::mem::take(batch) {
+            if let Some(first) = rec
+                .idempotency_key
+                .as_ref()
+                .and_then(|k| seen.get(k).or_else(|| existing.get(k)))
+            {
+                out.push(Appended {
+                    duplicate: true,
+                    ..*first
+                });
+                continue;
+            }
+            let index = LogIndex(frontier.size());
+            let idx = to_i64(index.0)?;
+            let Sealed { record, leaf, blob } = rec.seal(index, now);
+            let hash = leaf_hash(&leaf);
+            if let Some(blob) = blob {
+                rows.blob(&mut blob_seen, blob);
+            }
+            rows.rec_idx.push(idx);
+            rows.rec_leaf.push(leaf);
+            rows.rec_hash.push(hash.as_bytes().to_vec());
+            rows.rec_kind.push(record.kind.as_str().to_owned());
+            rows.rec_us.push(now.as_micros());
+            if let Some(key) = &record.idempotency_key {
+                rows.key.push(key.clone());
+                rows.key_idx.push(idx);
+            }
+            // A record may name one subject twice (or link to it twice with one rel): the
+            // second row would be the same fact.
+            let mut named = HashSet::new();
+            let subjects = record.subjects.iter().map(|s| (s, ""));
+            let links = record.links.iter().map(|l| (&l.to, l.rel.as_str()));
+            for (s, rel) in subjects.chain(links) {
+                if named.insert((s, rel)) {
+                    rows.subject(s.ty.as_str(), &s.id, rel, idx);
+                }
+            }
+            let mut node_error = None;
+            frontier.append(hash, |id, h| {
+                if id.level % 2 == 0 {
+                    match i64::try_from(id.index) {
+                        Ok(i) => {
+                            rows.node_level.push(i16::from(id.level));
+                            rows.node_idx.push(i);
+                            rows.node_hash.push(h.as_bytes().to_vec());
+                        }
+                        Err(_) => node_error = Some(id),
+                    }
+                }
+            });
+            if let Some(id) = node_error {
+                return Err(StoreError::InvalidRequest(format!(
+                    "tree node {}#{} is out of range",
+                    id.level, id.index
+                )));
+            }
+            let appended = Appended {
+                index,
+                leaf_hash: hash,
+                duplicate: false,
+            };
+            if let Some(key) = record.idempotency_key {
+                seen.insert(key, appended);
+            }
+            out.push(appended);
+        }
+        results.push(out);
+    }
+
+    let size = frontier.size();
+    let grew = size > start_size;
+    let root = frontier.root();
+    // A batch of only duplicates appends nothing and so signs nothing.
+    let note = if grew {
+        let checkpoint = Checkpoint {
+            origin: origin.to_owned(),
+            size,
+            root,
+            extensions: Vec::new(),
+        };
+        signer
+            .sign(&checkpoint.body())
+            .map_err(|e| StoreError::Backend {
+                op: "signing a checkpoint",
+                message: e.to_string(),
+            })?
+    } else {
+        String::new()
+    };
+    let cp_size = to_i64(size)?;
+    let cp_root: &[u8] = root.as_bytes();
+    let signed_ms = Timestamp::now().as_millis();
+    let p_records: [&(dyn ToSql + Sync); 5] = [
+        &rows.rec_idx,
+        &rows.rec_leaf,
+        &rows.rec_hash,
+        &rows.rec_kind,
+        &rows.rec_us,
+    ];
+    let p_keys: [&(dyn ToSql + Sync); 2] = [&rows.key, &rows.key_idx];
+    let p_subjects: [&(dyn ToSql + Sync); 4] = [
+        &rows.subj_type,
+        &rows.subj_id,
+        &rows.subj_rel,
+        &rows.subj_idx,
+    ];
+    let p_nodes: [&(dyn ToSql + Sync); 3] = [&rows.node_level, &rows.node_idx, &rows.node_hash];
+    let p_blobs: [&(dyn ToSql + Sync); 2] = [&rows.blob_digest, &rows.blob_bytes];
+    let p_checkpoint: [&(dyn ToSql + Sync); 4] = [&cp_size, &cp_root, &note, &signed_ms];
+    type Step<'a> = (
+        &'static str,
+        &'a Statement,
+        &'a [&'a (dyn ToSql + Sync)],
+        bool,
+    );
+    let steps: [Step<'_>; 7] = [
+        // Raw inputs are stored even when every record was a duplicate (as SQLite does).
+        (
+            "storing raw inputs",
+            &st.blobs,
+            &p_blobs,
+            !rows.blob_digest.is_empty(),
+        ),
+        ("appending records", &st.records, &p_records, grew),
+        (
+            "recording idempotency keys",
+            &st.keys,
+            &p_keys,
+            !rows.key.is_empty(),
+        ),
+        (
+            "indexing subjects",
+            &st.subjects,
+            &p_subjects,
+            !rows.subj_idx.is_empty(),
+        ),
+        (
+            "storing tree nodes",
+            &st.tree_nodes,
+            &p_nodes,
+            !rows.node_idx.is_empty(),
+        ),
+        ("storing a checkpoint", &st.checkpoint, &p_checkpoint, grew),
+        ("committing an append", &st.commit, &[], true),
+    ];
+    // One statement per table and the COMMIT, all pipelined in one round trip; the server runs
+    // them in order. If one fails, the rest fail or are skipped, and the COMMIT of the aborted
+    // transaction rolls it back (reporting success!), so every result is checked, in order, and
+    // the batch counts as committed only if all of them succeeded.
+    let mut ops = Vec::new();
+    let mut pending = Vec::new();
+    for (op, statement, params, needed) in steps {
+        if needed {
+            ops.push(op);
+            pending.push(client.execute(statement, params));
+        }
+    }
+    let done = futures_util::future::join_all(pending).await;
+    for (op, result) in ops.into_iter().zip(done) {
+        result.map_err(pg(op))?;
+    }
+    // synchronous_commit is on: the COMMIT returned once the batch was in the flushed WAL, so
+    // it survives a crash. Only now are callers answered.
+    Ok(results)
 }

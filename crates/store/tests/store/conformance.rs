@@ -56,6 +56,11 @@ macro_rules! backend_tests {
                 c::linked_graph_walks_both_directions(&*s);
             }
             #[test]
+            fn repeated_subjects_are_indexed_once() {
+                let (s, _g) = $make;
+                c::repeated_subjects_are_indexed_once(&*s);
+            }
+            #[test]
             fn clean_log_verifies() {
                 let (s, _g) = $make;
                 c::clean_log_verifies(&*s);
@@ -308,6 +313,41 @@ pub fn bad_requests_are_refused(s: &dyn Store) {
     assert!(s.consistency_proof(1, 9).is_err());
     assert!(s.root(4).is_err());
     assert!(s.checkpoint(2).unwrap().is_none());
+}
+
+pub fn repeated_subjects_are_indexed_once(s: &dyn Store) {
+    // Nothing stops a record from naming a subject twice; the index holds the fact once.
+    let r = parse_record(
+        r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"A-1"},{"type":"ticket","id":"A-1"}],"links":[{"rel":"references","to":{"type":"ticket","id":"B-1"}},{"rel":"references","to":{"type":"ticket","id":"B-1"}},{"rel":"blocks","to":{"type":"ticket","id":"B-1"}}]}"#,
+    )
+    .unwrap();
+    s.append(vec![r.clone(), r]).unwrap();
+    let about_a = Query {
+        subject: Some("ticket:A-1".parse().unwrap()),
+        limit: 10,
+        ..Query::default()
+    };
+    let found: Vec<u64> = s
+        .query(&about_a)
+        .unwrap()
+        .iter()
+        .map(|r| r.record.index.0)
+        .collect();
+    assert_eq!(found, vec![0, 1]);
+    let m = s.mentions(&"ticket:B-1".parse().unwrap()).unwrap();
+    let rels: Vec<(u64, &str)> = m
+        .iter()
+        .map(|(i, r)| (i.0, r.as_ref().map_or("", |r| r.as_str())))
+        .collect();
+    assert_eq!(
+        rels,
+        vec![
+            (0, "blocks"),
+            (0, "references"),
+            (1, "blocks"),
+            (1, "references")
+        ]
+    );
 }
 
 pub fn clean_log_verifies(s: &dyn Store) {

@@ -45,7 +45,10 @@ struct Sql {
 fn message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => db.message().to_owned(),
-        None => e.to_string(),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     }
 }
 
@@ -367,6 +370,7 @@ fn open_and_create_refuse_what_they_should() {
     ));
     let e = PgStore::open("postgres://u:secret@127.0.0.1:1/x", signer()).unwrap_err();
     assert!(matches!(e, StoreError::Backend { .. }), "{e}");
+    assert!(e.to_string().contains("Connection refused"), "{e}");
     assert!(!e.to_string().contains("secret"), "{e}");
 }
 
@@ -441,22 +445,36 @@ fn tagged(instance: &str, thread: usize, i: usize) -> NewRecord {
 /// What an instance's caller was told: (index, leaf hash, duplicate, what was sent).
 type Ack = (u64, trailmark_log::Hash, bool, String);
 
-/// Every checkpoint's signed root equals the root recomputed from the stored leaves at its size,
-/// sizes strictly increase, and the records at the acknowledged indices are the ones sent.
-fn check_log(url: &str, acks: &[Ack]) {
+/// The stored log is gapless and every checkpoint's signed root equals the root recomputed from
+/// the stored leaves at its size; every acknowledged record is present, at its own index, with
+/// what was sent. A stored record nobody was told about can only come from a call that failed
+/// when its commit's outcome was unknown (the connection died during COMMIT): `unacked` allows
+/// at most that many, from the instance whose label starts with the given prefix.
+fn check_log(url: &str, acks: &[Ack], unacked: Option<(&str, usize)>) {
     let s = PgStore::open_read_only(url).unwrap();
     let size = s.size().unwrap();
 
-    // Indices: gapless from 0, each appended once.
+    // Each acknowledged append has an index of its own, inside the log.
     let mut appended: Vec<u64> = acks.iter().filter(|a| !a.2).map(|a| a.0).collect();
     appended.sort_unstable();
-    let n = appended.len() as u64;
-    assert_eq!(
-        appended,
-        (0..n).collect::<Vec<_>>(),
-        "indices gapless, no duplicates"
+    assert!(
+        appended.windows(2).all(|w| w[0] < w[1]),
+        "an index acknowledged twice"
     );
-    assert_eq!(size, n);
+    assert!(appended.last().is_none_or(|&i| i < size));
+    let missing: Vec<u64> = (0..size)
+        .filter(|i| appended.binary_search(i).is_err())
+        .collect();
+    match unacked {
+        None => assert!(missing.is_empty(), "unacknowledged records {missing:?}"),
+        Some((prefix, max)) => {
+            assert!(missing.len() <= max, "unacknowledged records {missing:?}");
+            for i in missing {
+                let r = s.record(LogIndex(i)).unwrap().unwrap();
+                assert!(r.record.subjects[0].id.starts_with(prefix), "record {i}");
+            }
+        }
+    }
 
     // Every acknowledged record is present, with the hash its caller was given.
     let mut by_label: HashMap<&str, u64> = HashMap::new();
@@ -488,6 +506,7 @@ fn check_log(url: &str, acks: &[Ack]) {
             break;
         }
         for leaf in &leaves {
+            assert_eq!(leaf.idx, frontier.size(), "stored indices are gapless");
             frontier.append(leaf_hash(&leaf.leaf), |_, _| {});
             roots.insert(frontier.size(), frontier.root());
         }
@@ -510,6 +529,7 @@ fn check_log(url: &str, acks: &[Ack]) {
         assert_eq!(parsed.root.as_bytes().as_slice(), cp.root.as_slice());
     }
     assert_eq!(last, size);
+    assert_eq!(frontier.size(), size);
     let report = verify_log(&s, &[signer().verifier()], &mut |_, _| {}).unwrap();
     assert!(report.is_ok(), "{:?}", report.failures);
 }
@@ -569,7 +589,7 @@ fn two_instances_append_concurrently_into_one_gapless_log() {
         b.latest_checkpoint().unwrap()
     );
     drop((a, b));
-    check_log(&db.url, &acks);
+    check_log(&db.url, &acks, None);
 }
 
 #[test]
@@ -662,7 +682,8 @@ fn an_instance_lost_mid_stream_leaves_the_other_appending_from_the_head() {
     let mut acks = acks.lock().unwrap().clone();
     acks.push((out[0].index.0, out[0].leaf_hash, false, "PROJ-1".into()));
     drop(b);
-    check_log(&db.url, &acks);
+    // A call of A's that failed may still have committed (its connection was cut during COMMIT).
+    check_log(&db.url, &acks, Some(("A-", a_errors.len())));
 }
 
 #[test]
@@ -739,4 +760,78 @@ fn removed_records_and_forged_checkpoints_are_named_by_verify() {
         "{:?}",
         r.failures
     );
+}
+
+#[test]
+fn a_failed_batch_rolls_back_releases_the_lock_and_leaves_nothing() {
+    let db = TestDb::new();
+    let a = PgStore::create(&db.url, ORIGIN, signer()).unwrap();
+    let b = PgStore::open(&db.url, signer()).unwrap();
+    a.append(notes(4)).unwrap();
+    // A stray subtree hash where the next four records' level-2 node will go: that batch fails
+    // at its tree-node insert, after its records went in, inside the transaction.
+    let owner = db.sql();
+    owner
+        .exec(&format!(
+            "INSERT INTO tree_nodes VALUES (2, 1, '\\x{}')",
+            "00".repeat(32)
+        ))
+        .unwrap();
+    let e = a.append(notes(4)).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            StoreError::Backend {
+                op: "storing tree nodes",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(a.size().unwrap(), 4);
+    assert!(a.record(LogIndex(4)).unwrap().is_none());
+    // A's session did not stay in its transaction holding the append lock: B appends at once,
+    // at the index A's failed batch would have taken.
+    let started = std::time::Instant::now();
+    assert_eq!(b.append(notes(1)).unwrap()[0].index, LogIndex(4));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+
+    // A failure found before any insert (a stray record past the signed head) is refused by
+    // each instance in turn, and promptly: the one refused first rolled back and let go of the
+    // lock (the other would otherwise wait out lock_timeout).
+    owner
+        .exec("INSERT INTO records SELECT 9, leaf, leaf_hash, kind, recorded_us FROM records WHERE idx = 0")
+        .unwrap();
+    let started = std::time::Instant::now();
+    for s in [&b, &a, &b] {
+        assert!(matches!(
+            s.append(notes(1)),
+            Err(StoreError::Incompatible(_))
+        ));
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    owner
+        .exec(
+            "ALTER TABLE records DISABLE TRIGGER records_append_only;
+             DELETE FROM records WHERE idx = 9;
+             ALTER TABLE records ENABLE ALWAYS TRIGGER records_append_only;",
+        )
+        .unwrap();
+    owner
+        .exec(
+            "ALTER TABLE tree_nodes DISABLE TRIGGER tree_nodes_append_only;
+             DELETE FROM tree_nodes WHERE level = 2 AND idx = 1;
+             ALTER TABLE tree_nodes ENABLE ALWAYS TRIGGER tree_nodes_append_only;",
+        )
+        .unwrap();
+    // A rolled its frontier back and now catches up with B's append.
+    let out = a.append(notes(3)).unwrap();
+    assert_eq!(
+        out.iter().map(|o| o.index.0).collect::<Vec<_>>(),
+        vec![5, 6, 7]
+    );
+    drop((a, b));
+    let r = verify_url(&db.url);
+    assert!(r.is_ok(), "{:?}", r.failures);
+    assert_eq!(r.records, 8);
 }
