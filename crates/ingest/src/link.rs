@@ -13,10 +13,16 @@ pub struct TicketPattern {
     regex: Regex,
 }
 
-impl Default for TicketPattern {
+/// Compiled once: building the automaton costs far more than matching (it was a quarter of a
+/// webhook delivery's CPU when every `Context::default()` recompiled it). Clones share it.
+static DEFAULT: std::sync::LazyLock<TicketPattern> = std::sync::LazyLock::new(|| {
     #[allow(clippy::expect_used)] // a compile-time constant, checked by the tests
+    TicketPattern::new(DEFAULT_TICKET_PATTERN).expect("the default ticket pattern compiles")
+});
+
+impl Default for TicketPattern {
     fn default() -> TicketPattern {
-        TicketPattern::new(DEFAULT_TICKET_PATTERN).expect("the default ticket pattern compiles")
+        DEFAULT.clone()
     }
 }
 
