@@ -17,6 +17,7 @@ mod migrate;
 pub mod postgres;
 pub mod sqlite;
 mod verify;
+mod writer;
 
 use trailmark_log::{Hash, VerifierKey};
 use trailmark_model::{Blob, Digest, Kind, LogIndex, NewRecord, Record, Rel, Subject, Timestamp};

@@ -37,7 +37,6 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
@@ -57,6 +56,7 @@ use trailmark_model::{
 use crate::cache::NodeCache;
 use crate::error::{StoreError, describe_pg};
 use crate::migrate::{Applied, POSTGRES, plan};
+use crate::writer::{Job, WriterHandle, check_signer};
 use crate::{Appended, Query, RawCheckpoint, SignedCheckpoint, Store, StoredRecord};
 
 /// Most records the writer puts in one transaction (as for SQLite: bigger batches amortize the
@@ -132,14 +132,6 @@ const SQL_INS_CHECKPOINT: &str =
     "INSERT INTO checkpoints (size, root, note, signed_ms) VALUES ($1, $2, $3, $4)";
 /// Reads see only what a signed checkpoint covers, bounded in the statement's own snapshot.
 const COVERED: &str = "(SELECT coalesce(max(size), 0) FROM checkpoints)";
-
-type Reply = mpsc::SyncSender<Result<Vec<Appended>, StoreError>>;
-
-struct Job {
-    records: Vec<NewRecord>,
-    blobs: Vec<Blob>,
-    reply: Reply,
-}
 
 type Param = Box<dyn ToSql + Send + Sync>;
 
@@ -545,8 +537,7 @@ pub struct PgStore {
     target: String,
     origin: String,
     verifier: VerifierKey,
-    writer: Option<mpsc::Sender<Job>>,
-    writer_thread: Option<JoinHandle<()>>,
+    writer: Option<WriterHandle>,
     pool: Pool,
     nodes: NodeCache,
     handle: Handle,
@@ -671,27 +662,15 @@ impl PgStore {
         })?;
         let pool = reader_pool(&config)?;
 
-        let (writer, writer_thread) = match signer {
-            None => (None, None),
+        let writer = match signer {
+            None => None,
             Some(signer) => {
-                if signer.verifier() != verifier {
-                    return Err(StoreError::Incompatible(format!(
-                        "the signing key {} is not this log's key ({})",
-                        signer.verifier(),
-                        verifier
-                    )));
-                }
+                check_signer(&signer, &verifier)?;
                 let state = run(&handle, Writer::start(config, signer, origin.clone()))?;
-                let (tx, rx) = mpsc::channel::<Job>();
                 let on = handle.clone();
-                let thread = std::thread::Builder::new()
-                    .name("trailmark-pg-writer".into())
-                    .spawn(move || state.serve(&on, &rx, max_batch.max(1)))
-                    .map_err(|e| StoreError::Backend {
-                        op: "starting the writer thread",
-                        message: e.to_string(),
-                    })?;
-                (Some(tx), Some(thread))
+                Some(WriterHandle::spawn("trailmark-pg-writer", move |jobs| {
+                    state.serve(&on, &jobs, max_batch.max(1))
+                })?)
             }
         };
         Ok(PgStore {
@@ -699,7 +678,6 @@ impl PgStore {
             origin,
             verifier,
             writer,
-            writer_thread,
             pool,
             nodes: NodeCache::default(),
             handle,
@@ -795,17 +773,6 @@ impl NodeSource for PgNodes<'_> {
     }
 }
 
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        // Closing the queue lets the writer finish the batch it is on and exit; joining makes
-        // sure no acknowledged-but-uncommitted work can exist when the store handle is gone.
-        self.writer.take();
-        if let Some(h) = self.writer_thread.take() {
-            let _ = h.join();
-        }
-    }
-}
-
 impl Store for PgStore {
     fn origin(&self) -> &str {
         &self.origin
@@ -820,28 +787,10 @@ impl Store for PgStore {
         records: Vec<NewRecord>,
         blobs: Vec<Blob>,
     ) -> Result<Vec<Appended>, StoreError> {
-        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
-        if records.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Content addressing is checked on the way in too: a blob must hash to its address.
-        if let Some(b) = blobs.iter().find(|b| Digest::of(&b.bytes) != b.digest) {
-            return Err(StoreError::InvalidRequest(format!(
-                "blob {} does not hash to its address",
-                b.digest
-            )));
-        }
-        let (reply, answer) = mpsc::sync_channel(1);
-        writer
-            .send(Job {
-                records,
-                blobs,
-                reply,
-            })
-            .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
-        answer.recv().map_err(|_| {
-            StoreError::WriterStopped("the writer thread exited before answering".into())
-        })?
+        self.writer
+            .as_ref()
+            .ok_or(StoreError::ReadOnly)?
+            .submit(records, blobs)
     }
 
     fn size(&self) -> Result<u64, StoreError> {

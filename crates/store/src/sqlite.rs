@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
-use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use trailmark_log::{
@@ -20,6 +19,7 @@ use trailmark_model::{Blob, Digest, LogIndex, NewRecord, Rel, Subject, Timestamp
 use crate::cache::NodeCache;
 use crate::error::StoreError;
 use crate::migrate::{SQLITE, migrate};
+use crate::writer::{Job, WriterHandle, check_signer};
 use crate::{Appended, Query, RawCheckpoint, SignedCheckpoint, Store, StoredRecord};
 
 /// Records per subject-index epoch (see the `record_subjects` table): 2^12 keeps each epoch's
@@ -31,21 +31,12 @@ const SUBJECT_EPOCH_BITS: u32 = 12;
 /// but hold callers longer; 10k keeps a batch's commit well under a second.
 pub const DEFAULT_MAX_BATCH: usize = 10_000;
 
-type Reply = mpsc::SyncSender<Result<Vec<Appended>, StoreError>>;
-
-struct Job {
-    records: Vec<NewRecord>,
-    blobs: Vec<Blob>,
-    reply: Reply,
-}
-
 /// A Trailmark log in one SQLite database file.
 pub struct SqliteStore {
     path: PathBuf,
     origin: String,
     verifier: VerifierKey,
-    writer: Option<mpsc::Sender<Job>>,
-    writer_thread: Option<JoinHandle<()>>,
+    writer: Option<WriterHandle>,
     readers: Mutex<Vec<Connection>>,
     nodes: NodeCache,
 }
@@ -295,29 +286,17 @@ impl SqliteStore {
             StoreError::Incompatible(format!("stored verifier key is invalid: {e}"))
         })?;
 
-        let (writer, writer_thread) = match signer {
-            None => (None, None),
+        let writer = match signer {
+            None => None,
             Some(signer) => {
-                if signer.verifier() != verifier {
-                    return Err(StoreError::Incompatible(format!(
-                        "the signing key {} is not this log's key ({})",
-                        signer.verifier(),
-                        verifier
-                    )));
-                }
+                check_signer(&signer, &verifier)?;
                 let state = WriterState::restore(conn, signer, origin.clone())?;
                 // A second connection copies the WAL into the database file on the other core,
                 // so commits only append to the WAL (see `WriterState::run`).
                 let checkpointer = open_rw(path, false).ok();
-                let (tx, rx) = mpsc::channel::<Job>();
-                let handle = std::thread::Builder::new()
-                    .name("trailmark-log-writer".into())
-                    .spawn(move || state.run(rx, max_batch.max(1), checkpointer))
-                    .map_err(|e| StoreError::Backend {
-                        op: "starting the writer thread",
-                        message: e.to_string(),
-                    })?;
-                (Some(tx), Some(handle))
+                Some(WriterHandle::spawn("trailmark-log-writer", move |jobs| {
+                    state.run(jobs, max_batch.max(1), checkpointer)
+                })?)
             }
         };
         Ok(SqliteStore {
@@ -325,7 +304,6 @@ impl SqliteStore {
             origin,
             verifier,
             writer,
-            writer_thread,
             readers: Mutex::new(Vec::new()),
             nodes: NodeCache::default(),
         })
@@ -412,17 +390,6 @@ impl SqliteStore {
     }
 }
 
-impl Drop for SqliteStore {
-    fn drop(&mut self) {
-        // Closing the queue lets the writer finish the batch it is on and exit; joining makes
-        // sure no acknowledged-but-uncommitted work can exist when the store handle is gone.
-        self.writer.take();
-        if let Some(h) = self.writer_thread.take() {
-            let _ = h.join();
-        }
-    }
-}
-
 impl Store for SqliteStore {
     fn origin(&self) -> &str {
         &self.origin
@@ -437,28 +404,10 @@ impl Store for SqliteStore {
         records: Vec<NewRecord>,
         blobs: Vec<Blob>,
     ) -> Result<Vec<Appended>, StoreError> {
-        let writer = self.writer.as_ref().ok_or(StoreError::ReadOnly)?;
-        if records.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Content addressing is checked on the way in too: a blob must hash to its address.
-        if let Some(b) = blobs.iter().find(|b| Digest::of(&b.bytes) != b.digest) {
-            return Err(StoreError::InvalidRequest(format!(
-                "blob {} does not hash to its address",
-                b.digest
-            )));
-        }
-        let (reply, answer) = mpsc::sync_channel(1);
-        writer
-            .send(Job {
-                records,
-                blobs,
-                reply,
-            })
-            .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
-        answer.recv().map_err(|_| {
-            StoreError::WriterStopped("the writer thread exited before answering".into())
-        })?
+        self.writer
+            .as_ref()
+            .ok_or(StoreError::ReadOnly)?
+            .submit(records, blobs)
     }
 
     fn size(&self) -> Result<u64, StoreError> {

@@ -1,0 +1,105 @@
+//! The hand-off every backend uses between callers and its one writer thread: callers queue a
+//! [`Job`] and block until the writer answers, which it does only after the batch holding the
+//! job is durable. Dropping the handle closes the queue and joins the thread, so no
+//! acknowledged-but-uncommitted work can outlive the store.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use trailmark_log::{SignerKey, VerifierKey};
+use trailmark_model::{Blob, Digest, NewRecord};
+
+use crate::{Appended, StoreError};
+
+pub(crate) type Reply = mpsc::SyncSender<Result<Vec<Appended>, StoreError>>;
+
+/// One caller's append: its records (one atomic batch), the raw inputs they cite, and where to
+/// answer.
+pub(crate) struct Job {
+    pub(crate) records: Vec<NewRecord>,
+    pub(crate) blobs: Vec<Blob>,
+    pub(crate) reply: Reply,
+}
+
+/// The writer thread and its queue.
+pub(crate) struct WriterHandle {
+    queue: Option<mpsc::Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WriterHandle {
+    /// Starts the writer thread `name` running `work` over the job queue.
+    pub(crate) fn spawn(
+        name: &str,
+        work: impl FnOnce(mpsc::Receiver<Job>) + Send + 'static,
+    ) -> Result<WriterHandle, StoreError> {
+        let (queue, jobs) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || work(jobs))
+            .map_err(|e| StoreError::Backend {
+                op: "starting the writer thread",
+                message: e.to_string(),
+            })?;
+        Ok(WriterHandle {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues an append and waits for the writer's answer (given once the batch is durable).
+    pub(crate) fn submit(
+        &self,
+        records: Vec<NewRecord>,
+        blobs: Vec<Blob>,
+    ) -> Result<Vec<Appended>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Content addressing is checked on the way in too: a blob must hash to its address.
+        if let Some(b) = blobs.iter().find(|b| Digest::of(&b.bytes) != b.digest) {
+            return Err(StoreError::InvalidRequest(format!(
+                "blob {} does not hash to its address",
+                b.digest
+            )));
+        }
+        let queue = self
+            .queue
+            .as_ref()
+            .ok_or_else(|| StoreError::WriterStopped("the store is closing".into()))?;
+        let (reply, answer) = mpsc::sync_channel(1);
+        queue
+            .send(Job {
+                records,
+                blobs,
+                reply,
+            })
+            .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
+        answer.recv().map_err(|_| {
+            StoreError::WriterStopped("the writer thread exited before answering".into())
+        })?
+    }
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer finish the batch it is on and exit; joining makes
+        // sure no acknowledged-but-uncommitted work can exist when the store handle is gone.
+        self.queue.take();
+        if let Some(h) = self.thread.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A store opened for writing must be given the key its log was created with.
+pub(crate) fn check_signer(signer: &SignerKey, verifier: &VerifierKey) -> Result<(), StoreError> {
+    if signer.verifier() != *verifier {
+        return Err(StoreError::Incompatible(format!(
+            "the signing key {} is not this log's key ({})",
+            signer.verifier(),
+            verifier
+        )));
+    }
+    Ok(())
+}
