@@ -181,6 +181,17 @@ pub enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Move the embedded store into PostgreSQL, verbatim (same leaves, checkpoints and roots),
+    /// then check every checkpoint and the whole copy. The target database must be empty; the
+    /// data directory's signing key must be the log's.
+    Migrate {
+        /// sqlite://PATH (or a path) of the embedded store; default: the data directory's.
+        #[arg(long)]
+        from: Option<String>,
+        /// postgres://user@host/db — an empty database.
+        #[arg(long)]
+        to: String,
+    },
     /// API tokens: create (shown once), list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),

@@ -28,6 +28,7 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
             config,
             listen,
         ),
+        Command::Migrate { from, to } => migrate(&dir, from, &to, &mut out),
         Command::Token(cmd) => crate::service::token(&dir, cmd, &mut out),
         Command::User(cmd) => crate::service::user(&dir, cmd, &mut out),
         Command::Org(cmd) => crate::service::org(&dir, cmd, &mut out),
@@ -568,6 +569,76 @@ fn verify(
         "the log was altered; first bad index {first} ({} problem(s) found)",
         report.failures.len()
     )))
+}
+
+fn migrate(
+    dir: &DataDir,
+    from: Option<String>,
+    to: &str,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let path = match &from {
+        Some(f) => std::path::PathBuf::from(f.strip_prefix("sqlite://").unwrap_or(f)),
+        None => dir.db(),
+    };
+    if !path.is_file() {
+        return Err(input(format!(
+            "--from: no embedded store at {}",
+            path.display()
+        )));
+    }
+    if !trailmark_store::PgStore::is_url(to) {
+        return Err(input("--to must be a postgres:// URL".to_owned()));
+    }
+    let source = trailmark_store::SqliteStore::open_read_only(&path)?;
+    let target = trailmark_store::PgStore::create(to, source.origin(), dir.signer()?)?;
+    let total = source.size()?;
+    let bar = progress(total, "migrating");
+    let copied = target.import_from(&source, &mut |done, _| bar.set_position(done))?;
+    bar.finish_and_clear();
+    // The copy must be the same log: every checkpoint note identical, every root equal, and
+    // the target verifies on its own.
+    let mut after = None;
+    let mut checkpoints = 0u64;
+    loop {
+        let page = source.raw_checkpoints(after, 1000)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.size);
+        for cp in page {
+            let theirs = target.checkpoint(cp.size)?;
+            if theirs.as_ref().map(|t| &t.note) != Some(&cp.note)
+                || target.root(cp.size)? != source.root(cp.size)?
+            {
+                return Err(CliError::Verification(format!(
+                    "checkpoint {} differs after migration",
+                    cp.size
+                )));
+            }
+            checkpoints += 1;
+        }
+    }
+    let report = verify_log_with(
+        &target,
+        &[target.verifier().clone()],
+        VerifyOptions::default(),
+        &mut |_, _| {},
+    )?;
+    if !report.is_ok() {
+        return Err(CliError::Verification(format!(
+            "the migrated log does not verify: {report:?}"
+        )));
+    }
+    let root = target.root(copied)?.to_base64();
+    eprintln!(
+        "migrated {copied} records and {checkpoints} checkpoints to {}; every root is equal",
+        target.database()
+    );
+    writeln!(
+        out,
+        "{}",
+        json!({"records": copied, "checkpoints": checkpoints, "size": copied, "root": root})
+    )
+    .map_err(stdout_err)
 }
 
 /// The README's first command: a tour that leaves a working log behind.

@@ -127,16 +127,21 @@ impl DataDir {
         Ok((store, verifier))
     }
 
-    pub fn open(&self) -> Result<Box<dyn Store>, CliError> {
-        self.require()?;
+    /// The log's signing key from this directory.
+    pub fn signer(&self) -> Result<SignerKey, CliError> {
         let text = std::fs::read_to_string(self.signing_key())
             .map_err(io(format!("reading {}", self.signing_key().display())))?;
-        let signer = SignerKey::parse(text.trim()).map_err(|e| {
+        SignerKey::parse(text.trim()).map_err(|e| {
             CliError::Environment(format!(
                 "{} is not a signing key: {e}",
                 self.signing_key().display()
             ))
-        })?;
+        })
+    }
+
+    pub fn open(&self) -> Result<Box<dyn Store>, CliError> {
+        self.require()?;
+        let signer = self.signer()?;
         Ok(match &self.database {
             Some(url) => Box::new(PgStore::open(url, signer)?),
             None => Box::new(SqliteStore::open(&self.db(), signer)?),

@@ -535,6 +535,7 @@ fn signed_checkpoint(row: &Row, op: &'static str) -> Result<SignedCheckpoint, St
 /// A Trailmark log in a PostgreSQL database, shareable by several processes.
 pub struct PgStore {
     target: String,
+    config: Config,
     origin: String,
     verifier: VerifierKey,
     writer: Option<WriterHandle>,
@@ -666,7 +667,10 @@ impl PgStore {
             None => None,
             Some(signer) => {
                 check_signer(&signer, &verifier)?;
-                let state = run(&handle, Writer::start(config, signer, origin.clone()))?;
+                let state = run(
+                    &handle,
+                    Writer::start(config.clone(), signer, origin.clone()),
+                )?;
                 let on = handle.clone();
                 Some(WriterHandle::spawn("trailmark-pg-writer", move |jobs| {
                     state.serve(&on, &jobs, max_batch.max(1))
@@ -675,6 +679,7 @@ impl PgStore {
         };
         Ok(PgStore {
             target,
+            config,
             origin,
             verifier,
             writer,
@@ -688,6 +693,109 @@ impl PgStore {
     /// The database this handle uses, as `user@host:port/dbname` (never the password).
     pub fn database(&self) -> &str {
         &self.target
+    }
+
+    /// Copies `source`'s whole log into this empty one **verbatim**: the exact leaf bytes, the
+    /// raw inputs and large payloads they cite, and every signed checkpoint note as signed, so
+    /// the roots (and every proof an auditor holds) stay valid. One transaction per source
+    /// checkpoint, under the append lock; each is checked before it commits (leaf hashes, the
+    /// recomputed root equals the checkpoint's, the note verifies with this log's key). Both
+    /// logs must have the same origin and key. Returns the number of records copied.
+    pub fn import_from(
+        &self,
+        source: &dyn Store,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64, StoreError> {
+        if self.writer.is_none() {
+            return Err(StoreError::ReadOnly);
+        }
+        if source.origin() != self.origin || source.verifier() != &self.verifier {
+            return Err(StoreError::InvalidRequest(format!(
+                "the source log ({}) and this one ({}) must have the same origin and key",
+                source.origin(),
+                self.origin
+            )));
+        }
+        if self.size()? != 0 {
+            return Err(StoreError::InvalidRequest(format!(
+                "{} already holds records; a log can only be imported into an empty one",
+                self.target
+            )));
+        }
+        let total = source.size()?;
+        let lock = lock_key(&format!("trailmark:append:{}", self.origin));
+        let config = self.config.clone();
+        let conn = run(&self.handle, async move { WriterConn::open(&config).await })?;
+        let conn = std::sync::Arc::new(conn);
+        let mut frontier = Frontier::new();
+        let mut after = None;
+        loop {
+            let cps = source.raw_checkpoints(after, 1000)?;
+            let Some(last) = cps.last() else { break };
+            after = Some(last.size);
+            for cp in cps {
+                let from = frontier.size();
+                let mut leaves = Vec::new();
+                while (leaves.len() as u64) < cp.size - from {
+                    let have = from + leaves.len() as u64;
+                    let want = u32::try_from((cp.size - have).min(10_000)).unwrap_or(10_000);
+                    let chunk = source.raw_leaves(have.checked_sub(1), want)?;
+                    if chunk.is_empty() {
+                        return Err(StoreError::Corrupt {
+                            index: have,
+                            reason: format!(
+                                "the source has no record {have} below its checkpoint {}",
+                                cp.size
+                            ),
+                        });
+                    }
+                    leaves.extend(chunk);
+                }
+                let mut blobs = Vec::new();
+                let mut wanted = HashSet::new();
+                for l in &leaves {
+                    let record = decode_leaf(&l.leaf).map_err(|e| StoreError::Corrupt {
+                        index: l.idx,
+                        reason: e.to_string(),
+                    })?;
+                    let mut digests = Vec::new();
+                    if let trailmark_model::Payload::Blob { digest, .. } = record.payload {
+                        digests.push((digest, true));
+                    }
+                    for link in &record.links {
+                        if link.to.ty.as_str() == "input"
+                            && let Ok(d) = link.to.id.parse::<Digest>()
+                        {
+                            digests.push((d, false));
+                        }
+                    }
+                    for (digest, required) in digests {
+                        if !wanted.insert(digest.0) {
+                            continue;
+                        }
+                        match source.blob(&digest)? {
+                            Some(bytes) => blobs.push(Blob { digest, bytes }),
+                            None if required => {
+                                return Err(StoreError::Corrupt {
+                                    index: l.idx,
+                                    reason: format!("its payload blob {digest} is missing"),
+                                });
+                            }
+                            None => {}
+                        }
+                    }
+                }
+                let mut segment = frontier.clone();
+                let (c, origin, verifier) =
+                    (conn.clone(), self.origin.clone(), self.verifier.clone());
+                segment = run(&self.handle, async move {
+                    import_segment(&c, lock, segment, leaves, blobs, cp, &origin, &verifier).await
+                })?;
+                frontier = segment;
+                progress(frontier.size(), total);
+            }
+        }
+        Ok(frontier.size())
     }
 
     /// Runs `f` with a pooled read-only session, on the store's runtime.
@@ -1177,6 +1285,138 @@ async fn refresh<C: GenericClient + Sync>(
 }
 
 /// Column-wise rows of one batch, for one multi-row INSERT per table.
+/// One verbatim segment of an import (see [`PgStore::import_from`]): the leaves up to a source
+/// checkpoint and the checkpoint itself, checked, then written in one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn import_segment(
+    c: &WriterConn,
+    lock_key: i64,
+    mut frontier: Frontier,
+    leaves: Vec<crate::RawLeaf>,
+    blobs: Vec<Blob>,
+    cp: RawCheckpoint,
+    origin: &str,
+    verifier: &VerifierKey,
+) -> Result<Frontier, StoreError> {
+    let mut rows = BatchRows::default();
+    let mut blob_seen = HashSet::new();
+    for blob in blobs {
+        rows.blob(&mut blob_seen, blob);
+    }
+    for l in leaves {
+        if l.idx != frontier.size() {
+            return Err(StoreError::Corrupt {
+                index: frontier.size(),
+                reason: format!("the source skips to record {}", l.idx),
+            });
+        }
+        let hash = leaf_hash(&l.leaf);
+        if hash.as_bytes().as_slice() != l.leaf_hash.as_slice() {
+            return Err(StoreError::Corrupt {
+                index: l.idx,
+                reason: "its stored leaf hash does not match its leaf".into(),
+            });
+        }
+        let record = decode_leaf(&l.leaf).map_err(|e| StoreError::Corrupt {
+            index: l.idx,
+            reason: e.to_string(),
+        })?;
+        let idx = to_i64(l.idx)?;
+        rows.rec_idx.push(idx);
+        rows.rec_hash.push(hash.as_bytes().to_vec());
+        rows.rec_kind.push(record.kind.as_str().to_owned());
+        rows.rec_us.push(record.recorded_at.as_micros());
+        rows.rec_leaf.push(l.leaf);
+        if let Some(key) = &record.idempotency_key {
+            rows.key.push(key.clone());
+            rows.key_idx.push(idx);
+        }
+        let mut named = HashSet::new();
+        let subjects = record.subjects.iter().map(|s| (s, ""));
+        let links = record.links.iter().map(|l| (&l.to, l.rel.as_str()));
+        for (s, rel) in subjects.chain(links) {
+            if named.insert((s, rel)) {
+                rows.subject(s.ty.as_str(), &s.id, rel, idx);
+            }
+        }
+        let mut node_error = None;
+        frontier.append(hash, |id, h| {
+            if id.level % 2 == 0 {
+                match i64::try_from(id.index) {
+                    Ok(i) => {
+                        rows.node_level.push(i16::from(id.level));
+                        rows.node_idx.push(i);
+                        rows.node_hash.push(h.as_bytes().to_vec());
+                    }
+                    Err(_) => node_error = Some(id),
+                }
+            }
+        });
+        if let Some(id) = node_error {
+            return Err(StoreError::InvalidRequest(format!(
+                "tree node {}#{} is out of range",
+                id.level, id.index
+            )));
+        }
+    }
+    let root = frontier.root();
+    let signed =
+        trailmark_log::verify_checkpoint(&cp.note, std::slice::from_ref(verifier), Some(origin))
+            .map_err(|e| StoreError::Corrupt {
+                index: cp.size,
+                reason: format!(
+                    "checkpoint {} does not verify with the log's key: {e}",
+                    cp.size
+                ),
+            })?;
+    if cp.size != frontier.size() || signed.size != cp.size || signed.root != root {
+        return Err(StoreError::Corrupt {
+            index: cp.size,
+            reason: format!(
+                "the records do not produce checkpoint {}'s signed root",
+                cp.size
+            ),
+        });
+    }
+    let WriterConn { client, st } = c;
+    let written = async {
+        client.execute(&st.begin, &[]).await.map_err(pg("starting an import"))?;
+        client.execute(&st.lock, &[&lock_key]).await.map_err(pg("taking the append lock"))?;
+        let head = Head::parse(&client.query_one(&st.head, &[]).await.map_err(pg("reading the log head"))?)?;
+        let start = frontier.size() - rows.rec_idx.len() as u64;
+        if head.size != start {
+            return Err(StoreError::InvalidRequest(format!(
+                "the target log grew to {} while importing (at {start}); import into a log nothing else writes",
+                head.size
+            )));
+        }
+        let cp_size = to_i64(cp.size)?;
+        let cp_root: &[u8] = root.as_bytes();
+        let signed_ms = Timestamp::now().as_millis();
+        let steps: [(&'static str, &Statement, Vec<&(dyn ToSql + Sync)>, bool); 6] = [
+            ("storing raw inputs", &st.blobs, vec![&rows.blob_digest, &rows.blob_bytes], !rows.blob_digest.is_empty()),
+            ("importing records", &st.records, vec![&rows.rec_idx, &rows.rec_leaf, &rows.rec_hash, &rows.rec_kind, &rows.rec_us], !rows.rec_idx.is_empty()),
+            ("recording idempotency keys", &st.keys, vec![&rows.key, &rows.key_idx], !rows.key.is_empty()),
+            ("indexing subjects", &st.subjects, vec![&rows.subj_type, &rows.subj_id, &rows.subj_rel, &rows.subj_idx], !rows.subj_idx.is_empty()),
+            ("storing tree nodes", &st.tree_nodes, vec![&rows.node_level, &rows.node_idx, &rows.node_hash], !rows.node_idx.is_empty()),
+            ("storing a checkpoint", &st.checkpoint, vec![&cp_size, &cp_root, &cp.note, &signed_ms], true),
+        ];
+        for (op, statement, params, needed) in steps {
+            if needed {
+                client.execute(statement, &params).await.map_err(pg(op))?;
+            }
+        }
+        client.execute(&st.commit, &[]).await.map_err(pg("committing an import"))?;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = written {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(e);
+    }
+    Ok(frontier)
+}
+
 #[derive(Default)]
 struct BatchRows {
     rec_idx: Vec<i64>,

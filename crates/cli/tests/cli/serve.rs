@@ -753,3 +753,85 @@ fn two_servers_on_one_postgres_log_ingest_concurrently() {
     verify_ok_with(&data, "two instances", &env);
     drop((a, b));
 }
+
+/// `trailmark migrate` moves an embedded store into PostgreSQL verbatim: the same checkpoints
+/// and roots, raw inputs and large payloads included, and the copy verifies and serves.
+#[test]
+fn migrate_moves_an_embedded_store_to_postgres_with_the_same_roots() {
+    let db = PgDatabase::create("migrate");
+    let url = db.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = cli_with(&data, args, env);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&["init", "--origin", "test.example/migrate"], &[]);
+    // Several batches (several checkpoints), a raw input, and a payload large enough to be a blob.
+    let push = Path::new(FIXTURES).join("ingest/github/push/payload.json");
+    run(
+        &[
+            "ingest",
+            push.to_str().unwrap(),
+            "--format",
+            "github",
+            "--event",
+            "push",
+        ],
+        &[],
+    );
+    let big = format!(
+        r#"{{"kind":"custom.note","subjects":[{{"type":"ticket","id":"BIG-1"}}],"payload":{{"text":"{}"}}}}"#,
+        "x".repeat(40_000)
+    );
+    let file = tmp.path().join("big.json");
+    std::fs::write(&file, big).unwrap();
+    run(&["record", file.to_str().unwrap()], &[]);
+    for i in 0..3 {
+        let f = tmp.path().join(format!("n{i}.json"));
+        std::fs::write(
+            &f,
+            format!(r#"{{"kind":"custom.note","subjects":[{{"type":"ticket","id":"N-{i}"}}]}}"#),
+        )
+        .unwrap();
+        run(&["record", f.to_str().unwrap()], &[]);
+    }
+    let before = run(&["checkpoint"], &[]);
+
+    let out = run(&["migrate", "--to", &url], &[]);
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(summary["checkpoints"].as_u64().unwrap() >= 5, "{summary}");
+
+    let env = [("TRAILMARK_DATABASE_URL", url.as_str())];
+    assert_eq!(
+        run(&["checkpoint"], &env),
+        before,
+        "the same signed checkpoint"
+    );
+    verify_ok_with(&data, "after migrate", &env);
+    let sqlite_log = run(&["log"], &[]);
+    assert_eq!(run(&["log"], &env), sqlite_log, "the same records");
+    let digest = format!("sha256:{}", {
+        use sha2::Digest as _;
+        hex::encode(Sha256::digest(std::fs::read(&push).unwrap()))
+    });
+    assert_eq!(
+        run(&["blob", &digest], &env).into_bytes(),
+        std::fs::read(&push).unwrap()
+    );
+
+    // A second migration into the same database is refused and changes nothing.
+    let again = cli_with(&data, &["migrate", "--to", &url], &[]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(run(&["checkpoint"], &env), before);
+}
