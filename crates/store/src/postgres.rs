@@ -1321,43 +1321,7 @@ async fn import_segment(
             index: l.idx,
             reason: e.to_string(),
         })?;
-        let idx = to_i64(l.idx)?;
-        rows.rec_idx.push(idx);
-        rows.rec_hash.push(hash.as_bytes().to_vec());
-        rows.rec_kind.push(record.kind.as_str().to_owned());
-        rows.rec_us.push(record.recorded_at.as_micros());
-        rows.rec_leaf.push(l.leaf);
-        if let Some(key) = &record.idempotency_key {
-            rows.key.push(key.clone());
-            rows.key_idx.push(idx);
-        }
-        let mut named = HashSet::new();
-        let subjects = record.subjects.iter().map(|s| (s, ""));
-        let links = record.links.iter().map(|l| (&l.to, l.rel.as_str()));
-        for (s, rel) in subjects.chain(links) {
-            if named.insert((s, rel)) {
-                rows.subject(s.ty.as_str(), &s.id, rel, idx);
-            }
-        }
-        let mut node_error = None;
-        frontier.append(hash, |id, h| {
-            if id.level % 2 == 0 {
-                match i64::try_from(id.index) {
-                    Ok(i) => {
-                        rows.node_level.push(i16::from(id.level));
-                        rows.node_idx.push(i);
-                        rows.node_hash.push(h.as_bytes().to_vec());
-                    }
-                    Err(_) => node_error = Some(id),
-                }
-            }
-        });
-        if let Some(id) = node_error {
-            return Err(StoreError::InvalidRequest(format!(
-                "tree node {}#{} is out of range",
-                id.level, id.index
-            )));
-        }
+        rows.record(&mut frontier, &record, l.leaf, hash)?;
     }
     let root = frontier.root();
     let signed =
@@ -1438,6 +1402,57 @@ struct BatchRows {
 }
 
 impl BatchRows {
+    /// One sealed record at the frontier's next index: its row, its idempotency key, its
+    /// subject index rows, and the tree nodes it completes (even levels, as stored).
+    fn record(
+        &mut self,
+        frontier: &mut Frontier,
+        record: &trailmark_model::Record,
+        leaf: Vec<u8>,
+        hash: Hash,
+    ) -> Result<(), StoreError> {
+        let idx = to_i64(frontier.size())?;
+        self.rec_idx.push(idx);
+        self.rec_leaf.push(leaf);
+        self.rec_hash.push(hash.as_bytes().to_vec());
+        self.rec_kind.push(record.kind.as_str().to_owned());
+        self.rec_us.push(record.recorded_at.as_micros());
+        if let Some(key) = &record.idempotency_key {
+            self.key.push(key.clone());
+            self.key_idx.push(idx);
+        }
+        // A record may name one subject twice (or link to it twice with one rel): the
+        // second row would be the same fact.
+        let mut named = HashSet::new();
+        let subjects = record.subjects.iter().map(|s| (s, ""));
+        let links = record.links.iter().map(|l| (&l.to, l.rel.as_str()));
+        for (s, rel) in subjects.chain(links) {
+            if named.insert((s, rel)) {
+                self.subject(s.ty.as_str(), &s.id, rel, idx);
+            }
+        }
+        let mut node_error = None;
+        frontier.append(hash, |id, h| {
+            if id.level % 2 == 0 {
+                match i64::try_from(id.index) {
+                    Ok(i) => {
+                        self.node_level.push(i16::from(id.level));
+                        self.node_idx.push(i);
+                        self.node_hash.push(h.as_bytes().to_vec());
+                    }
+                    Err(_) => node_error = Some(id),
+                }
+            }
+        });
+        match node_error {
+            Some(id) => Err(StoreError::InvalidRequest(format!(
+                "tree node {}#{} is out of range",
+                id.level, id.index
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn subject(&mut self, ty: &str, id: &str, rel: &str, idx: i64) {
         self.subj_type.push(ty.to_owned());
         self.subj_id.push(id.to_owned());
@@ -1648,50 +1663,12 @@ async fn append_batch(
                 continue;
             }
             let index = LogIndex(frontier.size());
-            let idx = to_i64(index.0)?;
             let Sealed { record, leaf, blob } = rec.seal(index, now);
             let hash = leaf_hash(&leaf);
             if let Some(blob) = blob {
                 rows.blob(&mut blob_seen, blob);
             }
-            rows.rec_idx.push(idx);
-            rows.rec_leaf.push(leaf);
-            rows.rec_hash.push(hash.as_bytes().to_vec());
-            rows.rec_kind.push(record.kind.as_str().to_owned());
-            rows.rec_us.push(now.as_micros());
-            if let Some(key) = &record.idempotency_key {
-                rows.key.push(key.clone());
-                rows.key_idx.push(idx);
-            }
-            // A record may name one subject twice (or link to it twice with one rel): the
-            // second row would be the same fact.
-            let mut named = HashSet::new();
-            let subjects = record.subjects.iter().map(|s| (s, ""));
-            let links = record.links.iter().map(|l| (&l.to, l.rel.as_str()));
-            for (s, rel) in subjects.chain(links) {
-                if named.insert((s, rel)) {
-                    rows.subject(s.ty.as_str(), &s.id, rel, idx);
-                }
-            }
-            let mut node_error = None;
-            frontier.append(hash, |id, h| {
-                if id.level % 2 == 0 {
-                    match i64::try_from(id.index) {
-                        Ok(i) => {
-                            rows.node_level.push(i16::from(id.level));
-                            rows.node_idx.push(i);
-                            rows.node_hash.push(h.as_bytes().to_vec());
-                        }
-                        Err(_) => node_error = Some(id),
-                    }
-                }
-            });
-            if let Some(id) = node_error {
-                return Err(StoreError::InvalidRequest(format!(
-                    "tree node {}#{} is out of range",
-                    id.level, id.index
-                )));
-            }
+            rows.record(frontier, &record, leaf, hash)?;
             let appended = Appended {
                 index,
                 leaf_hash: hash,
