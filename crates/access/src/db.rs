@@ -209,7 +209,9 @@ impl Db for Postgres<'_, '_> {
 /// A connection to one of the two databases.
 pub(crate) enum Backend {
     Sqlite(Mutex<Connection>),
-    Postgres(Mutex<postgres::Client>),
+    /// The client, and the URL to reconnect with when the server dropped the session
+    /// (restart, failover, a terminated backend).
+    Postgres(Mutex<postgres::Client>, String),
 }
 
 /// Writers on PostgreSQL serialise on this advisory lock, like SQLite's `BEGIN IMMEDIATE`, so a
@@ -220,7 +222,7 @@ impl Backend {
     pub(crate) fn postgres(url: &str) -> Result<Backend, AccessError> {
         let client = postgres::Client::connect(url, postgres::NoTls)
             .map_err(|e| storage("connecting to PostgreSQL", e))?;
-        Ok(Backend::Postgres(Mutex::new(client)))
+        Ok(Backend::Postgres(Mutex::new(client), url.to_owned()))
     }
 
     pub(crate) fn sqlite(conn: Connection) -> Result<Backend, AccessError> {
@@ -268,8 +270,12 @@ impl Backend {
                 tx.commit().map_err(|e| storage("committing", e))?;
                 Ok(out)
             }
-            Backend::Postgres(m) => {
+            Backend::Postgres(m, url) => {
                 let mut client = m.lock().unwrap_or_else(PoisonError::into_inner);
+                if client.is_closed() {
+                    *client = postgres::Client::connect(url, postgres::NoTls)
+                        .map_err(|e| storage("reconnecting to PostgreSQL", e))?;
+                }
                 let mut tx = client
                     .transaction()
                     .map_err(|e| storage("starting a transaction", e))?;
@@ -285,6 +291,6 @@ impl Backend {
     }
 
     pub(crate) fn is_postgres(&self) -> bool {
-        matches!(self, Backend::Postgres(_))
+        matches!(self, Backend::Postgres(..))
     }
 }

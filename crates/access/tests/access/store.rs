@@ -773,4 +773,26 @@ fn postgres_instances_share_access_state() {
     ));
     // Reopening checks the applied migration instead of re-applying it.
     drop(AccessStore::open_postgres(&db.url()).unwrap());
+
+    // A session the server drops (restart, failover) is replaced at the next call, once the
+    // old one is seen closed.
+    let mut admin = admin();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db.name],
+        )
+        .unwrap();
+    let mut recovered = false;
+    for _ in 0..3 {
+        if a.orgs().is_ok() {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(
+        recovered,
+        "the access store reconnects after its session was terminated"
+    );
+    assert!(a.tokens(None).unwrap().iter().any(|t| t.id == info.id));
 }
