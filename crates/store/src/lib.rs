@@ -166,3 +166,23 @@ pub trait Store: Send + Sync {
     /// | [`PgStore`] | `records.leaf_hash` | even (`tree_nodes`) | odd: hash of two stored children |
     fn stored_node_level(&self, level: u8) -> bool;
 }
+
+/// The argument rules every backend's `inclusion_proof` applies before reading the tree.
+pub(crate) fn check_inclusion_args(index: LogIndex, size: u64) -> Result<(), StoreError> {
+    if index.0 >= size {
+        return Err(StoreError::InvalidRequest(format!(
+            "index {index} is not in a tree of size {size}"
+        )));
+    }
+    Ok(())
+}
+
+/// The argument rules every backend's `consistency_proof` applies before reading the tree.
+pub(crate) fn check_consistency_args(old: u64, new: u64) -> Result<(), StoreError> {
+    if old == 0 || old > new {
+        return Err(StoreError::InvalidRequest(format!(
+            "a consistency proof needs 0 < from <= to (got from {old}, to {new})"
+        )));
+    }
+    Ok(())
+}

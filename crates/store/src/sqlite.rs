@@ -559,22 +559,14 @@ impl Store for SqliteStore {
     }
 
     fn inclusion_proof(&self, index: LogIndex, size: u64) -> Result<Vec<Hash>, StoreError> {
-        if index.0 >= size {
-            return Err(StoreError::InvalidRequest(format!(
-                "index {index} is not in a tree of size {size}"
-            )));
-        }
+        crate::check_inclusion_args(index, size)?;
         self.with_tree(size, |nodes| {
             trailmark_log::inclusion_proof(index.0, size, nodes)
         })
     }
 
     fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
-        if old == 0 || old > new {
-            return Err(StoreError::InvalidRequest(format!(
-                "a consistency proof needs 0 < from <= to (got from {old}, to {new})"
-            )));
-        }
+        crate::check_consistency_args(old, new)?;
         self.with_tree(new, |nodes| {
             trailmark_log::consistency_proof(old, new, nodes)
         })
