@@ -1,0 +1,731 @@
+//! Reading governance state from the log: a release's links, the evidence about what it
+//! includes, approvals, exceptions and branch protection, assembled into a [`GateInput`].
+//! Everything is read from records, so the same state can be rebuilt by anyone with the log.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use trailmark_ingest::identity::IdentityMap;
+use trailmark_model::{Digest, LogIndex, Payload, Record, Subject, Timestamp, canonical_bytes};
+use trailmark_store::{Query, Store, StoredRecord};
+
+use crate::error::PolicyError;
+use crate::input::*;
+use crate::kinds;
+use crate::policy::Severity;
+
+/// Reads records about subjects, caching each record once.
+pub struct Reader<'a> {
+    pub store: &'a dyn Store,
+    pub people: &'a IdentityMap,
+    cache: BTreeMap<u64, StoredRecord>,
+}
+
+impl std::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").field("cached", &self.cache.len()).finish()
+    }
+}
+
+pub fn subject(ty: &str, id: &str) -> Result<Subject, PolicyError> {
+    Subject::parse(ty, id).map_err(|e| PolicyError::Refused(format!("{ty} {id:?}: {e}")))
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(store: &'a dyn Store, people: &'a IdentityMap) -> Reader<'a> {
+        Reader {
+            store,
+            people,
+            cache: BTreeMap::new(),
+        }
+    }
+
+    /// Every record with `subject` among its subjects (optionally of one kind), in log order.
+    pub fn about(&mut self, s: &Subject, kind: Option<&str>) -> Result<Vec<StoredRecord>, PolicyError> {
+        let kind = match kind {
+            Some(k) => Some(
+                trailmark_model::Kind::parse(k)
+                    .map_err(|e| PolicyError::Refused(format!("kind {k:?}: {e}")))?,
+            ),
+            None => None,
+        };
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.query(&Query {
+                kind: kind.clone(),
+                subject: Some(s.clone()),
+                after,
+                limit: 1000,
+                ..Query::default()
+            })?;
+            let n = page.len();
+            after = page.last().map(|r| r.record.index);
+            for r in page {
+                self.cache.insert(r.record.index.0, r.clone());
+                out.push(r);
+            }
+            if n < 1000 {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Every record naming `subject`, as a subject or as a link target.
+    pub fn mentioning(&mut self, s: &Subject) -> Result<Vec<StoredRecord>, PolicyError> {
+        let idx: BTreeSet<u64> = self.store.mentions(s)?.into_iter().map(|(i, _)| i.0).collect();
+        let mut out = Vec::with_capacity(idx.len());
+        for i in idx {
+            out.push(self.record(i)?);
+        }
+        Ok(out)
+    }
+
+    pub fn record(&mut self, i: u64) -> Result<StoredRecord, PolicyError> {
+        if let Some(r) = self.cache.get(&i) {
+            return Ok(r.clone());
+        }
+        let r = self
+            .store
+            .record(LogIndex(i))?
+            .ok_or_else(|| PolicyError::NotFound(format!("record {i}")))?;
+        self.cache.insert(i, r.clone());
+        Ok(r)
+    }
+
+    /// A record's payload, fetched from its blob when large.
+    pub fn payload(&self, r: &Record) -> Result<Value, PolicyError> {
+        match &r.payload {
+            Payload::Inline(v) => Ok(v.clone()),
+            Payload::Blob { digest, .. } => {
+                let bytes = self.store.blob(digest)?.ok_or_else(|| PolicyError::Stored {
+                    index: r.index.0,
+                    message: format!("payload blob {digest} is missing"),
+                })?;
+                serde_json::from_slice(&bytes).map_err(|e| PolicyError::Stored {
+                    index: r.index.0,
+                    message: format!("payload blob: {e}"),
+                })
+            }
+        }
+    }
+
+    /// The person behind a raw identity (`github:x`, `email:y`, `person:z`).
+    pub fn person(&self, raw: &str) -> String {
+        self.people
+            .resolve(raw)
+            .map_or_else(|| raw.to_owned(), |r| r.person)
+    }
+}
+
+fn text(v: &Value, ptr: &str) -> Option<String> {
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn int(v: &Value, ptr: &str) -> i64 {
+    v.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn targets<'r>(r: &'r Record, ty: &'r str) -> impl Iterator<Item = (&'r str, &'r str)> + 'r {
+    r.links
+        .iter()
+        .filter(move |l| l.to.ty.as_str() == ty)
+        .map(|l| (l.rel.as_str(), l.to.id.as_str()))
+}
+
+fn subject_ids<'r>(r: &'r Record, ty: &'r str) -> impl Iterator<Item = &'r str> + 'r {
+    r.subjects
+        .iter()
+        .filter(move |s| s.ty.as_str() == ty)
+        .map(|s| s.id.as_str())
+}
+
+/// A release as recorded: its creation and its links.
+#[derive(Clone, Debug)]
+pub struct Release {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub project: String,
+    pub environments: Vec<String>,
+    pub description: Option<String>,
+    pub requested_by: Option<String>,
+    pub created: Record,
+    /// `(type, id, linking record, recorded_at)` in link order, first link wins.
+    pub links: Vec<(String, String, u64, Timestamp)>,
+    pub documents: Vec<(DocumentRef, u64, Timestamp)>,
+    /// Every record filed under the release, in log order.
+    pub records: Vec<StoredRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentRef {
+    pub doc_type: String,
+    pub id: String,
+    pub version: Option<String>,
+}
+
+impl Release {
+    pub fn linked(&self, ty: &str) -> Vec<&str> {
+        self.links
+            .iter()
+            .filter(|l| l.0 == ty)
+            .map(|l| l.1.as_str())
+            .collect()
+    }
+
+    /// Index of the first gate decision: links after it are "late".
+    pub fn first_gate(&self) -> Option<u64> {
+        self.records
+            .iter()
+            .find(|r| r.record.kind.as_str() == kinds::GATE_DECIDED)
+            .map(|r| r.record.index.0)
+    }
+}
+
+/// Splits `org/project/name@version`.
+pub fn parse_release_id(id: &str) -> Result<(String, String, String), PolicyError> {
+    let bad = || {
+        PolicyError::Refused(format!(
+            "release id {id:?} must be ORG/PROJECT/NAME@VERSION"
+        ))
+    };
+    let (path, version) = id.rsplit_once('@').ok_or_else(bad)?;
+    let (project, name) = path.rsplit_once('/').ok_or_else(bad)?;
+    if version.is_empty() || name.is_empty() || project.split('/').count() != 2 {
+        return Err(bad());
+    }
+    Ok((project.to_owned(), name.to_owned(), version.to_owned()))
+}
+
+impl Reader<'_> {
+    pub fn release(&mut self, id: &str) -> Result<Release, PolicyError> {
+        parse_release_id(id)?;
+        let s = subject("release", id)?;
+        let records = self.about(&s, None)?;
+        let created = records
+            .iter()
+            .find(|r| r.record.kind.as_str() == kinds::RELEASE_CREATED)
+            .ok_or_else(|| PolicyError::NotFound(format!("release {id}")))?
+            .record
+            .clone();
+        let p = self.payload(&created)?;
+        let mut links: Vec<(String, String, u64, Timestamp)> = Vec::new();
+        let mut documents = Vec::new();
+        for r in records.iter().filter(|r| r.record.kind.as_str() == kinds::RELEASE_LINKED) {
+            let rec = &r.record;
+            for l in &rec.links {
+                let ty = l.to.ty.as_str();
+                if ty == "document" {
+                    continue;
+                }
+                if !links.iter().any(|x| x.0 == ty && x.1 == l.to.id.as_str()) {
+                    links.push((ty.to_owned(), l.to.id.as_str().to_owned(), rec.index.0, rec.recorded_at));
+                }
+            }
+            let pl = self.payload(rec)?;
+            for d in pl.get("documents").and_then(Value::as_array).into_iter().flatten() {
+                let doc = DocumentRef {
+                    doc_type: text(d, "/type").unwrap_or_default(),
+                    id: text(d, "/id").unwrap_or_default(),
+                    version: text(d, "/version"),
+                };
+                if !documents.iter().any(|(x, _, _): &(DocumentRef, u64, Timestamp)| x == &doc) {
+                    documents.push((doc, rec.index.0, rec.recorded_at));
+                }
+            }
+        }
+        Ok(Release {
+            id: id.to_owned(),
+            name: text(&p, "/name").unwrap_or_default(),
+            version: text(&p, "/version").unwrap_or_default(),
+            project: text(&p, "/project").unwrap_or_default(),
+            environments: p
+                .get("environments")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.as_str().map(str::to_owned))
+                .collect(),
+            description: text(&p, "/description"),
+            requested_by: created.actor.as_deref().map(|a| self.person(a)),
+            created,
+            links,
+            documents,
+            records,
+        })
+    }
+
+    /// Decisions recorded on a subject (approvals of a release, exception, ...).
+    pub fn decisions(&mut self, s: &Subject) -> Result<Vec<ApprovalDecision>, PolicyError> {
+        let mut out = Vec::new();
+        for r in self.about(s, Some(kinds::APPROVAL_DECIDED))? {
+            let rec = &r.record;
+            let p = self.payload(rec)?;
+            out.push(ApprovalDecision {
+                record: rec.index.0,
+                person: self.person(rec.actor.as_deref().unwrap_or("unknown")),
+                decision: text(&p, "/decision").unwrap_or_default(),
+                evidence_digest: text(&p, "/evidence_digest").unwrap_or_default(),
+                recorded_at: rec.recorded_at.to_string(),
+                roles: p
+                    .get("roles")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect(),
+                comment: text(&p, "/comment"),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every exception raised in a project.
+    pub fn exceptions(&mut self, project: &str, retro_within: i64) -> Result<Vec<ExceptionInfo>, PolicyError> {
+        let mut out = Vec::new();
+        for r in self.about(&subject("project", project)?, Some(kinds::EXCEPTION_RAISED))? {
+            let rec = &r.record;
+            let p = self.payload(rec)?;
+            let Some(id) = subject_ids(rec, "exception").next().map(str::to_owned) else {
+                continue;
+            };
+            let es = subject("exception", &id)?;
+            let approvals = self.decisions(&es)?;
+            let closed = !self.about(&es, Some(kinds::EXCEPTION_CLOSED))?.is_empty();
+            let created = rec.recorded_at;
+            let due = jiff::Timestamp::from_microsecond(created.as_micros().saturating_add(retro_within))
+                .map(|t| Timestamp(t).to_string())
+                .unwrap_or_default();
+            out.push(ExceptionInfo {
+                id,
+                record: rec.index.0,
+                requested_by: rec.actor.as_deref().map(|a| self.person(a)),
+                reason: text(&p, "/reason").unwrap_or_default(),
+                environments: p
+                    .get("environments")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect(),
+                release: text(&p, "/release"),
+                created_at: created.to_string(),
+                expires_at: text(&p, "/expires_at").unwrap_or_default(),
+                retro_due: due,
+                approvals,
+                closed,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// What was gathered about a release's content, with the records it came from.
+#[derive(Debug, Default)]
+struct Evidence {
+    commits: Vec<CommitInfo>,
+    prs: BTreeMap<String, PrInfo>,
+    tests: Vec<TestInfo>,
+    scans: Vec<ScanInfo>,
+    sboms: BTreeSet<u64>,
+    artifacts: Vec<ArtifactInfo>,
+    repos: BTreeSet<String>,
+    tickets: BTreeSet<String>,
+    pr_tickets: BTreeMap<String, BTreeSet<String>>,
+    /// Leaf hashes of every record that contributed: the content an approval is of.
+    used: BTreeSet<u64>,
+}
+
+fn severity(f: &Value) -> Severity {
+    if let Some(s) = f.get("security_severity").and_then(|s| match s {
+        Value::String(s) => s.parse::<f64>().ok(),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    }) {
+        return match s {
+            x if x >= 9.0 => Severity::Critical,
+            x if x >= 7.0 => Severity::High,
+            x if x >= 4.0 => Severity::Medium,
+            x if x > 0.0 => Severity::Low,
+            _ => Severity::None,
+        };
+    }
+    match f.get("level").and_then(Value::as_str).unwrap_or("warning") {
+        "error" => Severity::High,
+        "warning" => Severity::Medium,
+        "note" => Severity::Low,
+        _ => Severity::None,
+    }
+}
+
+impl Reader<'_> {
+    fn commit_evidence(&mut self, sha: &str, ev: &mut Evidence, linked: (u64, Timestamp), first_gate: Option<u64>) -> Result<(), PolicyError> {
+        let cs = subject("commit", sha)?;
+        let mut info = CommitInfo {
+            sha: sha.to_owned(),
+            authors: Vec::new(),
+            committers: Vec::new(),
+            tickets: Vec::new(),
+            prs: Vec::new(),
+            linked_at: linked.1.to_string(),
+            late: first_gate.is_some_and(|g| linked.0 > g),
+        };
+        let mut tickets = BTreeSet::new();
+        let mut prs = BTreeSet::new();
+        for r in self.mentioning(&cs)? {
+            let rec = &r.record;
+            let kind = rec.kind.as_str();
+            if kinds::is_governance(kind) {
+                continue;
+            }
+            let about_commit = rec.subjects.contains(&cs);
+            if about_commit {
+                tickets.extend(targets(rec, "ticket").map(|(_, t)| t.to_owned()));
+            } else if rec.subjects.iter().any(|s| s.ty.as_str() == "ticket") {
+                tickets.extend(subject_ids(rec, "ticket").map(str::to_owned));
+            }
+            for (_, repo) in targets(rec, "repo").filter(|(rel, _)| *rel == "in_repo") {
+                if about_commit || kind.ends_with(".pull_request") || kind.ends_with(".merge_request") {
+                    ev.repos.insert(repo.to_owned());
+                }
+            }
+            match kind {
+                "github.commit" | "gitlab.commit" | "git.commit" if about_commit => {
+                    ev.used.insert(rec.index.0);
+                    let p = self.payload(rec)?;
+                    for (role, list) in [("author", &mut info.authors), ("committer", &mut info.committers)] {
+                        let ids = [
+                            text(&p, &format!("/{role}/username")).map(|u| {
+                                if kind == "gitlab.commit" { format!("gitlab:{u}") } else { format!("github:{u}") }
+                            }),
+                            text(&p, &format!("/{role}/email")).map(|e| format!("email:{e}")),
+                        ];
+                        for raw in ids.into_iter().flatten() {
+                            let who = self.person(&raw);
+                            if !list.contains(&who) {
+                                list.push(who);
+                            }
+                        }
+                    }
+                }
+                k if k.ends_with(".pull_request") || k.ends_with(".merge_request") || k.ends_with(".pull_request_review") || k.ends_with(".merge_request_approval") => {
+                    prs.extend(subject_ids(rec, "pr").map(str::to_owned));
+                }
+                "test.report" => {
+                    ev.used.insert(rec.index.0);
+                    let p = self.payload(rec)?;
+                    let declared = int(&p, "/declared/tests");
+                    let listed = int(&p, "/totals/tests");
+                    ev.tests.push(TestInfo {
+                        record: rec.index.0,
+                        subject: format!("commit:{sha}"),
+                        name: text(&p, "/name").or_else(|| text(&p, "/file")),
+                        tests: listed,
+                        passed: int(&p, "/totals/passed"),
+                        failures: int(&p, "/totals/failures"),
+                        errors: int(&p, "/totals/errors"),
+                        skipped: int(&p, "/totals/skipped"),
+                        flaky: int(&p, "/totals/flaky"),
+                        blocked: (declared - listed).max(0),
+                    });
+                }
+                k if k.starts_with("scan.") => {
+                    ev.used.insert(rec.index.0);
+                    let p = self.payload(rec)?;
+                    ev.scans.push(scan_info(rec.index.0, &format!("commit:{sha}"), &p));
+                }
+                k if k.starts_with("sbom.") => {
+                    ev.used.insert(rec.index.0);
+                    ev.sboms.insert(rec.index.0);
+                }
+                _ => {}
+            }
+        }
+        for pr in &prs {
+            self.pr_evidence(pr, ev, &mut tickets)?;
+        }
+        info.tickets = tickets.iter().cloned().collect();
+        info.prs = prs.into_iter().collect();
+        ev.tickets.extend(tickets);
+        ev.commits.push(info);
+        Ok(())
+    }
+
+    fn pr_evidence(&mut self, id: &str, ev: &mut Evidence, tickets: &mut BTreeSet<String>) -> Result<(), PolicyError> {
+        if let Some(known) = ev.pr_tickets.get(id) {
+            // Already read for another commit; its tickets still count for this one.
+            tickets.extend(known.iter().cloned());
+            return Ok(());
+        }
+        let mut own = BTreeSet::new();
+        let s = subject("pr", id)?;
+        let mut info = PrInfo {
+            id: id.to_owned(),
+            author: None,
+            head: None,
+            reviews: Vec::new(),
+        };
+        for r in self.about(&s, None)? {
+            let rec = &r.record;
+            let kind = rec.kind.as_str();
+            if kinds::is_governance(kind) {
+                continue;
+            }
+            own.extend(targets(rec, "ticket").map(|(_, t)| t.to_owned()));
+            let p = self.payload(rec)?;
+            match kind {
+                "github.pull_request" => {
+                    ev.used.insert(rec.index.0);
+                    if let Some(a) = text(&p, "/author") {
+                        info.author = Some(self.person(&format!("github:{a}")));
+                    }
+                    if let Some(h) = text(&p, "/head/sha") {
+                        info.head = Some(h);
+                    }
+                }
+                "gitlab.merge_request" => {
+                    ev.used.insert(rec.index.0);
+                    if info.author.is_none() || text(&p, "/action").as_deref() == Some("open") {
+                        info.author = rec.actor.as_deref().map(|a| self.person(a));
+                    }
+                    if let Some(h) = text(&p, "/last_commit") {
+                        info.head = Some(h);
+                    }
+                }
+                "github.pull_request_review" => {
+                    ev.used.insert(rec.index.0);
+                    info.reviews.push(Review {
+                        reviewer: text(&p, "/reviewer").map(|u| self.person(&format!("github:{u}"))),
+                        state: text(&p, "/state").unwrap_or_default().to_ascii_lowercase(),
+                        commit: text(&p, "/commit_id"),
+                        record: rec.index.0,
+                    });
+                }
+                "gitlab.merge_request_approval" => {
+                    ev.used.insert(rec.index.0);
+                    let action = text(&p, "/action").unwrap_or_default();
+                    info.reviews.push(Review {
+                        reviewer: rec.actor.as_deref().map(|a| self.person(a)),
+                        state: if action.starts_with("un") { "dismissed".into() } else { "approved".into() },
+                        commit: text(&p, "/last_commit"),
+                        record: rec.index.0,
+                    });
+                }
+                _ => {}
+            }
+        }
+        ev.prs.insert(id.to_owned(), info);
+        tickets.extend(own.iter().cloned());
+        ev.pr_tickets.insert(id.to_owned(), own);
+        Ok(())
+    }
+
+    fn artifact_evidence(&mut self, digest: &str, ev: &mut Evidence) -> Result<(), PolicyError> {
+        let s = subject("artifact", digest)?;
+        let mut info = ArtifactInfo {
+            digest: digest.to_owned(),
+            provenance: Vec::new(),
+        };
+        for r in self.mentioning(&s)? {
+            let rec = &r.record;
+            let kind = rec.kind.as_str();
+            match kind {
+                "attestation.slsa_provenance" | "attestation.intoto" => {
+                    ev.used.insert(rec.index.0);
+                    if kind == "attestation.slsa_provenance" {
+                        info.provenance.push(rec.index.0);
+                    }
+                }
+                k if k.starts_with("sbom.") => {
+                    ev.used.insert(rec.index.0);
+                    ev.sboms.insert(rec.index.0);
+                }
+                k if k.starts_with("scan.") => {
+                    ev.used.insert(rec.index.0);
+                    let p = self.payload(rec)?;
+                    ev.scans.push(scan_info(rec.index.0, &format!("artifact:{digest}"), &p));
+                }
+                _ => {}
+            }
+        }
+        ev.artifacts.push(info);
+        Ok(())
+    }
+}
+
+fn scan_info(record: u64, subject: &str, p: &Value) -> ScanInfo {
+    let findings = p
+        .get("results")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|f| f.get("suppressed").and_then(Value::as_bool) != Some(true))
+        .map(|f| Finding {
+            rule: text(f, "/rule_id"),
+            severity: severity(f),
+            message: text(f, "/message"),
+        })
+        .collect();
+    ScanInfo {
+        record,
+        subject: subject.to_owned(),
+        tool: text(p, "/tool/name"),
+        findings,
+    }
+}
+
+/// The content an approval is of, and the input to every gate.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub release: Release,
+    pub input: GateInput,
+}
+
+impl Reader<'_> {
+    /// Assembles the gate input for `release` deploying to `env` at `now`.
+    pub fn snapshot(
+        &mut self,
+        release_id: &str,
+        env: &str,
+        deployer: Option<&str>,
+        now: Timestamp,
+        retro_within_us: i64,
+    ) -> Result<Snapshot, PolicyError> {
+        let release = self.release(release_id)?;
+        let first_gate = release.first_gate();
+        let mut ev = Evidence::default();
+        let link_of = |ty: &str, id: &str| {
+            release
+                .links
+                .iter()
+                .find(|l| l.0 == ty && l.1 == id)
+                .map(|l| (l.2, l.3))
+                .unwrap_or((release.created.index.0, release.created.recorded_at))
+        };
+        for sha in release.linked("commit") {
+            self.commit_evidence(sha, &mut ev, link_of("commit", sha), first_gate)?;
+        }
+        let mut extra_tickets = BTreeSet::new();
+        for pr in release.linked("pr") {
+            if !ev.prs.contains_key(pr) {
+                self.pr_evidence(pr, &mut ev, &mut extra_tickets)?;
+            }
+        }
+        for digest in release.linked("artifact") {
+            self.artifact_evidence(digest, &mut ev)?;
+        }
+        ev.tickets.extend(extra_tickets);
+        ev.tickets.extend(release.linked("ticket").into_iter().map(str::to_owned));
+        let mut tickets = Vec::new();
+        for key in &ev.tickets {
+            let mut transitions = Vec::new();
+            for r in self.about(&subject("ticket", key)?, Some("jira.transition"))? {
+                let rec = &r.record;
+                let p = self.payload(rec)?;
+                transitions.push(Transition {
+                    to: text(&p, "/to").unwrap_or_default(),
+                    recorded_at: rec.recorded_at.to_string(),
+                    by: rec.actor.as_deref().map(|a| self.person(a)),
+                    record: rec.index.0,
+                });
+            }
+            tickets.push(TicketInfo {
+                key: key.clone(),
+                transitions,
+            });
+        }
+        let mut protection = Vec::new();
+        for repo in &ev.repos {
+            for r in self.about(&subject("repo", repo)?, Some("github.branch_protection"))? {
+                let rec = &r.record;
+                let p = self.payload(rec)?;
+                protection.push(ProtectionEvent {
+                    repo: repo.clone(),
+                    action: text(&p, "/action").unwrap_or_default(),
+                    recorded_at: rec.recorded_at.to_string(),
+                    record: rec.index.0,
+                });
+            }
+        }
+        let documents = release
+            .documents
+            .iter()
+            .map(|(d, idx, at)| DocumentInfo {
+                doc_type: d.doc_type.clone(),
+                id: d.id.clone(),
+                version: d.version.clone(),
+                linked_at: at.to_string(),
+                late: first_gate.is_some_and(|g| *idx > g),
+            })
+            .collect();
+        let digest = self.content_digest(&release, &ev)?;
+        let rs = subject("release", release_id)?;
+        let decisions = self.decisions(&rs)?;
+        let exceptions = self.exceptions(&release.project, retro_within_us)?;
+        let input = GateInput {
+            schema: SCHEMA.to_owned(),
+            release: ReleaseInfo {
+                id: release.id.clone(),
+                name: release.name.clone(),
+                version: release.version.clone(),
+                project: release.project.clone(),
+                environments: release.environments.clone(),
+                requested_by: release.requested_by.clone(),
+                created_at: release.created.recorded_at.to_string(),
+                record: release.created.index.0,
+            },
+            environment: env.to_owned(),
+            evaluated_at: now.to_string(),
+            deployer: deployer.map(|d| self.person(d)),
+            commits: ev.commits,
+            tickets,
+            prs: ev.prs.into_values().collect(),
+            tests: ev.tests,
+            scans: ev.scans,
+            sboms: ev.sboms.into_iter().collect(),
+            artifacts: ev.artifacts,
+            documents,
+            approval: ApprovalState {
+                evidence_digest: digest.to_string(),
+                requested_at: release.created.recorded_at.to_string(),
+                decisions,
+            },
+            exceptions,
+            branch_protection: protection,
+            repos: ev.repos.into_iter().collect(),
+        };
+        Ok(Snapshot { release, input })
+    }
+
+    /// SHA-256 over the release's links and the leaf hashes of every evidence record about
+    /// what it includes: approvals are of this, and lapse when it changes.
+    fn content_digest(&mut self, release: &Release, ev: &Evidence) -> Result<Digest, PolicyError> {
+        let mut leaves = Vec::new();
+        for i in &ev.used {
+            leaves.push(hex(&self.record(*i)?.leaf_hash));
+        }
+        let mut links: Vec<String> = release.links.iter().map(|l| format!("{}:{}", l.0, l.1)).collect();
+        links.sort();
+        let mut docs: Vec<String> = release
+            .documents
+            .iter()
+            .map(|(d, _, _)| format!("{}:{}@{}", d.doc_type, d.id, d.version.as_deref().unwrap_or("")))
+            .collect();
+        docs.sort();
+        let v = serde_json::json!({
+            "release": release.id,
+            "links": links,
+            "documents": docs,
+            "evidence": leaves,
+        });
+        Ok(Digest::of(&canonical_bytes(&v)))
+    }
+}
+
+fn hex(h: &trailmark_log::Hash) -> String {
+    h.to_hex()
+}
