@@ -201,6 +201,25 @@ pub enum Command {
     /// Organisations (tenants) and their projects.
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Releases: create, link work items and documents, show state and checks, approve/reject,
+    /// clear post-deploy monitoring.
+    #[command(subcommand)]
+    Release(crate::governance::ReleaseCommand),
+    /// Evaluate the release gate for a deploy and record the decision. Exit 0 allow (or allowed
+    /// under a break-glass exception), 1 deny; a human summary on stderr, JSON on stdout.
+    Gate(crate::governance::GateArgs),
+    /// Approval policies: apply a file (a new recorded version), show, approve a proposed
+    /// version, replay a past gate decision.
+    #[command(subcommand)]
+    Policy(crate::governance::PolicyCommand),
+    /// Approvals waiting for a decision, most urgent first, with their SLA state.
+    Approvals(crate::governance::ApprovalsArgs),
+    /// Break-glass exceptions: raise, approve retrospectively, close, list.
+    #[command(subcommand)]
+    Exception(crate::governance::ExceptionCommand),
+    /// Rollback decisions: propose, move through approved/executing/executed/cancelled.
+    #[command(subcommand)]
+    Rollback(crate::governance::RollbackCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -32,6 +32,12 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
         Command::Token(cmd) => crate::service::token(&dir, cmd, &mut out),
         Command::User(cmd) => crate::service::user(&dir, cmd, &mut out),
         Command::Org(cmd) => crate::service::org(&dir, cmd, &mut out),
+        Command::Release(cmd) => crate::governance::release(&dir, cmd, &mut out),
+        Command::Gate(args) => crate::governance::gate(&dir, args, &mut out),
+        Command::Policy(cmd) => crate::governance::policy(&dir, cmd, &mut out),
+        Command::Approvals(args) => crate::governance::approvals(&dir, args, &mut out),
+        Command::Exception(cmd) => crate::governance::exception(&dir, cmd, &mut out),
+        Command::Rollback(cmd) => crate::governance::rollback(&dir, cmd, &mut out),
         Command::Init { origin } => {
             let (store, verifier) = dir.init(origin)?;
             eprintln!(

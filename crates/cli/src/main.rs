@@ -7,6 +7,7 @@ mod args;
 mod commands;
 mod datadir;
 mod error;
+mod governance;
 mod service;
 
 use clap::{CommandFactory, FromArgMatches};

@@ -10,6 +10,8 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fix
 
 #[path = "cli/access.rs"]
 mod access;
+#[path = "cli/governance.rs"]
+mod governance;
 #[path = "cli/serve.rs"]
 mod serve;
 

@@ -993,3 +993,19 @@ impl Reader<'_> {
 
 #[allow(dead_code)]
 fn _assert_subject(_: Subject, _: Outcome) {}
+
+/// The roles a principal holds on a project (`org/project`): what approval rules compare.
+pub fn roles_on(p: &trailmark_access::Principal, project: &str) -> Vec<String> {
+    let Ok(target) = project.parse::<trailmark_access::Scope>() else {
+        return Vec::new();
+    };
+    let mut roles: Vec<String> = p
+        .grants
+        .iter()
+        .filter(|g| g.scope.covers(&target))
+        .map(|g| g.role.as_str().to_owned())
+        .collect();
+    roles.sort();
+    roles.dedup();
+    roles
+}
