@@ -88,6 +88,14 @@ pub fn serve(
         .map_err(io("starting the async runtime".into()))?;
     let state = AppState::new(store, access, config.clone())
         .map_err(|e| input(format!("configuration: {e}")))?;
+    // People and their identities across tools, for separation of duties.
+    let people = dir.root().join("people.json");
+    if people.exists() {
+        let text = std::fs::read_to_string(&people).map_err(crate::error::io(people.display().to_string()))?;
+        let map = trailmark_ingest::identity::IdentityMap::from_json(&text)
+            .map_err(|e| input(format!("{}: {e}", people.display())))?;
+        state.set_people(map);
+    }
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -22,6 +22,8 @@ pub struct Inner {
     pub config: Config,
     /// Hooks by path (`/hooks/github`, `/hooks/github/payments`).
     pub hooks: BTreeMap<String, Hook>,
+    /// People and their identities across tools (separation of duties).
+    pub people: std::sync::RwLock<Arc<trailmark_ingest::identity::IdentityMap>>,
     draining: AtomicBool,
 }
 
@@ -49,8 +51,21 @@ impl AppState {
             oidc,
             config,
             hooks,
+            people: std::sync::RwLock::new(Arc::default()),
             draining: AtomicBool::new(false),
         })))
+    }
+
+    /// Sets the identity map used to resolve people (approvers, authors, deployers).
+    pub fn set_people(&self, map: trailmark_ingest::identity::IdentityMap) {
+        if let Ok(mut p) = self.0.people.write() {
+            *p = Arc::new(map);
+        }
+    }
+
+    /// The identity map in use.
+    pub fn people(&self) -> Arc<trailmark_ingest::identity::IdentityMap> {
+        self.0.people.read().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// Marks the server as shutting down: readiness fails so load balancers stop sending.

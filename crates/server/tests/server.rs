@@ -25,6 +25,8 @@ mod hooks;
 mod matrix;
 #[path = "server/oidc.rs"]
 mod oidc;
+#[path = "server/releases.rs"]
+mod releases;
 #[path = "server/records.rs"]
 mod records;
 

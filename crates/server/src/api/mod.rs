@@ -5,6 +5,7 @@ pub mod access;
 pub mod evidence;
 pub mod health;
 pub mod log;
+pub mod releases;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -17,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         log::latest, log::at_size, log::inclusion, log::consistency,
         access::create_token, access::list_tokens, access::revoke_token, access::create_user,
         access::add_grant, access::revoke_grant, access::create_project, access::whoami,
+        releases::create, releases::link, releases::show, releases::decide, releases::gate, releases::pending,
         crate::hooks::receive, health::healthz, health::readyz,
     ),
     components(schemas(crate::error::Problem)),
@@ -25,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         (name = "evidence", description = "Record and read evidence"),
         (name = "log", description = "Signed checkpoints and proofs"),
         (name = "access", description = "Tokens, users, roles"),
+        (name = "governance", description = "Releases, approvals and release gates"),
         (name = "webhooks", description = "Signed deliveries from delivery tools"),
         (name = "health", description = "Liveness and readiness"),
     )
