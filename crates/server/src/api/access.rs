@@ -15,7 +15,7 @@ use crate::extract::{Body, Path, Query};
 use crate::governance::{self, NewToken};
 use crate::state::AppState;
 
-fn json_body<T: serde::de::DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
     body.require_media_type(&["application/json"])?;
     serde_json::from_slice(&body.bytes).map_err(|e| ApiError::BadRequest(format!("body: {e}")))
 }

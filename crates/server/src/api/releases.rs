@@ -14,15 +14,11 @@ use trailmark_access::{Permission, Scope};
 use trailmark_policy::{Actor, Governance, PolicyError};
 use utoipa::ToSchema;
 
+use crate::api::access::json_body;
 use crate::auth::{Caller, log_read};
 use crate::error::{ApiError, blocking};
 use crate::extract::{Body, Path};
 use crate::state::AppState;
-
-fn json_body<T: serde::de::DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
-    body.require_media_type(&["application/json"])?;
-    serde_json::from_slice(&body.bytes).map_err(|e| ApiError::BadRequest(format!("body: {e}")))
-}
 
 fn api(e: PolicyError) -> ApiError {
     match e {
