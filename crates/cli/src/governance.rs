@@ -277,7 +277,11 @@ fn err(e: PolicyError) -> CliError {
 fn print(out: &mut dyn Write, v: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(v).map_err(|e| CliError::Environment(e.to_string()))?;
     writeln!(out, "{text}").map_err(|e| {
-        if e.kind() == std::io::ErrorKind::BrokenPipe { CliError::BrokenPipe } else { CliError::Environment(e.to_string()) }
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::BrokenPipe
+        } else {
+            CliError::Environment(e.to_string())
+        }
     })
 }
 
@@ -288,27 +292,43 @@ fn sign_in(dir: &DataDir, user: &str, project: Option<&str>) -> Result<Actor, Cl
         Err(_) => {
             eprintln!("password for {user}: ");
             let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(io("stdin".into()))?;
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(io("stdin".into()))?;
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    let access = dir.open_access().map_err(|e| CliError::Environment(e.to_string()))?;
+    let access = dir
+        .open_access()
+        .map_err(|e| CliError::Environment(e.to_string()))?;
     let principal = access
         .authenticate_user(user, &password)
         .map_err(|e| input(format!("sign-in failed: {e}")))?;
     let roles = match project {
         Some(p) => trailmark_policy::ops::roles_on(&principal, p),
         None => {
-            let mut r: Vec<String> = principal.grants.iter().map(|g| g.role.as_str().to_owned()).collect();
+            let mut r: Vec<String> = principal
+                .grants
+                .iter()
+                .map(|g| g.role.as_str().to_owned())
+                .collect();
             r.sort();
             r.dedup();
             r
         }
     };
-    Ok(Actor { identity: format!("person:{user}"), roles })
+    Ok(Actor {
+        identity: format!("person:{user}"),
+        roles,
+    })
 }
 
-fn with_gov<T>(dir: &DataDir, who: &Who, f: impl FnOnce(&Governance<'_>) -> Result<T, CliError>) -> Result<T, CliError> {
+fn with_gov<T>(
+    dir: &DataDir,
+    who: &Who,
+    f: impl FnOnce(&Governance<'_>) -> Result<T, CliError>,
+) -> Result<T, CliError> {
     let store = dir.open()?;
     let people = people(dir, who)?;
     let mut g = Governance::new(store.as_ref(), &people);
@@ -317,7 +337,9 @@ fn with_gov<T>(dir: &DataDir, who: &Who, f: impl FnOnce(&Governance<'_>) -> Resu
 }
 
 fn split_doc(s: &str) -> Result<(String, String, Option<String>), CliError> {
-    let (ty, rest) = s.split_once('=').ok_or_else(|| input(format!("--doc {s:?}: expected TYPE=ID[@VERSION]")))?;
+    let (ty, rest) = s
+        .split_once('=')
+        .ok_or_else(|| input(format!("--doc {s:?}: expected TYPE=ID[@VERSION]")))?;
     let (id, version) = match rest.rsplit_once('@') {
         Some((id, v)) if !v.is_empty() => (id, Some(v.to_owned())),
         _ => (rest, None),
@@ -330,7 +352,9 @@ fn split_doc(s: &str) -> Result<(String, String, Option<String>), CliError> {
 
 /// Commits in `from..to` of a local repository (reachable from `to`, not from `from`).
 fn git_range(repo: &std::path::Path, range: &str) -> Result<Vec<String>, CliError> {
-    let (from, to) = range.split_once("..").ok_or_else(|| input(format!("--git-range {range:?}: expected FROM..TO")))?;
+    let (from, to) = range
+        .split_once("..")
+        .ok_or_else(|| input(format!("--git-range {range:?}: expected FROM..TO")))?;
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(repo)
@@ -344,7 +368,10 @@ fn git_range(repo: &std::path::Path, range: &str) -> Result<Vec<String>, CliErro
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let shas: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    let shas: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
     if shas.is_empty() {
         return Err(input(format!("--git-range {range:?} contains no commits")));
     }
@@ -353,12 +380,38 @@ fn git_range(repo: &std::path::Path, range: &str) -> Result<Vec<String>, CliErro
 
 pub fn release(dir: &DataDir, cmd: ReleaseCommand, out: &mut dyn Write) -> Result<(), CliError> {
     match cmd {
-        ReleaseCommand::Create { project, name, version, environments, description, who } => with_gov(dir, &who, |g| {
-            let (id, idx) = g.create_release(&project, &name, &version, &environments, description.as_deref(), &who.actor).map_err(err)?;
+        ReleaseCommand::Create {
+            project,
+            name,
+            version,
+            environments,
+            description,
+            who,
+        } => with_gov(dir, &who, |g| {
+            let (id, idx) = g
+                .create_release(
+                    &project,
+                    &name,
+                    &version,
+                    &environments,
+                    description.as_deref(),
+                    &who.actor,
+                )
+                .map_err(err)?;
             eprintln!("created release {id} (record {idx})");
             print(out, &json!({"release": id, "record": idx}))
         }),
-        ReleaseCommand::Link { release, commits, tickets, prs, artifacts, documents, git_range: range, repo, who } => with_gov(dir, &who, |g| {
+        ReleaseCommand::Link {
+            release,
+            commits,
+            tickets,
+            prs,
+            artifacts,
+            documents,
+            git_range: range,
+            repo,
+            who,
+        } => with_gov(dir, &who, |g| {
             let mut items: Vec<(String, String)> = Vec::new();
             let mut via = "explicit".to_owned();
             if let (Some(range), Some(repo)) = (&range, &repo) {
@@ -371,9 +424,21 @@ pub fn release(dir: &DataDir, cmd: ReleaseCommand, out: &mut dyn Write) -> Resul
             items.extend(tickets.into_iter().map(|c| ("ticket".into(), c)));
             items.extend(prs.into_iter().map(|c| ("pr".into(), c)));
             items.extend(artifacts.into_iter().map(|c| ("artifact".into(), c)));
-            let docs = documents.iter().map(|d| split_doc(d)).collect::<Result<Vec<_>, _>>()?;
-            let (idx, late, n) = g.link(&release, &items, &docs, &via, &who.actor).map_err(err)?;
-            eprintln!("linked {n} item(s) to {release} (record {idx}){}", if late { "; LATE: after the first gate evaluation" } else { "" });
+            let docs = documents
+                .iter()
+                .map(|d| split_doc(d))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (idx, late, n) = g
+                .link(&release, &items, &docs, &via, &who.actor)
+                .map_err(err)?;
+            eprintln!(
+                "linked {n} item(s) to {release} (record {idx}){}",
+                if late {
+                    "; LATE: after the first gate evaluation"
+                } else {
+                    ""
+                }
+            );
             print(out, &json!({"record": idx, "linked": n, "late": late}))
         }),
         ReleaseCommand::Show { release, who } => with_gov(dir, &who, |g| {
@@ -386,26 +451,38 @@ pub fn release(dir: &DataDir, cmd: ReleaseCommand, out: &mut dyn Write) -> Resul
                 let p = r.payload(&x.record).unwrap_or_default();
                 json!({"record": x.record.index.0, "environment": p.pointer("/decision/environment"), "decision": p.pointer("/decision/decision"), "recorded_at": x.record.recorded_at.to_string()})
             }).collect();
-            print(out, &json!({
-                "release": snap.input.release,
-                "commits": snap.input.commits,
-                "tickets": snap.input.tickets.iter().map(|t| &t.key).collect::<Vec<_>>(),
-                "prs": snap.input.prs.iter().map(|p| &p.id).collect::<Vec<_>>(),
-                "artifacts": snap.input.artifacts,
-                "documents": snap.input.documents,
-                "evidence_digest": snap.input.approval.evidence_digest,
-                "approval": tally,
-                "exceptions": exceptions.iter().filter(|(e, _)| e.release.as_deref().is_none_or(|x| x == release)).map(|(e, s)| json!({"id": e.id, "state": s, "reason": e.reason, "retro_due": e.retro_due, "expires_at": e.expires_at})).collect::<Vec<_>>(),
-                "rollbacks": rollbacks.iter().map(|(id, s, d)| json!({"id": id, "status": s, "due": d})).collect::<Vec<_>>(),
-                "monitoring": g.monitoring(&release).map_err(err)?,
-                "gate_decisions": gates,
-                "policy_digest": policy.digest.to_string(),
-            }))
+            print(
+                out,
+                &json!({
+                    "release": snap.input.release,
+                    "commits": snap.input.commits,
+                    "tickets": snap.input.tickets.iter().map(|t| &t.key).collect::<Vec<_>>(),
+                    "prs": snap.input.prs.iter().map(|p| &p.id).collect::<Vec<_>>(),
+                    "artifacts": snap.input.artifacts,
+                    "documents": snap.input.documents,
+                    "evidence_digest": snap.input.approval.evidence_digest,
+                    "approval": tally,
+                    "exceptions": exceptions.iter().filter(|(e, _)| e.release.as_deref().is_none_or(|x| x == release)).map(|(e, s)| json!({"id": e.id, "state": s, "reason": e.reason, "retro_due": e.retro_due, "expires_at": e.expires_at})).collect::<Vec<_>>(),
+                    "rollbacks": rollbacks.iter().map(|(id, s, d)| json!({"id": id, "status": s, "due": d})).collect::<Vec<_>>(),
+                    "monitoring": g.monitoring(&release).map_err(err)?,
+                    "gate_decisions": gates,
+                    "policy_digest": policy.digest.to_string(),
+                }),
+            )
         }),
         ReleaseCommand::Checks { release, who } => with_gov(dir, &who, |g| {
             let items = g.checks(&release).map_err(err)?;
             for i in &items {
-                eprintln!("{:8} {:8} {}{}", i.status, i.severity, i.label, i.due.as_ref().map(|d| format!(" (due {d})")).unwrap_or_default());
+                eprintln!(
+                    "{:8} {:8} {}{}",
+                    i.status,
+                    i.severity,
+                    i.label,
+                    i.due
+                        .as_ref()
+                        .map(|d| format!(" (due {d})"))
+                        .unwrap_or_default()
+                );
             }
             print(out, &items)
         }),
@@ -418,28 +495,61 @@ pub fn release(dir: &DataDir, cmd: ReleaseCommand, out: &mut dyn Write) -> Resul
     }
 }
 
-fn decide(dir: &DataDir, a: DecideArgs, approve: bool, out: &mut dyn Write) -> Result<(), CliError> {
+fn decide(
+    dir: &DataDir,
+    a: DecideArgs,
+    approve: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     let (project, _, _) = trailmark_policy::collect::parse_release_id(&a.release).map_err(err)?;
     let actor = sign_in(dir, &a.user, Some(&project))?;
     with_gov(dir, &a.who, |g| {
-        let (idx, digest) = g.decide_release(&a.release, &actor, approve, a.digest.as_deref(), a.comment.as_deref()).map_err(err)?;
-        eprintln!("{} {} as {} over evidence {digest} (record {idx})", if approve { "approved" } else { "rejected" }, a.release, a.user);
-        print(out, &json!({"record": idx, "evidence_digest": digest, "decision": if approve { "approve" } else { "reject" }}))
+        let (idx, digest) = g
+            .decide_release(
+                &a.release,
+                &actor,
+                approve,
+                a.digest.as_deref(),
+                a.comment.as_deref(),
+            )
+            .map_err(err)?;
+        eprintln!(
+            "{} {} as {} over evidence {digest} (record {idx})",
+            if approve { "approved" } else { "rejected" },
+            a.release,
+            a.user
+        );
+        print(
+            out,
+            &json!({"record": idx, "evidence_digest": digest, "decision": if approve { "approve" } else { "reject" }}),
+        )
     })
 }
 
 pub fn gate(dir: &DataDir, a: GateArgs, out: &mut dyn Write) -> Result<(), CliError> {
     with_gov(dir, &a.who, |g| {
-        let r = g.gate(&a.release, &a.env, a.deployer.as_deref()).map_err(err)?;
+        let r = g
+            .gate(&a.release, &a.env, a.deployer.as_deref())
+            .map_err(err)?;
         print(out, &r)?;
         let verdict = match r.decision.decision {
             Outcome::Allow => "ALLOW".to_owned(),
-            Outcome::AllowWithException => format!("ALLOW under exception {}", r.decision.exception.as_deref().unwrap_or("?")),
+            Outcome::AllowWithException => format!(
+                "ALLOW under exception {}",
+                r.decision.exception.as_deref().unwrap_or("?")
+            ),
             Outcome::Deny => "DENY".to_owned(),
         };
-        eprintln!("gate {} → {}: {verdict} (decision record {})", a.release, a.env, r.record);
+        eprintln!(
+            "gate {} → {}: {verdict} (decision record {})",
+            a.release, a.env, r.record
+        );
         for c in &r.decision.checks {
-            let mark = if c.status == Status::Pass { "pass" } else { "FAIL" };
+            let mark = if c.status == Status::Pass {
+                "pass"
+            } else {
+                "FAIL"
+            };
             eprintln!("  {mark}  {}", c.label);
             if c.status == Status::Fail {
                 for why in &c.reasons {
@@ -447,7 +557,14 @@ pub fn gate(dir: &DataDir, a: GateArgs, out: &mut dyn Write) -> Result<(), CliEr
                 }
             }
         }
-        if r.decision.decision.permits() { Ok(()) } else { Err(CliError::Verification(format!("the gate denied {} to {}", a.release, a.env))) }
+        if r.decision.decision.permits() {
+            Ok(())
+        } else {
+            Err(CliError::Verification(format!(
+                "the gate denied {} to {}",
+                a.release, a.env
+            )))
+        }
     })
 }
 
@@ -456,34 +573,74 @@ pub fn policy(dir: &DataDir, cmd: PolicyCommand, out: &mut dyn Write) -> Result<
         PolicyCommand::Apply { file, who } => with_gov(dir, &who, |g| {
             let (_, json) = Policy::load(&file).map_err(err)?;
             let (idx, active, digest) = g.apply_policy(&json, &who.actor).map_err(err)?;
-            eprintln!("recorded policy {} version {digest} (record {idx}){}", who.policy, if active { "; in force" } else { "; PROPOSED: in force once approved" });
-            print(out, &json!({"record": idx, "digest": digest.to_string(), "active": active}))
+            eprintln!(
+                "recorded policy {} version {digest} (record {idx}){}",
+                who.policy,
+                if active {
+                    "; in force"
+                } else {
+                    "; PROPOSED: in force once approved"
+                }
+            );
+            print(
+                out,
+                &json!({"record": idx, "digest": digest.to_string(), "active": active}),
+            )
         }),
         PolicyCommand::Show { who } => with_gov(dir, &who, |g| {
             let versions = g.policy_versions().map_err(err)?;
             let active = g.active_policy().map_err(err)?;
-            print(out, &json!({
-                "active": {"record": active.record, "digest": active.digest.to_string(), "policy": active.json},
-                "versions": versions.iter().map(|v| json!({"record": v.record, "digest": v.digest.to_string(), "active": v.active})).collect::<Vec<_>>(),
-            }))
+            print(
+                out,
+                &json!({
+                    "active": {"record": active.record, "digest": active.digest.to_string(), "policy": active.json},
+                    "versions": versions.iter().map(|v| json!({"record": v.record, "digest": v.digest.to_string(), "active": v.active})).collect::<Vec<_>>(),
+                }),
+            )
         }),
         PolicyCommand::Approve { user, comment, who } => {
             let actor = sign_in(dir, &user, None)?;
             with_gov(dir, &who, |g| {
-                let idx = g.decide_other(Target::Policy, &who.policy, &actor, true, comment.as_deref()).map_err(err)?;
+                let idx = g
+                    .decide_other(
+                        Target::Policy,
+                        &who.policy,
+                        &actor,
+                        true,
+                        comment.as_deref(),
+                    )
+                    .map_err(err)?;
                 let active = g.active_policy().map_err(err)?;
-                eprintln!("approved; policy in force: record {} ({})", active.record, active.digest);
+                eprintln!(
+                    "approved; policy in force: record {} ({})",
+                    active.record, active.digest
+                );
                 print(out, &json!({"record": idx, "active_record": active.record}))
             })
         }
         PolicyCommand::Replay { record, who } => with_gov(dir, &who, |g| {
             let r = g.replay(record).map_err(err)?;
-            eprintln!("decision {record}: {} under its own policy; {:?} then, {:?} under today's", if r.reproduced { "reproduced" } else { "NOT reproduced" }, r.recorded.decision, r.under_current_policy.decision);
+            eprintln!(
+                "decision {record}: {} under its own policy; {:?} then, {:?} under today's",
+                if r.reproduced {
+                    "reproduced"
+                } else {
+                    "NOT reproduced"
+                },
+                r.recorded.decision,
+                r.under_current_policy.decision
+            );
             for d in &r.differences {
                 eprintln!("  - {d}");
             }
             print(out, &r)?;
-            if r.reproduced { Ok(()) } else { Err(CliError::Verification(format!("decision {record} does not reproduce from its recorded input and policy"))) }
+            if r.reproduced {
+                Ok(())
+            } else {
+                Err(CliError::Verification(format!(
+                    "decision {record} does not reproduce from its recorded input and policy"
+                )))
+            }
         }),
     }
 }
@@ -498,19 +655,51 @@ pub fn approvals(dir: &DataDir, a: ApprovalsArgs, out: &mut dyn Write) -> Result
     })
 }
 
-pub fn exception(dir: &DataDir, cmd: ExceptionCommand, out: &mut dyn Write) -> Result<(), CliError> {
+pub fn exception(
+    dir: &DataDir,
+    cmd: ExceptionCommand,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
     match cmd {
-        ExceptionCommand::Raise { release, environments, reason, valid_for, controls, authorized_by, who } => with_gov(dir, &who, |g| {
+        ExceptionCommand::Raise {
+            release,
+            environments,
+            reason,
+            valid_for,
+            controls,
+            authorized_by,
+            who,
+        } => with_gov(dir, &who, |g| {
             let span = Span::parse(&valid_for).map_err(|e| input(format!("--valid-for: {e}")))?;
-            let (id, idx, due) = g.raise_exception(&release, &environments, &reason, &span, &controls, authorized_by.as_deref(), &who.actor).map_err(err)?;
+            let (id, idx, due) = g
+                .raise_exception(
+                    &release,
+                    &environments,
+                    &reason,
+                    &span,
+                    &controls,
+                    authorized_by.as_deref(),
+                    &who.actor,
+                )
+                .map_err(err)?;
             eprintln!("raised exception {id} (record {idx}); retrospective approval due by {due}");
-            print(out, &json!({"exception": id, "record": idx, "retro_due": due}))
+            print(
+                out,
+                &json!({"exception": id, "record": idx, "retro_due": due}),
+            )
         }),
-        ExceptionCommand::Approve { id, user, comment, who } => {
+        ExceptionCommand::Approve {
+            id,
+            user,
+            comment,
+            who,
+        } => {
             let project = id.rsplit_once('/').map(|(p, _)| p.to_owned());
             let actor = sign_in(dir, &user, project.as_deref())?;
             with_gov(dir, &who, |g| {
-                let idx = g.decide_other(Target::Exception, &id, &actor, true, comment.as_deref()).map_err(err)?;
+                let idx = g
+                    .decide_other(Target::Exception, &id, &actor, true, comment.as_deref())
+                    .map_err(err)?;
                 print(out, &json!({"record": idx}))
             })
         }
@@ -521,22 +710,55 @@ pub fn exception(dir: &DataDir, cmd: ExceptionCommand, out: &mut dyn Write) -> R
         ExceptionCommand::List { project, who } => with_gov(dir, &who, |g| {
             let mut list = g.exceptions(&project).map_err(err)?;
             list.sort_by_key(|(_, s)| *s != trailmark_policy::eval::ExceptionState::Overdue);
-            print(out, &list.iter().map(|(e, s)| json!({"id": e.id, "state": s, "exception": e})).collect::<Vec<_>>())
+            print(
+                out,
+                &list
+                    .iter()
+                    .map(|(e, s)| json!({"id": e.id, "state": s, "exception": e}))
+                    .collect::<Vec<_>>(),
+            )
         }),
     }
 }
 
 pub fn rollback(dir: &DataDir, cmd: RollbackCommand, out: &mut dyn Write) -> Result<(), CliError> {
     match cmd {
-        RollbackCommand::Propose { release, env, reason, target_artifact, plan, due, incident, deployment, who } => with_gov(dir, &who, |g| {
+        RollbackCommand::Propose {
+            release,
+            env,
+            reason,
+            target_artifact,
+            plan,
+            due,
+            incident,
+            deployment,
+            who,
+        } => with_gov(dir, &who, |g| {
             let (id, idx) = g
-                .propose_rollback(&release, &env, &reason, &target_artifact, &plan, due.as_deref(), incident.as_deref(), deployment.as_deref(), &who.actor)
+                .propose_rollback(
+                    &release,
+                    &env,
+                    &reason,
+                    &target_artifact,
+                    &plan,
+                    due.as_deref(),
+                    incident.as_deref(),
+                    deployment.as_deref(),
+                    &who.actor,
+                )
                 .map_err(err)?;
             eprintln!("proposed rollback {id} (record {idx}); {release} is under monitoring");
             print(out, &json!({"rollback": id, "record": idx}))
         }),
-        RollbackCommand::Update { id, status, note, who } => with_gov(dir, &who, |g| {
-            let (idx, gate) = g.update_rollback(&id, &status, note.as_deref(), &who.actor).map_err(err)?;
+        RollbackCommand::Update {
+            id,
+            status,
+            note,
+            who,
+        } => with_gov(dir, &who, |g| {
+            let (idx, gate) = g
+                .update_rollback(&id, &status, note.as_deref(), &who.actor)
+                .map_err(err)?;
             print(out, &json!({"record": idx, "target_gate": gate}))
         }),
     }

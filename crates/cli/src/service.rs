@@ -91,7 +91,8 @@ pub fn serve(
     // People and their identities across tools, for separation of duties.
     let people = dir.root().join("people.json");
     if people.exists() {
-        let text = std::fs::read_to_string(&people).map_err(crate::error::io(people.display().to_string()))?;
+        let text = std::fs::read_to_string(&people)
+            .map_err(crate::error::io(people.display().to_string()))?;
         let map = trailmark_ingest::identity::IdentityMap::from_json(&text)
             .map_err(|e| input(format!("{}: {e}", people.display())))?;
         state.set_people(map);

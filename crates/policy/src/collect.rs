@@ -23,7 +23,9 @@ pub struct Reader<'a> {
 
 impl std::fmt::Debug for Reader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reader").field("cached", &self.cache.len()).finish()
+        f.debug_struct("Reader")
+            .field("cached", &self.cache.len())
+            .finish()
     }
 }
 
@@ -41,7 +43,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Every record with `subject` among its subjects (optionally of one kind), in log order.
-    pub fn about(&mut self, s: &Subject, kind: Option<&str>) -> Result<Vec<StoredRecord>, PolicyError> {
+    pub fn about(
+        &mut self,
+        s: &Subject,
+        kind: Option<&str>,
+    ) -> Result<Vec<StoredRecord>, PolicyError> {
         let kind = match kind {
             Some(k) => Some(
                 trailmark_model::Kind::parse(k)
@@ -73,7 +79,12 @@ impl<'a> Reader<'a> {
 
     /// Every record naming `subject`, as a subject or as a link target.
     pub fn mentioning(&mut self, s: &Subject) -> Result<Vec<StoredRecord>, PolicyError> {
-        let idx: BTreeSet<u64> = self.store.mentions(s)?.into_iter().map(|(i, _)| i.0).collect();
+        let idx: BTreeSet<u64> = self
+            .store
+            .mentions(s)?
+            .into_iter()
+            .map(|(i, _)| i.0)
+            .collect();
         let mut out = Vec::with_capacity(idx.len());
         for i in idx {
             out.push(self.record(i)?);
@@ -98,10 +109,13 @@ impl<'a> Reader<'a> {
         match &r.payload {
             Payload::Inline(v) => Ok(v.clone()),
             Payload::Blob { digest, .. } => {
-                let bytes = self.store.blob(digest)?.ok_or_else(|| PolicyError::Stored {
-                    index: r.index.0,
-                    message: format!("payload blob {digest} is missing"),
-                })?;
+                let bytes = self
+                    .store
+                    .blob(digest)?
+                    .ok_or_else(|| PolicyError::Stored {
+                        index: r.index.0,
+                        message: format!("payload blob {digest} is missing"),
+                    })?;
                 serde_json::from_slice(&bytes).map_err(|e| PolicyError::Stored {
                     index: r.index.0,
                     message: format!("payload blob: {e}"),
@@ -215,7 +229,10 @@ impl Reader<'_> {
         let p = self.payload(&created)?;
         let mut links: Vec<(String, String, u64, Timestamp)> = Vec::new();
         let mut documents = Vec::new();
-        for r in records.iter().filter(|r| r.record.kind.as_str() == kinds::RELEASE_LINKED) {
+        for r in records
+            .iter()
+            .filter(|r| r.record.kind.as_str() == kinds::RELEASE_LINKED)
+        {
             let rec = &r.record;
             for l in &rec.links {
                 let ty = l.to.ty.as_str();
@@ -223,17 +240,30 @@ impl Reader<'_> {
                     continue;
                 }
                 if !links.iter().any(|x| x.0 == ty && x.1 == l.to.id.as_str()) {
-                    links.push((ty.to_owned(), l.to.id.as_str().to_owned(), rec.index.0, rec.recorded_at));
+                    links.push((
+                        ty.to_owned(),
+                        l.to.id.as_str().to_owned(),
+                        rec.index.0,
+                        rec.recorded_at,
+                    ));
                 }
             }
             let pl = self.payload(rec)?;
-            for d in pl.get("documents").and_then(Value::as_array).into_iter().flatten() {
+            for d in pl
+                .get("documents")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let doc = DocumentRef {
                     doc_type: text(d, "/type").unwrap_or_default(),
                     id: text(d, "/id").unwrap_or_default(),
                     version: text(d, "/version"),
                 };
-                if !documents.iter().any(|(x, _, _): &(DocumentRef, u64, Timestamp)| x == &doc) {
+                if !documents
+                    .iter()
+                    .any(|(x, _, _): &(DocumentRef, u64, Timestamp)| x == &doc)
+                {
                     documents.push((doc, rec.index.0, rec.recorded_at));
                 }
             }
@@ -285,7 +315,11 @@ impl Reader<'_> {
     }
 
     /// Every exception raised in a project.
-    pub fn exceptions(&mut self, project: &str, retro_within: i64) -> Result<Vec<ExceptionInfo>, PolicyError> {
+    pub fn exceptions(
+        &mut self,
+        project: &str,
+        retro_within: i64,
+    ) -> Result<Vec<ExceptionInfo>, PolicyError> {
         let mut out = Vec::new();
         for r in self.about(&subject("project", project)?, Some(kinds::EXCEPTION_RAISED))? {
             let rec = &r.record;
@@ -297,9 +331,10 @@ impl Reader<'_> {
             let approvals = self.decisions(&es)?;
             let closed = !self.about(&es, Some(kinds::EXCEPTION_CLOSED))?.is_empty();
             let created = rec.recorded_at;
-            let due = jiff::Timestamp::from_microsecond(created.as_micros().saturating_add(retro_within))
-                .map(|t| Timestamp(t).to_string())
-                .unwrap_or_default();
+            let due =
+                jiff::Timestamp::from_microsecond(created.as_micros().saturating_add(retro_within))
+                    .map(|t| Timestamp(t).to_string())
+                    .unwrap_or_default();
             out.push(ExceptionInfo {
                 id,
                 record: rec.index.0,
@@ -363,7 +398,13 @@ fn severity(f: &Value) -> Severity {
 }
 
 impl Reader<'_> {
-    fn commit_evidence(&mut self, sha: &str, ev: &mut Evidence, linked: (u64, Timestamp), first_gate: Option<u64>) -> Result<(), PolicyError> {
+    fn commit_evidence(
+        &mut self,
+        sha: &str,
+        ev: &mut Evidence,
+        linked: (u64, Timestamp),
+        first_gate: Option<u64>,
+    ) -> Result<(), PolicyError> {
         let cs = subject("commit", sha)?;
         let mut info = CommitInfo {
             sha: sha.to_owned(),
@@ -389,7 +430,10 @@ impl Reader<'_> {
                 tickets.extend(subject_ids(rec, "ticket").map(str::to_owned));
             }
             for (_, repo) in targets(rec, "repo").filter(|(rel, _)| *rel == "in_repo") {
-                if about_commit || kind.ends_with(".pull_request") || kind.ends_with(".merge_request") {
+                if about_commit
+                    || kind.ends_with(".pull_request")
+                    || kind.ends_with(".merge_request")
+                {
                     ev.repos.insert(repo.to_owned());
                 }
             }
@@ -397,10 +441,17 @@ impl Reader<'_> {
                 "github.commit" | "gitlab.commit" | "git.commit" if about_commit => {
                     ev.used.insert(rec.index.0);
                     let p = self.payload(rec)?;
-                    for (role, list) in [("author", &mut info.authors), ("committer", &mut info.committers)] {
+                    for (role, list) in [
+                        ("author", &mut info.authors),
+                        ("committer", &mut info.committers),
+                    ] {
                         let ids = [
                             text(&p, &format!("/{role}/username")).map(|u| {
-                                if kind == "gitlab.commit" { format!("gitlab:{u}") } else { format!("github:{u}") }
+                                if kind == "gitlab.commit" {
+                                    format!("gitlab:{u}")
+                                } else {
+                                    format!("github:{u}")
+                                }
                             }),
                             text(&p, &format!("/{role}/email")).map(|e| format!("email:{e}")),
                         ];
@@ -412,7 +463,11 @@ impl Reader<'_> {
                         }
                     }
                 }
-                k if k.ends_with(".pull_request") || k.ends_with(".merge_request") || k.ends_with(".pull_request_review") || k.ends_with(".merge_request_approval") => {
+                k if k.ends_with(".pull_request")
+                    || k.ends_with(".merge_request")
+                    || k.ends_with(".pull_request_review")
+                    || k.ends_with(".merge_request_approval") =>
+                {
                     prs.extend(subject_ids(rec, "pr").map(str::to_owned));
                 }
                 "test.report" => {
@@ -436,7 +491,8 @@ impl Reader<'_> {
                 k if k.starts_with("scan.") => {
                     ev.used.insert(rec.index.0);
                     let p = self.payload(rec)?;
-                    ev.scans.push(scan_info(rec.index.0, &format!("commit:{sha}"), &p));
+                    ev.scans
+                        .push(scan_info(rec.index.0, &format!("commit:{sha}"), &p));
                 }
                 k if k.starts_with("sbom.") => {
                     ev.used.insert(rec.index.0);
@@ -455,7 +511,12 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn pr_evidence(&mut self, id: &str, ev: &mut Evidence, tickets: &mut BTreeSet<String>) -> Result<(), PolicyError> {
+    fn pr_evidence(
+        &mut self,
+        id: &str,
+        ev: &mut Evidence,
+        tickets: &mut BTreeSet<String>,
+    ) -> Result<(), PolicyError> {
         if let Some(known) = ev.pr_tickets.get(id) {
             // Already read for another commit; its tickets still count for this one.
             tickets.extend(known.iter().cloned());
@@ -499,7 +560,8 @@ impl Reader<'_> {
                 "github.pull_request_review" => {
                     ev.used.insert(rec.index.0);
                     info.reviews.push(Review {
-                        reviewer: text(&p, "/reviewer").map(|u| self.person(&format!("github:{u}"))),
+                        reviewer: text(&p, "/reviewer")
+                            .map(|u| self.person(&format!("github:{u}"))),
                         state: text(&p, "/state").unwrap_or_default().to_ascii_lowercase(),
                         commit: text(&p, "/commit_id"),
                         record: rec.index.0,
@@ -510,7 +572,11 @@ impl Reader<'_> {
                     let action = text(&p, "/action").unwrap_or_default();
                     info.reviews.push(Review {
                         reviewer: rec.actor.as_deref().map(|a| self.person(a)),
-                        state: if action.starts_with("un") { "dismissed".into() } else { "approved".into() },
+                        state: if action.starts_with("un") {
+                            "dismissed".into()
+                        } else {
+                            "approved".into()
+                        },
                         commit: text(&p, "/last_commit"),
                         record: rec.index.0,
                     });
@@ -547,7 +613,8 @@ impl Reader<'_> {
                 k if k.starts_with("scan.") => {
                     ev.used.insert(rec.index.0);
                     let p = self.payload(rec)?;
-                    ev.scans.push(scan_info(rec.index.0, &format!("artifact:{digest}"), &p));
+                    ev.scans
+                        .push(scan_info(rec.index.0, &format!("artifact:{digest}"), &p));
                 }
                 _ => {}
             }
@@ -619,7 +686,8 @@ impl Reader<'_> {
             self.artifact_evidence(digest, &mut ev)?;
         }
         ev.tickets.extend(extra_tickets);
-        ev.tickets.extend(release.linked("ticket").into_iter().map(str::to_owned));
+        ev.tickets
+            .extend(release.linked("ticket").into_iter().map(str::to_owned));
         let mut tickets = Vec::new();
         for key in &ev.tickets {
             let mut transitions = Vec::new();
@@ -708,12 +776,23 @@ impl Reader<'_> {
         for i in &ev.used {
             leaves.push(hex(&self.record(*i)?.leaf_hash));
         }
-        let mut links: Vec<String> = release.links.iter().map(|l| format!("{}:{}", l.0, l.1)).collect();
+        let mut links: Vec<String> = release
+            .links
+            .iter()
+            .map(|l| format!("{}:{}", l.0, l.1))
+            .collect();
         links.sort();
         let mut docs: Vec<String> = release
             .documents
             .iter()
-            .map(|(d, _, _)| format!("{}:{}@{}", d.doc_type, d.id, d.version.as_deref().unwrap_or("")))
+            .map(|(d, _, _)| {
+                format!(
+                    "{}:{}@{}",
+                    d.doc_type,
+                    d.id,
+                    d.version.as_deref().unwrap_or("")
+                )
+            })
             .collect();
         docs.sort();
         let v = serde_json::json!({

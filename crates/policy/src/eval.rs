@@ -214,7 +214,10 @@ pub fn exception_approved(policy: &Policy, e: &ExceptionInfo, now: &str) -> bool
     if let Some(r) = &e.requested_by {
         excluded.insert(r.clone(), "requested the exception".to_owned());
     }
-    let digest = e.approvals.first().map_or("", |a| a.evidence_digest.as_str());
+    let digest = e
+        .approvals
+        .first()
+        .map_or("", |a| a.evidence_digest.as_str());
     // An exception's content never changes (it is one record): every approval is of it.
     let decisions: Vec<ApprovalDecision> = e
         .approvals
@@ -357,7 +360,10 @@ pub fn evaluate(policy: &Policy, input: &GateInput) -> Decision {
     let failed: Vec<&CheckOutcome> = checks.iter().filter(|c| c.status == Status::Fail).collect();
     let (decision, exception) = if failed.is_empty() {
         (Outcome::Allow, None)
-    } else if failed.iter().any(|c| c.id == Check::NoBlockingException.id()) {
+    } else if failed
+        .iter()
+        .any(|c| c.id == Check::NoBlockingException.id())
+    {
         // An overdue exception cannot be covered by another one.
         (Outcome::Deny, None)
     } else {
@@ -407,7 +413,10 @@ fn run_check(
         Check::CommitsHaveTickets => {
             if input.commits.is_empty() {
                 return Out::from(
-                    vec![("no commits are linked to the release".into(), format!("release:{}", input.release.id))],
+                    vec![(
+                        "no commits are linked to the release".into(),
+                        format!("release:{}", input.release.id),
+                    )],
                     "",
                 );
             }
@@ -419,12 +428,18 @@ fn run_check(
                     ));
                 }
             }
-            Out::from(fails, format!("{} commit(s), each linked to a ticket", input.commits.len()))
+            Out::from(
+                fails,
+                format!("{} commit(s), each linked to a ticket", input.commits.len()),
+            )
         }
         Check::TicketsApproved => {
             if input.tickets.is_empty() {
                 return Out::from(
-                    vec![("no tickets are linked to the release".into(), format!("release:{}", input.release.id))],
+                    vec![(
+                        "no tickets are linked to the release".into(),
+                        format!("release:{}", input.release.id),
+                    )],
                     "",
                 );
             }
@@ -435,9 +450,12 @@ fn run_check(
                         && ok.iter().any(|s| s.eq_ignore_ascii_case(&tr.to))
                 });
                 if approved.is_none() {
-                    let last = t.transitions.last().map_or("no recorded transition".to_owned(), |tr| {
-                        format!("last recorded state {:?}", tr.to)
-                    });
+                    let last = t
+                        .transitions
+                        .last()
+                        .map_or("no recorded transition".to_owned(), |tr| {
+                            format!("last recorded state {:?}", tr.to)
+                        });
                     fails.push((
                         format!(
                             "ticket {} never reached an approved state ({}) before the deploy: {last}",
@@ -448,13 +466,22 @@ fn run_check(
                     ));
                 }
             }
-            Out::from(fails, format!("{} ticket(s) approved before the deploy", input.tickets.len()))
+            Out::from(
+                fails,
+                format!(
+                    "{} ticket(s) approved before the deploy",
+                    input.tickets.len()
+                ),
+            )
         }
         Check::PrsReviewed => {
             for c in &input.commits {
                 if c.prs.is_empty() {
                     fails.push((
-                        format!("commit {} did not go through a reviewed pull request", short(&c.sha)),
+                        format!(
+                            "commit {} did not go through a reviewed pull request",
+                            short(&c.sha)
+                        ),
                         format!("commit:{}", c.sha),
                     ));
                 }
@@ -476,7 +503,11 @@ fn run_check(
                                 "{} by {}{}",
                                 r.state,
                                 r.reviewer.as_deref().unwrap_or("unknown"),
-                                if r.reviewer == pr.author { " (the author)" } else { "" }
+                                if r.reviewer == pr.author {
+                                    " (the author)"
+                                } else {
+                                    ""
+                                }
                             )
                         })
                         .collect();
@@ -491,12 +522,21 @@ fn run_check(
                     ));
                 }
             }
-            Out::from(fails, format!("{} pull request(s) approved by a non-author", input.prs.len()))
+            Out::from(
+                fails,
+                format!(
+                    "{} pull request(s) approved by a non-author",
+                    input.prs.len()
+                ),
+            )
         }
         Check::TestsPass => {
             if input.tests.is_empty() {
                 return Out::from(
-                    vec![("no test report is linked to the included commits or artifacts".into(), format!("release:{}", input.release.id))],
+                    vec![(
+                        "no test report is linked to the included commits or artifacts".into(),
+                        format!("release:{}", input.release.id),
+                    )],
                     "",
                 );
             }
@@ -532,7 +572,10 @@ fn run_check(
         Check::ScansClean => {
             if input.scans.is_empty() {
                 return Out::from(
-                    vec![("no scan is linked to the included commits or artifacts".into(), format!("release:{}", input.release.id))],
+                    vec![(
+                        "no scan is linked to the included commits or artifacts".into(),
+                        format!("release:{}", input.release.id),
+                    )],
                     "",
                 );
             }
@@ -543,9 +586,10 @@ fn run_check(
                     if f.severity < gate.block_severity || f.severity == Severity::None {
                         continue;
                     }
-                    let allow = gate.allow_findings.iter().find(|a| {
-                        Some(&a.rule) == f.rule.as_ref() && at(&a.until) > now_us
-                    });
+                    let allow = gate
+                        .allow_findings
+                        .iter()
+                        .find(|a| Some(&a.rule) == f.rule.as_ref() && at(&a.until) > now_us);
                     if allow.is_some() {
                         allowed += 1;
                         continue;
@@ -558,7 +602,10 @@ fn run_check(
                             s.subject,
                             f.severity,
                             f.rule.as_deref().unwrap_or("(no rule id)"),
-                            f.message.as_deref().map(|m| format!(": {}", m.chars().take(120).collect::<String>())).unwrap_or_default()
+                            f.message
+                                .as_deref()
+                                .map(|m| format!(": {}", m.chars().take(120).collect::<String>()))
+                                .unwrap_or_default()
                         )
                         .to_lowercase_severity(),
                         format!("record:{}", s.record),
@@ -577,33 +624,55 @@ fn run_check(
         }
         Check::SbomPresent => {
             if input.sboms.is_empty() {
-                fails.push(("no SBOM is linked to the release's artifacts or commits".into(), format!("release:{}", input.release.id)));
+                fails.push((
+                    "no SBOM is linked to the release's artifacts or commits".into(),
+                    format!("release:{}", input.release.id),
+                ));
             }
             Out::from(fails, format!("{} SBOM(s)", input.sboms.len()))
         }
         Check::ProvenancePresent => {
             if input.artifacts.is_empty() {
-                fails.push(("no artifacts are linked to the release".into(), format!("release:{}", input.release.id)));
+                fails.push((
+                    "no artifacts are linked to the release".into(),
+                    format!("release:{}", input.release.id),
+                ));
             }
             for a in &input.artifacts {
                 if a.provenance.is_empty() {
-                    fails.push((format!("artifact {} has no provenance attestation", a.digest), format!("artifact:{}", a.digest)));
+                    fails.push((
+                        format!("artifact {} has no provenance attestation", a.digest),
+                        format!("artifact:{}", a.digest),
+                    ));
                 }
             }
-            Out::from(fails, format!("provenance for {} artifact(s)", input.artifacts.len()))
+            Out::from(
+                fails,
+                format!("provenance for {} artifact(s)", input.artifacts.len()),
+            )
         }
         Check::DocumentsLinked => {
             for want in &gate.required_documents {
                 if !input.documents.iter().any(|d| &d.doc_type == want) {
-                    fails.push((format!("no {want} document is linked"), format!("release:{}", input.release.id)));
+                    fails.push((
+                        format!("no {want} document is linked"),
+                        format!("release:{}", input.release.id),
+                    ));
                 }
             }
-            Out::from(fails, format!("documents linked: {}", gate.required_documents.join(", ")))
+            Out::from(
+                fails,
+                format!("documents linked: {}", gate.required_documents.join(", ")),
+            )
         }
         Check::Approvals => {
             let Some(rule) = policy.approvals.get(&crate::policy::Target::Release) else {
                 return Out::from(
-                    vec![("the gate requires approvals but the policy has no approvals.release rule".into(), format!("policy:{}", policy.name))],
+                    vec![(
+                        "the gate requires approvals but the policy has no approvals.release rule"
+                            .into(),
+                        format!("policy:{}", policy.name),
+                    )],
                     "",
                 );
             };
@@ -611,13 +680,24 @@ fn run_check(
                 let how = if tally.auto_approved {
                     format!(
                         "auto-approved: no human decision within {} (recorded as automatic, not as a person's approval)",
-                        rule.auto_approve_after.as_ref().map_or(String::new(), ToString::to_string)
+                        rule.auto_approve_after
+                            .as_ref()
+                            .map_or(String::new(), ToString::to_string)
                     )
                 } else {
-                    format!("approved by {} (needs {})", tally.counted.join(", "), rule.min)
+                    format!(
+                        "approved by {} (needs {})",
+                        tally.counted.join(", "),
+                        rule.min
+                    )
                 };
                 let mut out = Out::pass(how);
-                out.reasons.extend(tally.not_counted.iter().map(|r| format!("not counted: {r}")));
+                out.reasons.extend(
+                    tally
+                        .not_counted
+                        .iter()
+                        .map(|r| format!("not counted: {r}")),
+                );
                 return out;
             }
             for p in &tally.rejected_by {
@@ -635,7 +715,10 @@ fn run_check(
                 ));
             }
             for r in &tally.not_counted {
-                fails.push((format!("not counted: {r}"), format!("release:{}", input.release.id)));
+                fails.push((
+                    format!("not counted: {r}"),
+                    format!("release:{}", input.release.id),
+                ));
             }
             Out::from(fails, "")
         }
@@ -647,11 +730,15 @@ fn run_check(
                 && !authors.is_empty()
                 && authors.iter().all(|a| a == d)
             {
-                fails.push((format!("the deployer {d} is the sole author of every included change"), format!("person:{d}")));
+                fails.push((
+                    format!("the deployer {d} is the sole author of every included change"),
+                    format!("person:{d}"),
+                ));
             }
             if sep.three_person_rule {
                 for c in &input.commits {
-                    let mut writers: BTreeSet<&String> = c.authors.iter().chain(&c.committers).collect();
+                    let mut writers: BTreeSet<&String> =
+                        c.authors.iter().chain(&c.committers).collect();
                     let prs: Vec<_> = input.prs.iter().filter(|p| c.prs.contains(&p.id)).collect();
                     writers.extend(prs.iter().filter_map(|p| p.author.as_ref()));
                     let reviewers: BTreeSet<&String> = prs
@@ -661,8 +748,11 @@ fn run_check(
                         .filter_map(|r| r.reviewer.as_ref())
                         .filter(|r| !writers.contains(r))
                         .collect();
-                    let approvers: BTreeSet<&String> =
-                        tally.counted.iter().filter(|p| !writers.contains(p)).collect();
+                    let approvers: BTreeSet<&String> = tally
+                        .counted
+                        .iter()
+                        .filter(|p| !writers.contains(p))
+                        .collect();
                     let three = reviewers.iter().any(|r| approvers.iter().any(|a| a != r));
                     if !three {
                         fails.push((
@@ -682,7 +772,10 @@ fn run_check(
                     fails.push((r.clone(), format!("release:{}", input.release.id)));
                 }
             }
-            Out::from(fails, "no author approved, the deployer is not the sole author")
+            Out::from(
+                fails,
+                "no author approved, the deployer is not the sole author",
+            )
         }
         Check::NoBlockingException => {
             for e in &input.exceptions {
@@ -701,10 +794,17 @@ fn run_check(
         Check::BranchProtection => {
             let start = at(&input.release.created_at);
             if input.repos.is_empty() {
-                fails.push(("no repository is known for the included commits".into(), format!("release:{}", input.release.id)));
+                fails.push((
+                    "no repository is known for the included commits".into(),
+                    format!("release:{}", input.release.id),
+                ));
             }
             for repo in &input.repos {
-                let events: Vec<_> = input.branch_protection.iter().filter(|e| &e.repo == repo).collect();
+                let events: Vec<_> = input
+                    .branch_protection
+                    .iter()
+                    .filter(|e| &e.repo == repo)
+                    .collect();
                 let before = events.iter().filter(|e| at(&e.recorded_at) <= start).last();
                 match before {
                     None => fails.push((
@@ -717,7 +817,10 @@ fn run_check(
                     )),
                     Some(_) => {}
                 }
-                for e in events.iter().filter(|e| at(&e.recorded_at) > start && at(&e.recorded_at) <= at(now)) {
+                for e in events
+                    .iter()
+                    .filter(|e| at(&e.recorded_at) > start && at(&e.recorded_at) <= at(now))
+                {
                     if e.action == "deleted" {
                         fails.push((
                             format!("{repo}: branch protection was removed during the release period (record {}, {})", e.record, e.recorded_at),
@@ -726,7 +829,13 @@ fn run_check(
                     }
                 }
             }
-            Out::from(fails, format!("branch protection on throughout for {}", input.repos.join(", ")))
+            Out::from(
+                fails,
+                format!(
+                    "branch protection on throughout for {}",
+                    input.repos.join(", ")
+                ),
+            )
         }
     }
 }
@@ -740,6 +849,15 @@ impl LowerSeverity for String {
     fn to_lowercase_severity(self) -> String {
         ["None", "Low", "Medium", "High", "Critical"]
             .iter()
-            .fold(self, |s, w| s.replace(&format!("{w} finding"), &format!("{} finding", w.to_lowercase())).replace(&format!("above {w}"), &format!("above {}", w.to_lowercase())))
+            .fold(self, |s, w| {
+                s.replace(
+                    &format!("{w} finding"),
+                    &format!("{} finding", w.to_lowercase()),
+                )
+                .replace(
+                    &format!("above {w}"),
+                    &format!("above {}", w.to_lowercase()),
+                )
+            })
     }
 }

@@ -20,7 +20,16 @@ pub const ROLLBACK_DECIDED: &str = "rollback.decided";
 
 /// Records governance writes about evidence; never evidence of the content itself.
 pub fn is_governance(kind: &str) -> bool {
-    ["release.", "approval.", "policy.", "gate.", "exception.", "rollback.", "access.", "security."]
-        .iter()
-        .any(|p| kind.starts_with(p))
+    [
+        "release.",
+        "approval.",
+        "policy.",
+        "gate.",
+        "exception.",
+        "rollback.",
+        "access.",
+        "security.",
+    ]
+    .iter()
+    .any(|p| kind.starts_with(p))
 }

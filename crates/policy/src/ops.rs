@@ -27,7 +27,9 @@ pub struct Governance<'a> {
 
 impl std::fmt::Debug for Governance<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Governance").field("policy", &self.policy_name).finish()
+        f.debug_struct("Governance")
+            .field("policy", &self.policy_name)
+            .finish()
     }
 }
 
@@ -150,7 +152,14 @@ impl<'a> Governance<'a> {
                             excluded.insert(r.person(a), "proposed this policy version".to_owned());
                         }
                         let now = Timestamp::now().to_string();
-                        let mut t = eval::tally(rule, &approvals, &ds, &rec.record.recorded_at.to_string(), &now, &excluded);
+                        let mut t = eval::tally(
+                            rule,
+                            &approvals,
+                            &ds,
+                            &rec.record.recorded_at.to_string(),
+                            &now,
+                            &excluded,
+                        );
                         if t.auto_approved {
                             // A policy change is never auto-approved.
                             t.satisfied = false;
@@ -186,7 +195,11 @@ impl<'a> Governance<'a> {
 
     /// Records a new policy version. Returns its record index and whether it is in force now
     /// (it is not when the current policy requires approval of policy changes).
-    pub fn apply_policy(&self, json: &Value, actor: &str) -> Result<(u64, bool, Digest), PolicyError> {
+    pub fn apply_policy(
+        &self,
+        json: &Value,
+        actor: &str,
+    ) -> Result<(u64, bool, Digest), PolicyError> {
         let policy = Policy::from_json(json)?;
         if policy.name != self.policy_name {
             return Err(PolicyError::Refused(format!(
@@ -228,12 +241,16 @@ impl<'a> Governance<'a> {
         actor: &str,
     ) -> Result<(String, u64), PolicyError> {
         if environments.is_empty() {
-            return Err(PolicyError::Refused("a release needs at least one target environment".into()));
+            return Err(PolicyError::Refused(
+                "a release needs at least one target environment".into(),
+            ));
         }
         let id = format!("{project}/{name}@{version}");
         parse_release_id(&id)?;
         if name.contains('@') || name.contains('/') {
-            return Err(PolicyError::Refused(format!("release name {name:?} may not contain '@' or '/'")));
+            return Err(PolicyError::Refused(format!(
+                "release name {name:?} may not contain '@' or '/'"
+            )));
         }
         let mut r = self.reader();
         match r.release(&id) {
@@ -276,11 +293,15 @@ impl<'a> Governance<'a> {
         let new_docs: Vec<_> = documents
             .iter()
             .filter(|(t, id, v)| {
-                !rel.documents.iter().any(|(d, _, _)| &d.doc_type == t && &d.id == id && &d.version == v)
+                !rel.documents
+                    .iter()
+                    .any(|(d, _, _)| &d.doc_type == t && &d.id == id && &d.version == v)
             })
             .collect();
         if new.is_empty() && new_docs.is_empty() {
-            return Err(PolicyError::Refused(format!("everything given is already linked to {release}")));
+            return Err(PolicyError::Refused(format!(
+                "everything given is already linked to {release}"
+            )));
         }
         let mut d = Draft::new(kinds::RELEASE_LINKED)
             .subject("release", release)
@@ -288,10 +309,19 @@ impl<'a> Governance<'a> {
             .actor(Some(actor));
         for (ty, id) in &new {
             if !matches!(ty.as_str(), "commit" | "ticket" | "artifact" | "pr") {
-                return Err(PolicyError::Refused(format!("cannot link a {ty:?} (commit, ticket, artifact, pr)")));
+                return Err(PolicyError::Refused(format!(
+                    "cannot link a {ty:?} (commit, ticket, artifact, pr)"
+                )));
             }
-            if ty == "commit" && !(id.len() == 40 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())) {
-                return Err(PolicyError::Refused(format!("commit {id:?} is not a full lowercase SHA-1")));
+            if ty == "commit"
+                && !(id.len() == 40
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            {
+                return Err(PolicyError::Refused(format!(
+                    "commit {id:?} is not a full lowercase SHA-1"
+                )));
             }
             subject(ty, id)?;
             d = d.link("includes", ty, id);
@@ -309,12 +339,22 @@ impl<'a> Governance<'a> {
     }
 
     /// The release's current state for display and for approvers.
-    pub fn snapshot(&self, release: &str, env: Option<&str>, deployer: Option<&str>) -> Result<(Snapshot, PolicyVersion), PolicyError> {
+    pub fn snapshot(
+        &self,
+        release: &str,
+        env: Option<&str>,
+        deployer: Option<&str>,
+    ) -> Result<(Snapshot, PolicyVersion), PolicyError> {
         let policy = self.active_policy()?;
         let mut r = self.reader();
         let env = match env {
             Some(e) => e.to_owned(),
-            None => r.release(release)?.environments.first().cloned().unwrap_or_default(),
+            None => r
+                .release(release)?
+                .environments
+                .first()
+                .cloned()
+                .unwrap_or_default(),
         };
         let snap = r.snapshot(
             release,
@@ -351,7 +391,8 @@ impl<'a> Governance<'a> {
         let person = r.person(&actor.identity);
         let rule = policy.policy.approvals.get(&Target::Release);
         if let Some(rule) = rule {
-            let eligible = rule.approvers.contains(&person) || actor.roles.iter().any(|x| rule.roles.contains(x));
+            let eligible = rule.approvers.contains(&person)
+                || actor.roles.iter().any(|x| rule.roles.contains(x));
             if !eligible {
                 return Err(PolicyError::NotAllowed(format!(
                     "{person} is not an eligible approver of {release} (needs a role among {:?} or to be named)",
@@ -399,8 +440,18 @@ impl<'a> Governance<'a> {
                     .into_iter()
                     .next()
                     .ok_or_else(|| PolicyError::NotFound(format!("exception {id}")))?;
-                let project = raised.record.subjects.iter().find(|s| s.ty.as_str() == "project").map(|s| s.id.as_str().to_owned()).unwrap_or_default();
-                (Digest::of(&raised.leaf).to_string(), Some(project), raised.record.actor.as_deref().map(|a| r.person(a)))
+                let project = raised
+                    .record
+                    .subjects
+                    .iter()
+                    .find(|s| s.ty.as_str() == "project")
+                    .map(|s| s.id.as_str().to_owned())
+                    .unwrap_or_default();
+                (
+                    Digest::of(&raised.leaf).to_string(),
+                    Some(project),
+                    raised.record.actor.as_deref().map(|a| r.person(a)),
+                )
             }
             Target::Policy => {
                 let v = self
@@ -408,18 +459,30 @@ impl<'a> Governance<'a> {
                     .into_iter()
                     .rev()
                     .find(|v| !v.active)
-                    .ok_or_else(|| PolicyError::NotFound(format!("a proposed version of policy {id}")))?;
+                    .ok_or_else(|| {
+                        PolicyError::NotFound(format!("a proposed version of policy {id}"))
+                    })?;
                 let rec = r.record(v.record)?;
-                (v.digest.to_string(), None, rec.record.actor.as_deref().map(|a| r.person(a)))
+                (
+                    v.digest.to_string(),
+                    None,
+                    rec.record.actor.as_deref().map(|a| r.person(a)),
+                )
             }
-            _ => return Err(PolicyError::Refused(format!("decide_other does not handle {target:?}"))),
+            _ => {
+                return Err(PolicyError::Refused(format!(
+                    "decide_other does not handle {target:?}"
+                )));
+            }
         };
         if let Some(rule) = policy.policy.approvals.get(&target) {
-            let eligible = rule.approvers.contains(&person) || actor.roles.iter().any(|x| rule.roles.contains(x));
+            let eligible = rule.approvers.contains(&person)
+                || actor.roles.iter().any(|x| rule.roles.contains(x));
             if !eligible {
                 return Err(PolicyError::NotAllowed(format!(
                     "{person} is not an eligible approver of {} changes (needs a role among {:?} or to be named)",
-                    target.subject_type(), rule.roles
+                    target.subject_type(),
+                    rule.roles
                 )));
             }
         }
@@ -429,7 +492,11 @@ impl<'a> Governance<'a> {
                 target.subject_type()
             )));
         }
-        let subject_id = if target == Target::Policy { self.policy_name.clone() } else { id.to_owned() };
+        let subject_id = if target == Target::Policy {
+            self.policy_name.clone()
+        } else {
+            id.to_owned()
+        };
         let mut d = Draft::new(kinds::APPROVAL_DECIDED)
             .subject(target.subject_type(), &subject_id)
             .actor(Some(actor.identity.as_str()))
@@ -449,14 +516,25 @@ impl<'a> Governance<'a> {
 
     /// Evaluates the gate for a deploy of `release` to `env` and records the decision (with
     /// its input document kept beside the log).
-    pub fn gate(&self, release: &str, env: &str, deployer: Option<&str>) -> Result<GateResult, PolicyError> {
+    pub fn gate(
+        &self,
+        release: &str,
+        env: &str,
+        deployer: Option<&str>,
+    ) -> Result<GateResult, PolicyError> {
         let (snap, policy) = self.snapshot(release, Some(env), deployer)?;
         let decision = eval::evaluate(&policy.policy, &snap.input);
         self.record_gate(&snap, &policy, decision)
     }
 
-    fn record_gate(&self, snap: &Snapshot, policy: &PolicyVersion, decision: Decision) -> Result<GateResult, PolicyError> {
-        let input_json = serde_json::to_value(&snap.input).map_err(|e| PolicyError::Refused(e.to_string()))?;
+    fn record_gate(
+        &self,
+        snap: &Snapshot,
+        policy: &PolicyVersion,
+        decision: Decision,
+    ) -> Result<GateResult, PolicyError> {
+        let input_json =
+            serde_json::to_value(&snap.input).map_err(|e| PolicyError::Refused(e.to_string()))?;
         let bytes = canonical_bytes(&input_json);
         let input_digest = Digest::of(&bytes);
         let d = Draft::new(kinds::GATE_DECIDED)
@@ -474,7 +552,13 @@ impl<'a> Governance<'a> {
                 "deployer": snap.input.deployer,
                 "evidence_digest": snap.input.approval.evidence_digest,
             }));
-        let record = self.append(vec![build(d)?], vec![Blob { digest: input_digest, bytes }])?;
+        let record = self.append(
+            vec![build(d)?],
+            vec![Blob {
+                digest: input_digest,
+                bytes,
+            }],
+        )?;
         Ok(GateResult {
             record,
             release: snap.release.id.clone(),
@@ -491,29 +575,51 @@ impl<'a> Governance<'a> {
         let mut r = self.reader();
         let rec = r.record(record)?;
         if rec.record.kind.as_str() != kinds::GATE_DECIDED {
-            return Err(PolicyError::Refused(format!("record {record} is a {}, not a gate decision", rec.record.kind)));
+            return Err(PolicyError::Refused(format!(
+                "record {record} is a {}, not a gate decision",
+                rec.record.kind
+            )));
         }
         let p = r.payload(&rec.record)?;
-        let stored = |m: String| PolicyError::Stored { index: record, message: m };
-        let recorded: Decision = serde_json::from_value(p.get("decision").cloned().unwrap_or_default())
-            .map_err(|e| stored(format!("decision: {e}")))?;
+        let stored = |m: String| PolicyError::Stored {
+            index: record,
+            message: m,
+        };
+        let recorded: Decision =
+            serde_json::from_value(p.get("decision").cloned().unwrap_or_default())
+                .map_err(|e| stored(format!("decision: {e}")))?;
         let input_digest: Digest = p
             .get("input_digest")
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| stored("input_digest missing".into()))?;
-        let bytes = self.store.blob(&input_digest)?.ok_or_else(|| stored(format!("input {input_digest} is missing")))?;
+        let bytes = self
+            .store
+            .blob(&input_digest)?
+            .ok_or_else(|| stored(format!("input {input_digest} is missing")))?;
         if Digest::of(&bytes) != input_digest {
-            return Err(stored(format!("input blob does not match its digest {input_digest}")));
+            return Err(stored(format!(
+                "input blob does not match its digest {input_digest}"
+            )));
         }
-        let input: GateInput = serde_json::from_slice(&bytes).map_err(|e| stored(format!("input: {e}")))?;
-        let policy_record = p.get("policy_record").and_then(Value::as_u64).ok_or_else(|| stored("policy_record missing".into()))?;
+        let input: GateInput =
+            serde_json::from_slice(&bytes).map_err(|e| stored(format!("input: {e}")))?;
+        let policy_record = p
+            .get("policy_record")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| stored("policy_record missing".into()))?;
         let prec = r.record(policy_record)?;
-        let pjson = r.payload(&prec.record)?.get("policy").cloned().unwrap_or_default();
+        let pjson = r
+            .payload(&prec.record)?
+            .get("policy")
+            .cloned()
+            .unwrap_or_default();
         let then_policy = Policy::from_json(&pjson).map_err(|e| stored(e.to_string()))?;
         let then_digest = crate::policy::digest(&pjson).to_string();
         if Some(then_digest.as_str()) != p.get("policy_digest").and_then(Value::as_str) {
-            return Err(stored("the policy record does not match the decision's policy digest".into()));
+            return Err(stored(
+                "the policy record does not match the decision's policy digest".into(),
+            ));
         }
         let then = eval::evaluate(&then_policy, &input);
         let now_policy = self.active_policy()?;
@@ -548,7 +654,9 @@ impl<'a> Governance<'a> {
             return Err(PolicyError::Refused("an exception needs a reason".into()));
         }
         if controls.is_empty() {
-            return Err(PolicyError::Refused("an exception needs at least one compensating control".into()));
+            return Err(PolicyError::Refused(
+                "an exception needs at least one compensating control".into(),
+            ));
         }
         let policy = self.active_policy()?;
         if valid_for.seconds() > policy.policy.exceptions.max_validity.seconds() {
@@ -562,7 +670,11 @@ impl<'a> Governance<'a> {
         let now = Timestamp::now();
         let expires = ts_plus(&now.to_string(), valid_for.micros());
         let seed = format!("{release}\n{reason}\n{now}\n{actor}");
-        let id = format!("{}/EXC-{}", rel.project, &Digest::of(seed.as_bytes()).to_hex()[..10]);
+        let id = format!(
+            "{}/EXC-{}",
+            rel.project,
+            &Digest::of(seed.as_bytes()).to_hex()[..10]
+        );
         let d = Draft::new(kinds::EXCEPTION_RAISED)
             .subject("exception", &id)
             .subject("release", release)
@@ -578,7 +690,10 @@ impl<'a> Governance<'a> {
                 "retro_approval_within": policy.policy.exceptions.retro_approval_within.to_string(),
             }));
         let idx = self.append(vec![build(d)?], vec![])?;
-        let due = ts_plus(&now.to_string(), policy.policy.exceptions.retro_approval_within.micros());
+        let due = ts_plus(
+            &now.to_string(),
+            policy.policy.exceptions.retro_approval_within.micros(),
+        );
         Ok((id, idx, due))
     }
 
@@ -586,30 +701,47 @@ impl<'a> Governance<'a> {
         let mut r = self.reader();
         let s = subject("exception", id)?;
         let raised = r.about(&s, Some(kinds::EXCEPTION_RAISED))?;
-        let raised = raised.first().ok_or_else(|| PolicyError::NotFound(format!("exception {id}")))?;
+        let raised = raised
+            .first()
+            .ok_or_else(|| PolicyError::NotFound(format!("exception {id}")))?;
         if !r.about(&s, Some(kinds::EXCEPTION_CLOSED))?.is_empty() {
-            return Err(PolicyError::Refused(format!("exception {id} is already closed")));
+            return Err(PolicyError::Refused(format!(
+                "exception {id} is already closed"
+            )));
         }
-        let mut d = Draft::new(kinds::EXCEPTION_CLOSED).subject("exception", id).actor(Some(actor)).payload(json!({"reason": reason}));
-        for s in raised.record.subjects.iter().filter(|s| s.ty.as_str() == "project" || s.ty.as_str() == "release") {
+        let mut d = Draft::new(kinds::EXCEPTION_CLOSED)
+            .subject("exception", id)
+            .actor(Some(actor))
+            .payload(json!({"reason": reason}));
+        for s in raised
+            .record
+            .subjects
+            .iter()
+            .filter(|s| s.ty.as_str() == "project" || s.ty.as_str() == "release")
+        {
             d = d.subject(s.ty.as_str(), s.id.as_str());
         }
         self.append(vec![build(d)?], vec![])
     }
 
     /// Exceptions of a project with their state now.
-    pub fn exceptions(&self, project: &str) -> Result<Vec<(crate::input::ExceptionInfo, ExceptionState)>, PolicyError> {
+    pub fn exceptions(
+        &self,
+        project: &str,
+    ) -> Result<Vec<(crate::input::ExceptionInfo, ExceptionState)>, PolicyError> {
         let policy = self.active_policy()?;
         let now = Timestamp::now().to_string();
         let mut r = self.reader();
-        Ok(r
-            .exceptions(project, policy.policy.exceptions.retro_approval_within.micros())?
-            .into_iter()
-            .map(|e| {
-                let s = eval::exception_state(&policy.policy, &e, &now);
-                (e, s)
-            })
-            .collect())
+        Ok(r.exceptions(
+            project,
+            policy.policy.exceptions.retro_approval_within.micros(),
+        )?
+        .into_iter()
+        .map(|e| {
+            let s = eval::exception_state(&policy.policy, &e, &now);
+            (e, s)
+        })
+        .collect())
     }
 
     // ---- rollbacks ----
@@ -629,17 +761,28 @@ impl<'a> Governance<'a> {
         actor: &str,
     ) -> Result<(String, u64), PolicyError> {
         if reason.trim().is_empty() || plan.trim().is_empty() {
-            return Err(PolicyError::Refused("a rollback decision needs a reason and a plan".into()));
+            return Err(PolicyError::Refused(
+                "a rollback decision needs a reason and a plan".into(),
+            ));
         }
         if let Some(d) = due
             && Timestamp::parse_rfc3339(d).is_none()
         {
-            return Err(PolicyError::Refused(format!("due {d:?} is not an RFC 3339 instant")));
+            return Err(PolicyError::Refused(format!(
+                "due {d:?} is not an RFC 3339 instant"
+            )));
         }
         subject("artifact", target_artifact)?;
         let mut r = self.reader();
         let rel = r.release(release)?;
-        let n = rel.records.iter().filter(|x| x.record.kind.as_str() == kinds::ROLLBACK_DECIDED && x.record.payload_status() == Some("proposed")).count();
+        let n = rel
+            .records
+            .iter()
+            .filter(|x| {
+                x.record.kind.as_str() == kinds::ROLLBACK_DECIDED
+                    && x.record.payload_status() == Some("proposed")
+            })
+            .count();
         let id = format!("{release}/rollback-{}", n + 1);
         let mut d = Draft::new(kinds::ROLLBACK_DECIDED)
             .subject("rollback", &id)
@@ -662,14 +805,30 @@ impl<'a> Governance<'a> {
     /// Moves a rollback decision on. Approving it first evaluates (and records) the gate of the
     /// release that shipped the target artifact: rolling back to something non-compliant is
     /// refused.
-    pub fn update_rollback(&self, id: &str, status: &str, note: Option<&str>, actor: &str) -> Result<(u64, Option<GateResult>), PolicyError> {
+    pub fn update_rollback(
+        &self,
+        id: &str,
+        status: &str,
+        note: Option<&str>,
+        actor: &str,
+    ) -> Result<(u64, Option<GateResult>), PolicyError> {
         let mut r = self.reader();
         let s = subject("rollback", id)?;
         let history = r.about(&s, Some(kinds::ROLLBACK_DECIDED))?;
-        let first = history.first().ok_or_else(|| PolicyError::NotFound(format!("rollback {id}")))?;
+        let first = history
+            .first()
+            .ok_or_else(|| PolicyError::NotFound(format!("rollback {id}")))?;
         let first_p = r.payload(&first.record)?;
-        let last = history.last().map(|h| r.payload(&h.record)).transpose()?.unwrap_or_default();
-        let current = last.get("status").and_then(Value::as_str).unwrap_or("proposed").to_owned();
+        let last = history
+            .last()
+            .map(|h| r.payload(&h.record))
+            .transpose()?
+            .unwrap_or_default();
+        let current = last
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("proposed")
+            .to_owned();
         let allowed: &[&str] = match current.as_str() {
             "proposed" => &["approved", "cancelled"],
             "approved" => &["executing", "cancelled"],
@@ -679,12 +838,30 @@ impl<'a> Governance<'a> {
         if !allowed.contains(&status) {
             return Err(PolicyError::Refused(format!(
                 "rollback {id} is {current}; it can move to {}",
-                if allowed.is_empty() { "nothing (final)".to_owned() } else { allowed.join(" or ") }
+                if allowed.is_empty() {
+                    "nothing (final)".to_owned()
+                } else {
+                    allowed.join(" or ")
+                }
             )));
         }
-        let release = first.record.subjects.iter().find(|s| s.ty.as_str() == "release").map(|s| s.id.as_str().to_owned()).unwrap_or_default();
-        let env = first_p.get("environment").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let target = first_p.get("target_artifact").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let release = first
+            .record
+            .subjects
+            .iter()
+            .find(|s| s.ty.as_str() == "release")
+            .map(|s| s.id.as_str().to_owned())
+            .unwrap_or_default();
+        let env = first_p
+            .get("environment")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let target = first_p
+            .get("target_artifact")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let mut gate = None;
         if status == "approved" {
             let target_release = self.release_shipping(&target)?.ok_or_else(|| {
@@ -694,7 +871,13 @@ impl<'a> Governance<'a> {
             })?;
             let g = self.gate(&target_release, &env, None)?;
             if !g.decision.decision.permits() {
-                let why: Vec<String> = g.decision.checks.iter().filter(|c| c.status == Status::Fail).flat_map(|c| c.reasons.clone()).collect();
+                let why: Vec<String> = g
+                    .decision
+                    .checks
+                    .iter()
+                    .filter(|c| c.status == Status::Fail)
+                    .flat_map(|c| c.reasons.clone())
+                    .collect();
                 return Err(PolicyError::NotAllowed(format!(
                     "the rollback target {target} (release {target_release}) is not compliant for {env} (gate record {}): {}",
                     g.record,
@@ -711,7 +894,12 @@ impl<'a> Governance<'a> {
                 "status": status, "note": note,
                 "target_gate_record": gate.as_ref().map(|g| g.record),
             }));
-        for s in first.record.subjects.iter().filter(|s| s.ty.as_str() == "project") {
+        for s in first
+            .record
+            .subjects
+            .iter()
+            .filter(|s| s.ty.as_str() == "project")
+        {
             d = d.subject("project", s.id.as_str());
         }
         Ok((self.append(vec![build(d)?], vec![])?, gate))
@@ -723,7 +911,11 @@ impl<'a> Governance<'a> {
         let s = subject("artifact", artifact)?;
         for rec in r.mentioning(&s)? {
             if rec.record.kind.as_str() == kinds::RELEASE_LINKED
-                && let Some(rel) = rec.record.subjects.iter().find(|s| s.ty.as_str() == "release")
+                && let Some(rel) = rec
+                    .record
+                    .subjects
+                    .iter()
+                    .find(|s| s.ty.as_str() == "release")
             {
                 return Ok(Some(rel.id.as_str().to_owned()));
             }
@@ -731,7 +923,12 @@ impl<'a> Governance<'a> {
         Ok(None)
     }
 
-    pub fn clear_release(&self, release: &str, note: &str, actor: &str) -> Result<u64, PolicyError> {
+    pub fn clear_release(
+        &self,
+        release: &str,
+        note: &str,
+        actor: &str,
+    ) -> Result<u64, PolicyError> {
         let mut r = self.reader();
         let rel = r.release(release)?;
         let d = Draft::new(kinds::RELEASE_CLEARED)
@@ -754,35 +951,87 @@ impl<'a> Governance<'a> {
         let created = r.about_kind(kinds::RELEASE_CREATED)?;
         let mut out = Vec::new();
         for rec in created {
-            let Some(id) = rec.record.subjects.iter().find(|s| s.ty.as_str() == "release").map(|s| s.id.as_str().to_owned()) else { continue };
-            let Some(rule) = policy.policy.approvals.get(&Target::Release) else { break };
-            let snap = r.snapshot(&id, "", None, now, policy.policy.exceptions.retro_approval_within.micros())?;
-            let Some(t) = eval::release_tally(&policy.policy, &snap.input) else { continue };
+            let Some(id) = rec
+                .record
+                .subjects
+                .iter()
+                .find(|s| s.ty.as_str() == "release")
+                .map(|s| s.id.as_str().to_owned())
+            else {
+                continue;
+            };
+            let Some(rule) = policy.policy.approvals.get(&Target::Release) else {
+                break;
+            };
+            let snap = r.snapshot(
+                &id,
+                "",
+                None,
+                now,
+                policy.policy.exceptions.retro_approval_within.micros(),
+            )?;
+            let Some(t) = eval::release_tally(&policy.policy, &snap.input) else {
+                continue;
+            };
             if t.satisfied {
                 continue;
             }
-            out.push(pending_item(&id, &snap.release.project, &snap.input.approval.requested_at, &t, rule, &now_s, &snap.input.approval.evidence_digest));
+            out.push(pending_item(
+                &id,
+                &snap.release.project,
+                &snap.input.approval.requested_at,
+                &t,
+                rule,
+                &now_s,
+                &snap.input.approval.evidence_digest,
+            ));
         }
         for project in r.projects_with_exceptions()? {
             for (e, state) in self.exceptions(&project)? {
-                if matches!(state, ExceptionState::AwaitingApproval | ExceptionState::Overdue) {
+                if matches!(
+                    state,
+                    ExceptionState::AwaitingApproval | ExceptionState::Overdue
+                ) {
                     out.push(Pending {
                         subject: format!("exception:{}", e.id),
                         project: project.clone(),
                         requested_at: e.created_at.clone(),
                         approvals: 0,
-                        required: policy.policy.approvals.get(&Target::Exception).map_or(1, |r| r.min),
-                        sla: if state == ExceptionState::Overdue { "overdue" } else { "ok" },
+                        required: policy
+                            .policy
+                            .approvals
+                            .get(&Target::Exception)
+                            .map_or(1, |r| r.min),
+                        sla: if state == ExceptionState::Overdue {
+                            "overdue"
+                        } else {
+                            "ok"
+                        },
                         warn_at: None,
                         due_at: Some(e.retro_due.clone()),
-                        escalate_to: policy.policy.approvals.get(&Target::Exception).and_then(|r| r.sla.as_ref()).map(|s| s.escalate_to.clone()),
+                        escalate_to: policy
+                            .policy
+                            .approvals
+                            .get(&Target::Exception)
+                            .and_then(|r| r.sla.as_ref())
+                            .map(|s| s.escalate_to.clone()),
                         evidence_digest: String::new(),
                     });
                 }
             }
         }
-        let rank = |s: &str| match s { "overdue" => 0, "warning" => 1, "ok" => 2, _ => 3 };
-        out.sort_by(|a, b| rank(a.sla).cmp(&rank(b.sla)).then(a.due_at.cmp(&b.due_at)).then(a.requested_at.cmp(&b.requested_at)));
+        let rank = |s: &str| match s {
+            "overdue" => 0,
+            "warning" => 1,
+            "ok" => 2,
+            _ => 3,
+        };
+        out.sort_by(|a, b| {
+            rank(a.sla)
+                .cmp(&rank(b.sla))
+                .then(a.due_at.cmp(&b.due_at))
+                .then(a.requested_at.cmp(&b.requested_at))
+        });
         Ok(out)
     }
 
@@ -797,7 +1046,13 @@ impl<'a> Governance<'a> {
         let now_s = now.to_string();
         let mut items = Vec::new();
         for env in &rel.environments {
-            let snap = r.snapshot(release, env, None, now, policy.policy.exceptions.retro_approval_within.micros())?;
+            let snap = r.snapshot(
+                release,
+                env,
+                None,
+                now,
+                policy.policy.exceptions.retro_approval_within.micros(),
+            )?;
             let d = eval::evaluate(&policy.policy, &snap.input);
             for c in &d.checks {
                 let fail = c.status == Status::Fail;
@@ -806,7 +1061,11 @@ impl<'a> Governance<'a> {
                     severity: if fail { "blocking" } else { "info" },
                     status: if fail { "failing" } else { "passing" },
                     due: None,
-                    entity: c.entities.first().cloned().unwrap_or_else(|| format!("release:{release}")),
+                    entity: c
+                        .entities
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| format!("release:{release}")),
                     detail: c.reasons.join("; "),
                 });
             }
@@ -814,19 +1073,43 @@ impl<'a> Governance<'a> {
                 && let Some(rule) = policy.policy.approvals.get(&Target::Release)
                 && !d.approval.satisfied
             {
-                let p = pending_item(release, &rel.project, &snap.input.approval.requested_at, &d.approval, rule, &now_s, &snap.input.approval.evidence_digest);
+                let p = pending_item(
+                    release,
+                    &rel.project,
+                    &snap.input.approval.requested_at,
+                    &d.approval,
+                    rule,
+                    &now_s,
+                    &snap.input.approval.evidence_digest,
+                );
                 items.push(CheckItem {
                     label: format!("Approval pending ({} of {})", p.approvals, p.required),
-                    severity: if p.sla == "overdue" { "blocking" } else { "warning" },
-                    status: if p.sla == "overdue" { "overdue" } else { "pending" },
+                    severity: if p.sla == "overdue" {
+                        "blocking"
+                    } else {
+                        "warning"
+                    },
+                    status: if p.sla == "overdue" {
+                        "overdue"
+                    } else {
+                        "pending"
+                    },
                     due: p.due_at.clone(),
                     entity: format!("release:{release}"),
-                    detail: format!("SLA {}{}", p.sla, p.escalate_to.map(|e| format!(", escalates to {e}")).unwrap_or_default()),
+                    detail: format!(
+                        "SLA {}{}",
+                        p.sla,
+                        p.escalate_to
+                            .map(|e| format!(", escalates to {e}"))
+                            .unwrap_or_default()
+                    ),
                 });
             }
         }
         for (e, state) in self.exceptions(&rel.project)? {
-            if e.release.as_deref().is_some_and(|x| x != release) && state != ExceptionState::Overdue {
+            if e.release.as_deref().is_some_and(|x| x != release)
+                && state != ExceptionState::Overdue
+            {
                 continue;
             }
             let (severity, status) = match state {
@@ -835,7 +1118,8 @@ impl<'a> Governance<'a> {
                 _ => ("info", "passing"),
             };
             items.push(CheckItem {
-                label: format!("Exception {} ({:?})", e.id, state).replace("AwaitingApproval", "awaiting retrospective approval"),
+                label: format!("Exception {} ({:?})", e.id, state)
+                    .replace("AwaitingApproval", "awaiting retrospective approval"),
                 severity,
                 status,
                 due: Some(e.retro_due.clone()),
@@ -851,12 +1135,24 @@ impl<'a> Governance<'a> {
                 status: if open { "pending" } else { "passing" },
                 due,
                 entity: format!("rollback:{id}"),
-                detail: if open { "release under monitoring".into() } else { "finalized".into() },
+                detail: if open {
+                    "release under monitoring".into()
+                } else {
+                    "finalized".into()
+                },
             });
         }
         let rank = |i: &CheckItem| {
-            let s = match i.status { "failing" | "overdue" => 0, "pending" => 1, _ => 2 };
-            let v = match i.severity { "blocking" => 0, "warning" => 1, _ => 2 };
+            let s = match i.status {
+                "failing" | "overdue" => 0,
+                "pending" => 1,
+                _ => 2,
+            };
+            let v = match i.severity {
+                "blocking" => 0,
+                "warning" => 1,
+                _ => 2,
+            };
             (s, v)
         };
         items.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.due.cmp(&b.due)));
@@ -864,12 +1160,32 @@ impl<'a> Governance<'a> {
     }
 
     /// `(id, latest status, due)` of each rollback decision on a release.
-    pub fn rollbacks_of(&self, r: &mut Reader<'_>, rel: &crate::collect::Release) -> Result<Vec<(String, String, Option<String>)>, PolicyError> {
+    pub fn rollbacks_of(
+        &self,
+        r: &mut Reader<'_>,
+        rel: &crate::collect::Release,
+    ) -> Result<Vec<(String, String, Option<String>)>, PolicyError> {
         let mut by_id: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
-        for rec in rel.records.iter().filter(|x| x.record.kind.as_str() == kinds::ROLLBACK_DECIDED) {
+        for rec in rel
+            .records
+            .iter()
+            .filter(|x| x.record.kind.as_str() == kinds::ROLLBACK_DECIDED)
+        {
             let p = r.payload(&rec.record)?;
-            let Some(id) = rec.record.subjects.iter().find(|s| s.ty.as_str() == "rollback").map(|s| s.id.as_str().to_owned()) else { continue };
-            let status = p.get("status").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let Some(id) = rec
+                .record
+                .subjects
+                .iter()
+                .find(|s| s.ty.as_str() == "rollback")
+                .map(|s| s.id.as_str().to_owned())
+            else {
+                continue;
+            };
+            let status = p
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             let e = by_id.entry(id).or_insert((status.clone(), None));
             e.0 = status;
             if let Some(d) = p.get("due").and_then(Value::as_str) {
@@ -884,20 +1200,45 @@ impl<'a> Governance<'a> {
     pub fn monitoring(&self, release: &str) -> Result<bool, PolicyError> {
         let mut r = self.reader();
         let rel = r.release(release)?;
-        let open = self.rollbacks_of(&mut r, &rel)?.iter().any(|(_, s, _)| !matches!(s.as_str(), "executed" | "cancelled"));
-        let last_rollback = rel.records.iter().filter(|x| x.record.kind.as_str() == kinds::ROLLBACK_DECIDED).map(|x| x.record.index.0).max();
-        let cleared_after = rel.records.iter().any(|x| x.record.kind.as_str() == kinds::RELEASE_CLEARED && Some(x.record.index.0) > last_rollback);
+        let open = self
+            .rollbacks_of(&mut r, &rel)?
+            .iter()
+            .any(|(_, s, _)| !matches!(s.as_str(), "executed" | "cancelled"));
+        let last_rollback = rel
+            .records
+            .iter()
+            .filter(|x| x.record.kind.as_str() == kinds::ROLLBACK_DECIDED)
+            .map(|x| x.record.index.0)
+            .max();
+        let cleared_after = rel.records.iter().any(|x| {
+            x.record.kind.as_str() == kinds::RELEASE_CLEARED
+                && Some(x.record.index.0) > last_rollback
+        });
         Ok(open && !cleared_after)
     }
 }
 
-fn pending_item(id: &str, project: &str, requested_at: &str, t: &Tally, rule: &crate::policy::ApprovalRule, now: &str, digest: &str) -> Pending {
+fn pending_item(
+    id: &str,
+    project: &str,
+    requested_at: &str,
+    t: &Tally,
+    rule: &crate::policy::ApprovalRule,
+    now: &str,
+    digest: &str,
+) -> Pending {
     let (sla, warn_at, due_at, esc) = match &rule.sla {
         None => ("none", None, None, None),
         Some(s) => {
             let warn = ts_plus(requested_at, s.warn_after.micros());
             let due = ts_plus(requested_at, s.due_after.micros());
-            let state = if due.as_str() <= now { "overdue" } else if warn.as_str() <= now { "warning" } else { "ok" };
+            let state = if due.as_str() <= now {
+                "overdue"
+            } else if warn.as_str() <= now {
+                "warning"
+            } else {
+                "ok"
+            };
             (state, Some(warn), Some(due), Some(s.escalate_to.clone()))
         }
     };
@@ -932,18 +1273,32 @@ pub struct Replay {
 fn diff(then: &Decision, now: &Decision) -> Vec<String> {
     let mut out = Vec::new();
     if then.decision != now.decision {
-        out.push(format!("decision: {:?} then, {:?} under today's policy", then.decision, now.decision));
+        out.push(format!(
+            "decision: {:?} then, {:?} under today's policy",
+            then.decision, now.decision
+        ));
     }
     for c in &then.checks {
         match now.checks.iter().find(|n| n.id == c.id) {
             None => out.push(format!("check {} is no longer required", c.id)),
-            Some(n) if n.status != c.status => out.push(format!("check {}: {:?} then, {:?} now ({})", c.id, c.status, n.status, n.reasons.join("; "))),
+            Some(n) if n.status != c.status => out.push(format!(
+                "check {}: {:?} then, {:?} now ({})",
+                c.id,
+                c.status,
+                n.status,
+                n.reasons.join("; ")
+            )),
             Some(_) => {}
         }
     }
     for n in &now.checks {
         if !then.checks.iter().any(|c| c.id == n.id) {
-            out.push(format!("check {} is new: {:?} ({})", n.id, n.status, n.reasons.join("; ")));
+            out.push(format!(
+                "check {} is new: {:?} ({})",
+                n.id,
+                n.status,
+                n.reasons.join("; ")
+            ));
         }
     }
     out
@@ -964,12 +1319,21 @@ impl PayloadStatus for trailmark_model::Record {
 
 impl Reader<'_> {
     /// Every record of a kind (no subject filter), in log order.
-    pub fn about_kind(&mut self, kind: &str) -> Result<Vec<trailmark_store::StoredRecord>, PolicyError> {
-        let kind = trailmark_model::Kind::parse(kind).map_err(|e| PolicyError::Refused(e.to_string()))?;
+    pub fn about_kind(
+        &mut self,
+        kind: &str,
+    ) -> Result<Vec<trailmark_store::StoredRecord>, PolicyError> {
+        let kind =
+            trailmark_model::Kind::parse(kind).map_err(|e| PolicyError::Refused(e.to_string()))?;
         let mut out = Vec::new();
         let mut after = None;
         loop {
-            let page = self.store.query(&trailmark_store::Query { kind: Some(kind.clone()), after, limit: 1000, ..Default::default() })?;
+            let page = self.store.query(&trailmark_store::Query {
+                kind: Some(kind.clone()),
+                after,
+                limit: 1000,
+                ..Default::default()
+            })?;
             let n = page.len();
             after = page.last().map(|r| r.record.index);
             out.extend(page);
@@ -983,7 +1347,13 @@ impl Reader<'_> {
         let mut out: Vec<String> = self
             .about_kind(kinds::EXCEPTION_RAISED)?
             .iter()
-            .filter_map(|r| r.record.subjects.iter().find(|s| s.ty.as_str() == "project").map(|s| s.id.as_str().to_owned()))
+            .filter_map(|r| {
+                r.record
+                    .subjects
+                    .iter()
+                    .find(|s| s.ty.as_str() == "project")
+                    .map(|s| s.id.as_str().to_owned())
+            })
             .collect();
         out.sort();
         out.dedup();

@@ -342,9 +342,8 @@ impl Policy {
                 };
                 for m in mods.iter_mut() {
                     if let Value::String(name) = m {
-                        let source = read(name).map_err(|e| {
-                            PolicyError::Invalid(format!("gates.{env}.rego: {e}"))
-                        })?;
+                        let source = read(name)
+                            .map_err(|e| PolicyError::Invalid(format!("gates.{env}.rego: {e}")))?;
                         *m = serde_json::json!({"name": name, "source": source});
                     }
                 }
@@ -405,13 +404,12 @@ impl Policy {
         for (env, gate) in &self.gates {
             let at = format!("gates.{env}");
             if gate.checks.is_empty() && gate.rego.is_empty() {
-                return bad(format!("{at}: no checks and no rules: a gate must check something"));
-            }
-            if gate.checks.contains(&Check::DocumentsLinked) && gate.required_documents.is_empty()
-            {
                 return bad(format!(
-                    "{at}: documents_linked needs required_documents"
+                    "{at}: no checks and no rules: a gate must check something"
                 ));
+            }
+            if gate.checks.contains(&Check::DocumentsLinked) && gate.required_documents.is_empty() {
+                return bad(format!("{at}: documents_linked needs required_documents"));
             }
             for a in &gate.allow_findings {
                 if trailmark_model::Timestamp::parse_rfc3339(&a.until).is_none() {
@@ -422,9 +420,8 @@ impl Policy {
                 }
             }
             for m in &gate.rego {
-                crate::rego::compile(m).map_err(|e| {
-                    PolicyError::Invalid(format!("{at}.rego {}: {e}", m.name))
-                })?;
+                crate::rego::compile(m)
+                    .map_err(|e| PolicyError::Invalid(format!("{at}.rego {}: {e}", m.name)))?;
             }
         }
         Ok(())

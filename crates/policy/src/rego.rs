@@ -41,8 +41,8 @@ pub fn compile(m: &RegoModule) -> Result<(), String> {
 /// The `deny` messages of every module, sorted; `Err` when evaluation failed.
 pub fn deny(modules: &[RegoModule], input: &Value) -> Result<Vec<String>, String> {
     let mut engine = engine(modules)?;
-    let input = regorus::Value::from_json_str(&input.to_string())
-        .map_err(|e| format!("input: {e}"))?;
+    let input =
+        regorus::Value::from_json_str(&input.to_string()).map_err(|e| format!("input: {e}"))?;
     engine.set_input(input);
     let out = engine
         .eval_rule(REGO_QUERY.to_owned())

@@ -93,10 +93,22 @@ pub fn app(state: AppState) -> Router {
         .route("/orgs/{org}/projects", post(api::access::create_project))
         .route("/whoami", get(api::access::whoami))
         .route("/releases/{org}/{project}", post(api::releases::create))
-        .route("/releases/{org}/{project}/{release}", get(api::releases::show))
-        .route("/releases/{org}/{project}/{release}/links", post(api::releases::link))
-        .route("/releases/{org}/{project}/{release}/approvals", post(api::releases::decide))
-        .route("/releases/{org}/{project}/{release}/gate", post(api::releases::gate))
+        .route(
+            "/releases/{org}/{project}/{release}",
+            get(api::releases::show),
+        )
+        .route(
+            "/releases/{org}/{project}/{release}/links",
+            post(api::releases::link),
+        )
+        .route(
+            "/releases/{org}/{project}/{release}/approvals",
+            post(api::releases::decide),
+        )
+        .route(
+            "/releases/{org}/{project}/{release}/gate",
+            post(api::releases::gate),
+        )
         .route("/approvals/pending", get(api::releases::pending));
 
     Router::new()

@@ -25,10 +25,10 @@ mod hooks;
 mod matrix;
 #[path = "server/oidc.rs"]
 mod oidc;
-#[path = "server/releases.rs"]
-mod releases;
 #[path = "server/records.rs"]
 mod records;
+#[path = "server/releases.rs"]
+mod releases;
 
 pub const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

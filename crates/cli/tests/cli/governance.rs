@@ -54,22 +54,72 @@ fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line()
     git(&repo, &["commit", "-q", "-am", "tidy up"]);
     git(&repo, &["tag", "v2"]);
     env.ok(&["import", "git", repo.to_str().unwrap()]);
-    let head = String::from_utf8(std::process::Command::new("git").arg("-C").arg(&repo).args(["rev-parse", "v2"]).output().unwrap().stdout).unwrap().trim().to_owned();
+    let head = String::from_utf8(
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["rev-parse", "v2"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap()
+    .trim()
+    .to_owned();
 
     env.file("deployer.rego", REGO);
     let policy = env.file("policy.toml", POLICY);
-    let applied = env.ok(&["policy", "apply", policy.to_str().unwrap(), "--as", "person:rm"]);
+    let applied = env.ok(&[
+        "policy",
+        "apply",
+        policy.to_str().unwrap(),
+        "--as",
+        "person:rm",
+    ]);
     assert!(applied.contains(r#""active": true"#), "{applied}");
-    let bad = env.file("bad.toml", "name = \"default\"\n[gates.x]\nchecks = [\"nope\"]\n");
+    let bad = env.file(
+        "bad.toml",
+        "name = \"default\"\n[gates.x]\nchecks = [\"nope\"]\n",
+    );
     let out = env.run(&["policy", "apply", bad.to_str().unwrap()]);
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
 
-    let created = env.ok(&["release", "create", "--project", "acme/pay", "--name", "pay", "--version", "2.0", "--env", "production", "--as", "person:rm"]);
+    let created = env.ok(&[
+        "release",
+        "create",
+        "--project",
+        "acme/pay",
+        "--name",
+        "pay",
+        "--version",
+        "2.0",
+        "--env",
+        "production",
+        "--as",
+        "person:rm",
+    ]);
     assert!(created.contains("acme/pay/pay@2.0"), "{created}");
     let r = "acme/pay/pay@2.0";
-    env.ok(&["release", "link", r, "--git-range", "v1..v2", "--repo", repo.to_str().unwrap(), "--doc", "runbook=wiki/pay@3"]);
-    env.ok(&["ingest", "--format", "junit", "--commit", &head, &fixture("junit/TEST-uk.co.gresearch.spark.diff.DiffOptionsSuite.xml")]);
+    env.ok(&[
+        "release",
+        "link",
+        r,
+        "--git-range",
+        "v1..v2",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--doc",
+        "runbook=wiki/pay@3",
+    ]);
+    env.ok(&[
+        "ingest",
+        "--format",
+        "junit",
+        "--commit",
+        &head,
+        &fixture("junit/TEST-uk.co.gresearch.spark.diff.DiffOptionsSuite.xml"),
+    ]);
 
     // Denied: one commit has no ticket, nobody approved, no deployer named.
     let out = env.run(&["gate", "--release", r, "--env", "production"]);
@@ -77,43 +127,119 @@ fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line()
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["decision"], "deny");
     let err = stderr(&out);
-    assert!(err.contains("has no linked ticket") && err.contains("name the deployer") && err.contains("0 of 1 required"), "{err}");
+    assert!(
+        err.contains("has no linked ticket")
+            && err.contains("name the deployer")
+            && err.contains("0 of 1 required"),
+        "{err}"
+    );
     let first_decision = json["record"].as_u64().unwrap();
 
     // Approvers sign in. The requester may not approve.
     env.ok(&["org", "create", "acme"]);
     env.ok(&["org", "project", "acme/pay"]);
     for u in ["alice", "rm"] {
-        let out = env.run_stdin(&["user", "create", u, "--org", "acme"], Some("correct horse battery staple\n"));
+        let out = env.run_stdin(
+            &["user", "create", u, "--org", "acme"],
+            Some("correct horse battery staple\n"),
+        );
         assert!(out.status.success(), "{}", stderr(&out));
-        env.ok(&["user", "grant", u, "--role", "approver", "--scope", "acme/pay"]);
+        env.ok(&[
+            "user", "grant", u, "--role", "approver", "--scope", "acme/pay",
+        ]);
     }
     let pending = env.ok(&["approvals"]);
-    assert!(pending.contains(r#""subject": "release:acme/pay/pay@2.0""#) && pending.contains(r#""sla": "ok""#), "{pending}");
-    let out = env.run_stdin(&["release", "approve", r, "--user", "rm"], Some("correct horse battery staple\n"));
+    assert!(
+        pending.contains(r#""subject": "release:acme/pay/pay@2.0""#)
+            && pending.contains(r#""sla": "ok""#),
+        "{pending}"
+    );
+    let out = env.run_stdin(
+        &["release", "approve", r, "--user", "rm"],
+        Some("correct horse battery staple\n"),
+    );
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("requested the release"), "{}", stderr(&out));
-    let out = env.run_stdin(&["release", "approve", r, "--user", "alice"], Some("wrong password\n"));
+    assert!(
+        stderr(&out).contains("requested the release"),
+        "{}",
+        stderr(&out)
+    );
+    let out = env.run_stdin(
+        &["release", "approve", r, "--user", "alice"],
+        Some("wrong password\n"),
+    );
     assert_eq!(code(&out), 2);
-    let approved = env.run_stdin(&["release", "approve", r, "--user", "alice", "--comment", "ok"], Some("correct horse battery staple\n"));
+    let approved = env.run_stdin(
+        &[
+            "release",
+            "approve",
+            r,
+            "--user",
+            "alice",
+            "--comment",
+            "ok",
+        ],
+        Some("correct horse battery staple\n"),
+    );
     assert!(approved.status.success(), "{}", stderr(&approved));
 
     // Still denied (the untracked commit), but an exception lets the emergency deploy through.
-    let out = env.run(&["gate", "--release", r, "--env", "production", "--deployer", "person:bob"]);
+    let out = env.run(&[
+        "gate",
+        "--release",
+        r,
+        "--env",
+        "production",
+        "--deployer",
+        "person:bob",
+    ]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let raised = env.ok(&["exception", "raise", "--release", r, "--env", "production", "--reason", "hotfix", "--valid-for", "8h", "--control", "second engineer watching", "--as", "person:bob"]);
+    let raised = env.ok(&[
+        "exception",
+        "raise",
+        "--release",
+        r,
+        "--env",
+        "production",
+        "--reason",
+        "hotfix",
+        "--valid-for",
+        "8h",
+        "--control",
+        "second engineer watching",
+        "--as",
+        "person:bob",
+    ]);
     assert!(raised.contains("acme/pay/EXC-"), "{raised}");
-    let out = env.run(&["gate", "--release", r, "--env", "production", "--deployer", "person:bob"]);
+    let out = env.run(&[
+        "gate",
+        "--release",
+        r,
+        "--env",
+        "production",
+        "--deployer",
+        "person:bob",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stderr(&out).contains("ALLOW under exception"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ALLOW under exception"),
+        "{}",
+        stderr(&out)
+    );
     let checks = env.ok(&["release", "checks", r]);
-    assert!(checks.find(r#""status": "failing""#) < checks.find(r#""status": "passing""#), "failing first: {checks}");
+    assert!(
+        checks.find(r#""status": "failing""#) < checks.find(r#""status": "passing""#),
+        "failing first: {checks}"
+    );
 
     // Replay the first decision: reproduced from its recorded input and policy.
     let replay = env.ok(&["policy", "replay", &first_decision.to_string()]);
     assert!(replay.contains(r#""reproduced": true"#), "{replay}");
     let show = env.ok(&["release", "show", r]);
-    assert!(show.contains("\"monitoring\": false") && show.contains("\"evidence_digest\": \"sha256:"), "{show}");
+    assert!(
+        show.contains("\"monitoring\": false") && show.contains("\"evidence_digest\": \"sha256:"),
+        "{show}"
+    );
     let verify = env.run(&["verify"]);
     assert!(verify.status.success(), "{}", stderr(&verify));
 }

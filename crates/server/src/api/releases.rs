@@ -83,10 +83,21 @@ pub async fn create(
     caller.require(Permission::ManageReleases, &scope)?;
     let actor = person_or_id(&caller);
     let (id, record) = gov(&state, move |g| {
-        g.create_release(&scope.to_string(), &req.name, &req.version, &req.environments, req.description.as_deref(), &actor)
+        g.create_release(
+            &scope.to_string(),
+            &req.name,
+            &req.version,
+            &req.environments,
+            req.description.as_deref(),
+            &actor,
+        )
     })
     .await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"release": id, "record": record}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"release": id, "record": record})),
+    )
+        .into_response())
 }
 
 fn release_id(org: &str, project: &str, release: &str) -> Result<(String, Scope), ApiError> {
@@ -135,12 +146,28 @@ pub async fn link(
     caller.require(Permission::ManageReleases, &scope)?;
     let actor = person_or_id(&caller);
     let mut items: Vec<(String, String)> = Vec::new();
-    for (ty, list) in [("commit", req.commits), ("ticket", req.tickets), ("pr", req.prs), ("artifact", req.artifacts)] {
+    for (ty, list) in [
+        ("commit", req.commits),
+        ("ticket", req.tickets),
+        ("pr", req.prs),
+        ("artifact", req.artifacts),
+    ] {
         items.extend(list.into_iter().map(|x| (ty.to_owned(), x)));
     }
-    let docs: Vec<_> = req.documents.into_iter().map(|d| (d.doc_type, d.id, d.version)).collect();
-    let (record, late, linked) = gov(&state, move |g| g.link(&id, &items, &docs, "explicit", &actor)).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"record": record, "late": late, "linked": linked}))).into_response())
+    let docs: Vec<_> = req
+        .documents
+        .into_iter()
+        .map(|d| (d.doc_type, d.id, d.version))
+        .collect();
+    let (record, late, linked) = gov(&state, move |g| {
+        g.link(&id, &items, &docs, "explicit", &actor)
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"record": record, "late": late, "linked": linked})),
+    )
+        .into_response())
 }
 
 /// The release's state: links, content (evidence) digest, approval tally, checks list.
@@ -204,19 +231,39 @@ pub async fn decide(
     let approve = match req.decision.as_str() {
         "approve" => true,
         "reject" => false,
-        other => return Err(ApiError::BadRequest(format!("decision {other:?}: expected approve or reject"))),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "decision {other:?}: expected approve or reject"
+            )));
+        }
     };
     let (id, scope) = release_id(&org, &project, &release)?;
     caller.require(Permission::Approve, &scope)?;
     let Some(person) = caller.0.person.clone() else {
-        return Err(ApiError::Forbidden("approvals are a person's decision: use a person's credentials, not a machine token".into()));
+        return Err(ApiError::Forbidden(
+            "approvals are a person's decision: use a person's credentials, not a machine token"
+                .into(),
+        ));
     };
     let actor = Actor {
         identity: format!("person:{person}"),
         roles: trailmark_policy::ops::roles_on(&caller.0, &scope.to_string()),
     };
-    let (record, digest) = gov(&state, move |g| g.decide_release(&id, &actor, approve, Some(&req.evidence_digest), req.comment.as_deref())).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"record": record, "evidence_digest": digest}))).into_response())
+    let (record, digest) = gov(&state, move |g| {
+        g.decide_release(
+            &id,
+            &actor,
+            approve,
+            Some(&req.evidence_digest),
+            req.comment.as_deref(),
+        )
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"record": record, "evidence_digest": digest})),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -243,7 +290,10 @@ pub async fn gate(
     let req: GateRequest = json_body(&body)?;
     let (id, scope) = release_id(&org, &project, &release)?;
     caller.require(Permission::WriteEvidence, &scope)?;
-    let result = gov(&state, move |g| g.gate(&id, &req.environment, req.deployer.as_deref())).await?;
+    let result = gov(&state, move |g| {
+        g.gate(&id, &req.environment, req.deployer.as_deref())
+    })
+    .await?;
     Ok(axum::Json(result).into_response())
 }
 
@@ -256,7 +306,11 @@ pub async fn pending(State(state): State<AppState>, caller: Caller) -> Result<Re
     let list = gov(&state, move |g| g.pending()).await?;
     let list: Vec<_> = list
         .into_iter()
-        .filter(|p| p.project.parse::<Scope>().is_ok_and(|s| scopes.iter().any(|r| r.covers(&s))))
+        .filter(|p| {
+            p.project
+                .parse::<Scope>()
+                .is_ok_and(|s| scopes.iter().any(|r| r.covers(&s)))
+        })
         .collect();
     Ok(axum::Json(list).into_response())
 }
