@@ -596,18 +596,17 @@ fn run_check(
                     }
                     fails.push((
                         format!(
-                            "scan {} ({}) on {}: {:?} finding {}{}",
+                            "scan {} ({}) on {}: {} finding {}{}",
                             s.record,
                             s.tool.as_deref().unwrap_or("unknown tool"),
                             s.subject,
-                            f.severity,
+                            f.severity.as_str(),
                             f.rule.as_deref().unwrap_or("(no rule id)"),
                             f.message
                                 .as_deref()
                                 .map(|m| format!(": {}", m.chars().take(120).collect::<String>()))
                                 .unwrap_or_default()
-                        )
-                        .to_lowercase_severity(),
+                        ),
                         format!("record:{}", s.record),
                     ));
                 }
@@ -615,11 +614,10 @@ fn run_check(
             Out::from(
                 fails,
                 format!(
-                    "{} scan(s), no finding at or above {:?} ({allowed} allow-listed)",
+                    "{} scan(s), no finding at or above {} ({allowed} allow-listed)",
                     input.scans.len(),
-                    gate.block_severity
-                )
-                .to_lowercase_severity(),
+                    gate.block_severity.as_str()
+                ),
             )
         }
         Check::SbomPresent => {
@@ -837,27 +835,5 @@ fn run_check(
                 ),
             )
         }
-    }
-}
-
-trait LowerSeverity {
-    fn to_lowercase_severity(self) -> String;
-}
-
-impl LowerSeverity for String {
-    /// `{:?}` of a severity is `High`; reasons read better as `high`.
-    fn to_lowercase_severity(self) -> String {
-        ["None", "Low", "Medium", "High", "Critical"]
-            .iter()
-            .fold(self, |s, w| {
-                s.replace(
-                    &format!("{w} finding"),
-                    &format!("{} finding", w.to_lowercase()),
-                )
-                .replace(
-                    &format!("above {w}"),
-                    &format!("above {}", w.to_lowercase()),
-                )
-            })
     }
 }

@@ -7,12 +7,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use trailmark_ingest::Draft;
 use trailmark_ingest::identity::IdentityMap;
-use trailmark_model::{Blob, Digest, NewRecord, Subject, Timestamp, canonical_bytes};
+use trailmark_model::{Blob, Digest, NewRecord, Timestamp, canonical_bytes};
 use trailmark_store::Store;
 
 use crate::collect::{Reader, Snapshot, parse_release_id, subject};
 use crate::error::PolicyError;
-use crate::eval::{self, Decision, ExceptionState, Outcome, Status, Tally};
+use crate::eval::{self, Decision, ExceptionState, Status, Tally};
 use crate::input::GateInput;
 use crate::kinds;
 use crate::policy::{Policy, Target};
@@ -948,43 +948,36 @@ impl<'a> Governance<'a> {
         let mut r = self.reader();
         let now = Timestamp::now();
         let now_s = now.to_string();
-        let created = r.about_kind(kinds::RELEASE_CREATED)?;
         let mut out = Vec::new();
-        for rec in created {
-            let Some(id) = rec
-                .record
-                .subjects
-                .iter()
-                .find(|s| s.ty.as_str() == "release")
-                .map(|s| s.id.as_str().to_owned())
-            else {
-                continue;
-            };
-            let Some(rule) = policy.policy.approvals.get(&Target::Release) else {
-                break;
-            };
-            let snap = r.snapshot(
-                &id,
-                "",
-                None,
-                now,
-                policy.policy.exceptions.retro_approval_within.micros(),
-            )?;
-            let Some(t) = eval::release_tally(&policy.policy, &snap.input) else {
-                continue;
-            };
-            if t.satisfied {
-                continue;
+        // Releases wait on approval only when the policy has a release rule.
+        if let Some(rule) = policy.policy.approvals.get(&Target::Release) {
+            for rec in r.about_kind(kinds::RELEASE_CREATED)? {
+                let Some(id) = rec
+                    .record
+                    .subjects
+                    .iter()
+                    .find(|s| s.ty.as_str() == "release")
+                    .map(|s| s.id.as_str().to_owned())
+                else {
+                    continue;
+                };
+                let retro = policy.policy.exceptions.retro_approval_within.micros();
+                let snap = r.snapshot(&id, "", None, now, retro)?;
+                let Some(t) = eval::release_tally(&policy.policy, &snap.input) else {
+                    continue;
+                };
+                if !t.satisfied {
+                    out.push(pending_item(
+                        &id,
+                        &snap.release.project,
+                        &snap.input.approval.requested_at,
+                        &t,
+                        rule,
+                        &now_s,
+                        &snap.input.approval.evidence_digest,
+                    ));
+                }
             }
-            out.push(pending_item(
-                &id,
-                &snap.release.project,
-                &snap.input.approval.requested_at,
-                &t,
-                rule,
-                &now_s,
-                &snap.input.approval.evidence_digest,
-            ));
         }
         for project in r.projects_with_exceptions()? {
             for (e, state) in self.exceptions(&project)? {
@@ -1359,23 +1352,4 @@ impl Reader<'_> {
         out.dedup();
         Ok(out)
     }
-}
-
-#[allow(dead_code)]
-fn _assert_subject(_: Subject, _: Outcome) {}
-
-/// The roles a principal holds on a project (`org/project`): what approval rules compare.
-pub fn roles_on(p: &trailmark_access::Principal, project: &str) -> Vec<String> {
-    let Ok(target) = project.parse::<trailmark_access::Scope>() else {
-        return Vec::new();
-    };
-    let mut roles: Vec<String> = p
-        .grants
-        .iter()
-        .filter(|g| g.scope.covers(&target))
-        .map(|g| g.role.as_str().to_owned())
-        .collect();
-    roles.sort();
-    roles.dedup();
-    roles
 }
