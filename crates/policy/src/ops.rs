@@ -23,6 +23,8 @@ pub struct Governance<'a> {
     pub people: &'a IdentityMap,
     /// The policy gates use (subject `policy:<name>`).
     pub policy_name: String,
+    /// When set, views over many releases (pending approvals) keep only this org's.
+    pub only_org: Option<String>,
 }
 
 impl std::fmt::Debug for Governance<'_> {
@@ -110,6 +112,7 @@ impl<'a> Governance<'a> {
             store,
             people,
             policy_name: "default".into(),
+            only_org: None,
         }
     }
 
@@ -961,6 +964,13 @@ impl<'a> Governance<'a> {
                 else {
                     continue;
                 };
+                if self
+                    .only_org
+                    .as_ref()
+                    .is_some_and(|o| !id.starts_with(&format!("{o}/")))
+                {
+                    continue;
+                }
                 let retro = policy.policy.exceptions.retro_approval_within.micros();
                 let snap = r.snapshot(&id, "", None, now, retro)?;
                 let Some(t) = eval::release_tally(&policy.policy, &snap.input) else {
@@ -980,6 +990,13 @@ impl<'a> Governance<'a> {
             }
         }
         for project in r.projects_with_exceptions()? {
+            if self
+                .only_org
+                .as_ref()
+                .is_some_and(|o| !project.starts_with(&format!("{o}/")))
+            {
+                continue;
+            }
             for (e, state) in self.exceptions(&project)? {
                 if matches!(
                     state,
@@ -1352,4 +1369,20 @@ impl Reader<'_> {
         out.dedup();
         Ok(out)
     }
+}
+
+/// The roles a principal holds on a project (`org/project`): what approval rules compare.
+pub fn roles_on(p: &trailmark_access::Principal, project: &str) -> Vec<String> {
+    let Ok(target) = project.parse::<trailmark_access::Scope>() else {
+        return Vec::new();
+    };
+    let mut roles: Vec<String> = p
+        .grants
+        .iter()
+        .filter(|g| g.scope.covers(&target))
+        .map(|g| g.role.as_str().to_owned())
+        .collect();
+    roles.sort();
+    roles.dedup();
+    roles
 }

@@ -109,6 +109,42 @@ pub fn app(state: AppState) -> Router {
             "/releases/{org}/{project}/{release}/gate",
             post(api::releases::gate),
         )
+        .route(
+            "/releases/{org}/{project}/{release}/checks",
+            get(api::releases::checks),
+        )
+        .route(
+            "/releases/{org}/{project}/{release}/exceptions",
+            post(api::releases::raise_exception),
+        )
+        .route(
+            "/releases/{org}/{project}/{release}/rollbacks",
+            post(api::releases::propose_rollback),
+        )
+        .route(
+            "/releases/{org}/{project}/{release}/rollbacks/{n}",
+            post(api::releases::update_rollback),
+        )
+        .route(
+            "/exceptions/{org}/{project}",
+            get(api::releases::exceptions),
+        )
+        .route(
+            "/exceptions/{org}/{project}/{id}/approvals",
+            post(api::releases::decide_exception),
+        )
+        .route(
+            "/orgs/{org}/policy",
+            get(api::releases::policy_show).put(api::releases::policy_apply),
+        )
+        .route(
+            "/orgs/{org}/policy/approvals",
+            post(api::releases::policy_decide),
+        )
+        .route(
+            "/gate-decisions/{record}/replay",
+            get(api::releases::replay),
+        )
         .route("/approvals/pending", get(api::releases::pending));
 
     Router::new()

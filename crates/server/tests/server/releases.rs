@@ -1,16 +1,16 @@
 //! Governance over HTTP: who may create, link, read, approve and gate a release, and
 //! separation of duties enforced on approvals made with a person's credentials.
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use serde_json::json;
 use trailmark_access::{Grant, Role};
 use trailmark_ingest::identity::IdentityMap;
-use trailmark_policy::{Governance, Policy};
 
 use crate::Env;
 
 const POLICY: &str = r#"
-name = "default"
+name = "acme"
 [approvals.release]
 roles = ["approver"]
 min = 1
@@ -48,10 +48,10 @@ fn person(env: &mut Env, name: &str, role: Role) -> String {
 #[tokio::test]
 async fn releases_are_created_linked_approved_and_gated_with_roles_and_separation_of_duties() {
     let mut env = Env::new();
-    let (_, json) = Policy::from_toml(POLICY, &|_| Err("none".into())).expect("policy");
-    Governance::new(env.store.as_ref(), &IdentityMap::default())
-        .apply_policy(&json, "person:admin")
-        .expect("apply");
+    assert_eq!(
+        put_policy(&env, "admin", POLICY).await.status,
+        StatusCode::CREATED
+    );
     // The pull request's author is codertocat on GitHub and "codertocat" here.
     env.state.set_people(IdentityMap::from_json(r#"{"people": [{"id": "codertocat", "identities": ["github:Codertocat", "person:codertocat"]}]}"#).expect("people"));
     let pr = crate::fixture("github/pull_request/opened.payload.json");
@@ -186,4 +186,226 @@ async fn releases_are_created_linked_approved_and_gated_with_roles_and_separatio
     );
     let rec = env.record(g["record"].as_u64().expect("record"));
     assert_eq!(rec.record.kind.as_str(), "gate.decided");
+}
+
+async fn put_policy(env: &Env, token: &str, toml: &str) -> crate::Response {
+    let req = Request::put("/api/v1/orgs/acme/policy")
+        .header("content-type", "application/toml")
+        .header("authorization", env.bearer(token))
+        .body(Body::from(toml.to_owned()))
+        .expect("request");
+    env.send(req).await
+}
+
+#[tokio::test]
+async fn policies_exceptions_rollbacks_checks_and_replay_over_http() {
+    let mut env = Env::new();
+    let alice = person(&mut env, "alice", Role::Approver);
+    let bob = person(&mut env, "bob", Role::Admin);
+    // Each organisation's policy is its own; only its admins change it.
+    let toml = format!(
+        "{POLICY}\n[approvals.policy]\nroles = [\"admin\"]\n[approvals.exception]\nroles = [\"approver\"]\n"
+    );
+    put_policy(&env, "release-manager", &toml)
+        .await
+        .problem(403, "forbidden");
+    put_policy(&env, "admin-beta", &toml)
+        .await
+        .problem(403, "forbidden");
+    put_policy(
+        &env,
+        "admin",
+        "name = \"acme\"\n[gates.p]\nchecks = [\"nope\"]",
+    )
+    .await
+    .problem(422, "unprocessable");
+    put_policy(
+        &env,
+        "admin",
+        &toml.replace("name = \"acme\"", "name = \"beta\""),
+    )
+    .await
+    .problem(422, "unprocessable");
+    let r = put_policy(&env, "admin", &toml).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["active"], true);
+    // A change now waits for a person's approval (not the proposer's).
+    let r = put_policy(&env, &bob, &toml.replace("min = 1", "min = 2")).await;
+    assert_eq!(
+        r.json()["active"],
+        false,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    env.post_json(
+        "/api/v1/orgs/acme/policy/approvals",
+        &bob,
+        json!({"decision": "approve"}),
+    )
+    .await
+    .problem(403, "forbidden");
+    let shown = env.get("/api/v1/orgs/acme/policy", "auditor").await.json();
+    assert_eq!(shown["versions"].as_array().expect("versions").len(), 2);
+    assert_eq!(shown["active"]["policy"]["approvals"]["release"]["min"], 1);
+    let admin2 = person(&mut env, "carol", Role::Admin);
+    assert_eq!(
+        env.post_json(
+            "/api/v1/orgs/acme/policy/approvals",
+            &admin2,
+            json!({"decision": "approve"})
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        env.get("/api/v1/orgs/acme/policy", "auditor").await.json()["active"]["policy"]["approvals"]
+            ["release"]["min"],
+        2
+    );
+
+    let created = env
+        .post_json(
+            "/api/v1/releases/acme/web",
+            "release-manager",
+            json!({"name": "web", "version": "3", "environments": ["production"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let base = "/api/v1/releases/acme/web/web@3";
+    let g = env
+        .post_json(
+            &format!("{base}/gate"),
+            "ingest",
+            json!({"environment": "production"}),
+        )
+        .await
+        .json();
+    assert_eq!(g["decision"], "deny");
+    let decision = g["record"].as_u64().expect("record");
+
+    // Break glass.
+    let raise =
+        json!({"reason": "outage", "valid_for": "4h", "compensating_controls": ["pairing"]});
+    env.post_json(&format!("{base}/exceptions"), "approver", raise.clone())
+        .await
+        .problem(403, "forbidden");
+    env.post_json(
+        &format!("{base}/exceptions"),
+        "release-manager",
+        json!({"reason": "x", "valid_for": "4y", "compensating_controls": ["p"]}),
+    )
+    .await
+    .problem(400, "bad-request");
+    let exc = env
+        .post_json(&format!("{base}/exceptions"), "release-manager", raise)
+        .await;
+    assert_eq!(
+        exc.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&exc.body)
+    );
+    let exc_id = exc.json()["exception"].as_str().expect("id").to_owned();
+    let g = env
+        .post_json(
+            &format!("{base}/gate"),
+            "ingest",
+            json!({"environment": "production"}),
+        )
+        .await
+        .json();
+    assert_eq!(g["decision"], "allow_with_exception");
+    let list = env
+        .get("/api/v1/exceptions/acme/web", "developer-web")
+        .await
+        .json();
+    assert_eq!(list[0]["state"], "awaiting_approval");
+    let short = exc_id.rsplit('/').next().expect("id");
+    env.post_json(
+        &format!("/api/v1/exceptions/acme/web/{short}/approvals"),
+        "approver",
+        json!({"decision": "approve"}),
+    )
+    .await
+    .problem(403, "forbidden");
+    assert_eq!(
+        env.post_json(
+            &format!("/api/v1/exceptions/acme/web/{short}/approvals"),
+            &alice,
+            json!({"decision": "approve"})
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        env.get("/api/v1/exceptions/acme/web", "auditor")
+            .await
+            .json()[0]["state"],
+        "approved"
+    );
+
+    // The checks list puts failures first; replay reproduces the first decision.
+    let checks = env.get(&format!("{base}/checks"), "auditor").await.json();
+    assert_eq!(checks[0]["status"], "failing", "{checks}");
+    env.get(&format!("{base}/checks"), "auditor-beta")
+        .await
+        .problem(403, "forbidden");
+    let replay = env
+        .get(
+            &format!("/api/v1/gate-decisions/{decision}/replay"),
+            "auditor",
+        )
+        .await
+        .json();
+    assert_eq!(replay["reproduced"], true, "{replay}");
+    env.get(
+        &format!("/api/v1/gate-decisions/{decision}/replay"),
+        "auditor-beta",
+    )
+    .await
+    .problem(403, "forbidden");
+    env.get("/api/v1/gate-decisions/0/replay", "auditor")
+        .await
+        .problem(404, "not-found");
+
+    // A rollback to an artifact no release ships cannot be approved.
+    let rb = env.post_json(&format!("{base}/rollbacks"), "release-manager", json!({"environment": "production", "reason": "errors", "plan": "redeploy",
+        "target_artifact": "sha256:1111111111111111111111111111111111111111111111111111111111111111"})).await;
+    assert_eq!(
+        rb.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&rb.body)
+    );
+    env.post_json(
+        &format!("{base}/rollbacks/1"),
+        "release-manager",
+        json!({"status": "approved"}),
+    )
+    .await
+    .problem(403, "forbidden");
+    env.post_json(
+        &format!("{base}/rollbacks/1"),
+        "release-manager",
+        json!({"status": "executed"}),
+    )
+    .await
+    .problem(422, "unprocessable");
+    assert_eq!(
+        env.post_json(
+            &format!("{base}/rollbacks/1"),
+            "release-manager",
+            json!({"status": "cancelled"})
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
 }
