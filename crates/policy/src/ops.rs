@@ -926,6 +926,30 @@ impl<'a> Governance<'a> {
         Ok(None)
     }
 
+    /// The most recently linked release, within `scope` (`org` or `org/project`), that includes
+    /// a commit: how a deployment request from a forge finds what it deploys.
+    pub fn release_including(&self, sha: &str, scope: &str) -> Result<Option<String>, PolicyError> {
+        let mut r = self.reader();
+        let s = subject("commit", sha)?;
+        let prefix = format!("{scope}/");
+        let mut found = None;
+        for rec in r.mentioning(&s)? {
+            if rec.record.kind.as_str() != kinds::RELEASE_LINKED {
+                continue;
+            }
+            if let Some(rel) = rec
+                .record
+                .subjects
+                .iter()
+                .find(|s| s.ty.as_str() == "release")
+                && rel.id.as_str().starts_with(&prefix)
+            {
+                found = Some(rel.id.as_str().to_owned());
+            }
+        }
+        Ok(found)
+    }
+
     pub fn clear_release(
         &self,
         release: &str,

@@ -14,6 +14,13 @@
 //! secret_file = "/run/secrets/github-webhook"   # or secret = "..." (prefer a file or the env)
 //! scope = "acme/payments"        # where its evidence belongs (an org, or org/project)
 //! # name = "payments"            # optional: served at /hooks/github/payments instead
+//! # Answer deployment protection requests with the release gate (github: a GitHub App;
+//! # gitlab: a token allowed to approve deployments). Callbacks only go to api_url.
+//! # [hooks.respond]
+//! # api_url = "https://api.github.com"
+//! # app_id = 12345
+//! # private_key_file = "/run/secrets/github-app.pem"
+//! # (gitlab: api_url = "https://gitlab.example.com", token_file = "/run/secrets/gitlab-token")
 //!
 //! [[oidc]]
 //! issuer = "https://token.actions.githubusercontent.com"
@@ -127,6 +134,22 @@ pub struct Hook {
     pub secret: Secret,
     /// Where its evidence (and its rejected deliveries) belong.
     pub scope: Scope,
+    /// Answers the forge's deployment protection requests with the gate's decision.
+    pub respond: Option<Respond>,
+}
+
+/// How a hook answers deployment protection requests.
+#[derive(Clone, Debug)]
+pub enum Respond {
+    /// A GitHub App: a JWT signed with its key buys an installation token per request.
+    Github {
+        api_url: String,
+        app_id: u64,
+        /// The App's RSA private key (PEM); never logged.
+        private_key: Secret,
+    },
+    /// GitLab's deployment approval API, with a token allowed to approve.
+    Gitlab { api_url: String, token: Secret },
 }
 
 impl Hook {
@@ -184,6 +207,82 @@ struct RawHook {
     secret: Option<String>,
     secret_file: Option<PathBuf>,
     scope: Option<String>,
+    respond: Option<RawRespond>,
+}
+
+fn respond(at: &str, source: HookSource, r: RawRespond) -> Result<Respond, ConfigError> {
+    let api_url = r.api_url.trim_end_matches('/').to_owned();
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) || api_url.len() < 10 {
+        return Err(bad(
+            format!("{at}.api_url"),
+            format!("{:?} is not an http(s) URL", r.api_url),
+        ));
+    }
+    let read = |setting: &str, f: &Path| {
+        std::fs::read(f)
+            .map_err(|e| bad(format!("{at}.{setting}"), format!("{}: {e}", f.display())))
+    };
+    match source {
+        HookSource::Github => {
+            if r.token_file.is_some() {
+                return Err(bad(
+                    at,
+                    "github answers as a GitHub App: set app_id and private_key_file, not token_file",
+                ));
+            }
+            let app_id = r
+                .app_id
+                .ok_or_else(|| bad(format!("{at}.app_id"), "missing"))?;
+            let file = r
+                .private_key_file
+                .ok_or_else(|| bad(format!("{at}.private_key_file"), "missing"))?;
+            let pem = read("private_key_file", &file)?;
+            if jsonwebtoken::EncodingKey::from_rsa_pem(&pem).is_err() {
+                return Err(bad(
+                    format!("{at}.private_key_file"),
+                    format!("{}: not an RSA private key in PEM", file.display()),
+                ));
+            }
+            Ok(Respond::Github {
+                api_url,
+                app_id,
+                private_key: Secret::new(pem),
+            })
+        }
+        HookSource::Gitlab => {
+            if r.app_id.is_some() || r.private_key_file.is_some() {
+                return Err(bad(
+                    at,
+                    "gitlab answers with a token: set token_file, not app_id/private_key_file",
+                ));
+            }
+            let file = r
+                .token_file
+                .ok_or_else(|| bad(format!("{at}.token_file"), "missing"))?;
+            let token = read("token_file", &file)?;
+            let token: Vec<u8> = String::from_utf8_lossy(&token).trim().as_bytes().to_vec();
+            if token.is_empty() {
+                return Err(bad(format!("{at}.token_file"), "is empty"));
+            }
+            Ok(Respond::Gitlab {
+                api_url,
+                token: Secret::new(token),
+            })
+        }
+        other => Err(bad(
+            at,
+            format!("only github and gitlab hooks answer deployment requests, not {other}"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRespond {
+    api_url: String,
+    app_id: Option<u64>,
+    private_key_file: Option<PathBuf>,
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -279,6 +378,7 @@ impl Config {
                         secret: Some(secret),
                         secret_file: None,
                         scope: None,
+                        respond: None,
                     }),
                 }
             }
@@ -369,11 +469,16 @@ impl Config {
                     .map_err(|e| bad(format!("{at}.scope"), e.to_string()))?,
                 None => Scope::Org(default_org.clone()),
             };
+            let respond = match h.respond {
+                None => None,
+                Some(r) => Some(respond(&format!("{at}.respond"), source, r)?),
+            };
             let hook = Hook {
                 source,
                 name: h.name,
                 secret: Secret::new(secret),
                 scope,
+                respond,
             };
             if hooks.iter().any(|o: &Hook| o.path() == hook.path()) {
                 return Err(bad(at, format!("{} is configured twice", hook.path())));

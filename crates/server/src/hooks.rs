@@ -40,6 +40,9 @@ pub struct DeliveryResponse {
     pub indices: Vec<u64>,
     /// Parts of the payload that were not turned into evidence, and why.
     pub skipped: Vec<String>,
+    /// For a deployment protection request on a hook that answers them: the gate's answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<crate::respond::Answer>,
 }
 
 /// Why a delivery did not authenticate (recorded; never includes the secret or the body).
@@ -199,6 +202,7 @@ pub async fn receive(
         )));
     }
     let ctx = context(hook.source, &headers);
+    let deploy_request = crate::respond::request(&hook, ctx.event.as_deref(), &body.bytes);
     let format = hook.source.format();
     let bytes = body.bytes;
     let scope = hook.scope.clone();
@@ -228,6 +232,16 @@ pub async fn receive(
     } else {
         StatusCode::CREATED
     };
+    // Answered after the request is durable, and again on a re-delivery (the forge retries
+    // when an earlier callback did not reach it).
+    let gate = match deploy_request {
+        None => None,
+        Some(req) => {
+            let st = state.clone();
+            let h = hook.clone();
+            Some(blocking(move || Ok(crate::respond::answer(&st, &h, &req))).await?)
+        }
+    };
     Ok((
         status,
         axum::Json(DeliveryResponse {
@@ -235,6 +249,7 @@ pub async fn receive(
             duplicate,
             indices: appended.iter().map(|a| a.index.0).collect(),
             skipped,
+            gate,
         }),
     )
         .into_response())

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod governance;
 pub mod hooks;
+pub mod respond;
 pub mod state;
 
 use std::future::Future;

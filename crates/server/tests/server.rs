@@ -29,6 +29,8 @@ mod oidc;
 mod records;
 #[path = "server/releases.rs"]
 mod releases;
+#[path = "server/respond.rs"]
+mod respond;
 
 pub const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -103,6 +105,11 @@ scope = "beta"
 impl Env {
     #[allow(clippy::new_without_default)] // a test fixture, built explicitly
     pub fn new() -> Env {
+        Env::with_config(CONFIG)
+    }
+
+    /// An environment whose server runs with this configuration (TOML).
+    pub fn with_config(config: &str) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
         let signer = SignerKey::from_seed("test.example/log", [7; 32]).expect("key");
         let store = Arc::new(
@@ -119,7 +126,7 @@ impl Env {
             governance::create_project(s, &access, "test", &org("acme"), &project)
                 .expect("project");
         }
-        let config = Config::from_toml(CONFIG, &BTreeMap::new()).expect("config");
+        let config = Config::from_toml(config, &BTreeMap::new()).expect("config");
         let state = AppState::new(store.clone(), access.clone(), config).expect("state");
         let mut env = Env {
             _dir: dir,
