@@ -354,24 +354,10 @@ fn split_doc(s: &str) -> Result<(String, String, Option<String>), CliError> {
 fn git_range(repo: &std::path::Path, range: &str) -> Result<Vec<String>, CliError> {
     let (from, to) = range
         .split_once("..")
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
         .ok_or_else(|| input(format!("--git-range {range:?}: expected FROM..TO")))?;
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["rev-list", "--end-of-options", &format!("{from}..{to}")])
-        .output()
-        .map_err(io("git rev-list".into()))?;
-    if !out.status.success() {
-        return Err(input(format!(
-            "--git-range {range:?} in {}: {}",
-            repo.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let shas: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let shas = trailmark_ingest::git::range(repo, from, to)
+        .map_err(|e| input(format!("--git-range {range:?} in {}: {e}", repo.display())))?;
     if shas.is_empty() {
         return Err(input(format!("--git-range {range:?} contains no commits")));
     }

@@ -70,6 +70,34 @@ fn rfc3339(t: gix::date::Time) -> Option<String> {
     Some(jiff::Timestamp::from_second(t.seconds).ok()?.to_string())
 }
 
+/// The commits in `from..to` (reachable from `to`, not from `from`), newest first: what a
+/// release made between two tags contains.
+pub fn range(path: &Path, from: &str, to: &str) -> Result<Vec<String>, GitError> {
+    let repo = gix::open(path).map_err(|e| GitError::NotARepository {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let rev = |r: &str| {
+        repo.rev_parse_single(r)
+            .map_err(|e| GitError::BadRevision {
+                rev: r.to_owned(),
+                message: e.to_string(),
+            })
+            .map(|id| id.detach())
+    };
+    let (from, to) = (rev(from)?, rev(to)?);
+    let mut out = Vec::new();
+    for info in repo
+        .rev_walk([to])
+        .with_hidden([from])
+        .all()
+        .map_err(read_err)?
+    {
+        out.push(info.map_err(read_err)?.id.to_string());
+    }
+    Ok(out)
+}
+
 /// Walks `path`'s history. `progress(n)` is called with the number of commits read so far.
 pub fn import(
     path: &Path,

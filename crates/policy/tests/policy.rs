@@ -862,7 +862,10 @@ fn bad_requests_store_nothing() {
 /// A GitHub `branch_protection_rule` delivery for the fixtures' repository (the shared
 /// fixtures hold none): the repository object is the real one from the pull request payload.
 fn protection(w: &World, action: &str) {
-    let pr: Value = serde_json::from_slice(&std::fs::read(fixtures().join("github/pull_request/opened.payload.json")).unwrap()).unwrap();
+    let pr: Value = serde_json::from_slice(
+        &std::fs::read(fixtures().join("github/pull_request/opened.payload.json")).unwrap(),
+    )
+    .unwrap();
     let body = json!({
         "action": action,
         "rule": {"id": 21, "repository_id": pr["repository"]["id"], "name": "master",
@@ -871,29 +874,56 @@ fn protection(w: &World, action: &str) {
         "repository": pr["repository"],
         "sender": {"login": "Codertocat"},
     });
-    w.ingest_bytes(&serde_json::to_vec(&body).unwrap(), Format::Github, Some("branch_protection_rule"), None);
+    w.ingest_bytes(
+        &serde_json::to_vec(&body).unwrap(),
+        Format::Github,
+        Some("branch_protection_rule"),
+        None,
+    );
 }
 
 #[test]
 fn branch_protection_must_be_on_for_the_whole_release_period() {
-    let policy = POLICY.replace("\"no_blocking_exception\"]", "\"no_blocking_exception\", \"branch_protection\"]");
+    let policy = POLICY.replace(
+        "\"no_blocking_exception\"]",
+        "\"no_blocking_exception\", \"branch_protection\"]",
+    );
     // Never recorded: denied.
     let w = World::with_policy(&policy);
     w.good_evidence();
     let id = w.release();
-    w.gov().decide_release(&id, &approver("alice"), true, None, None).unwrap();
+    w.gov()
+        .decide_release(&id, &approver("alice"), true, None, None)
+        .unwrap();
     let f = failing(&w.gov().gate(&id, "production", None).unwrap());
-    assert!(f.len() == 1 && f[0].0 == "branch_protection" && f[0].1.contains("no branch protection was recorded"), "{f:#?}");
+    assert!(
+        f.len() == 1
+            && f[0].0 == "branch_protection"
+            && f[0].1.contains("no branch protection was recorded"),
+        "{f:#?}"
+    );
 
     // On before the release and throughout: allowed; removed during the period: denied.
     let w = World::with_policy(&policy);
     protection(&w, "created");
     w.good_evidence();
     let id = w.release();
-    w.gov().decide_release(&id, &approver("alice"), true, None, None).unwrap();
-    assert_eq!(w.gov().gate(&id, "production", None).unwrap().decision.decision, Outcome::Allow);
+    w.gov()
+        .decide_release(&id, &approver("alice"), true, None, None)
+        .unwrap();
+    assert_eq!(
+        w.gov()
+            .gate(&id, "production", None)
+            .unwrap()
+            .decision
+            .decision,
+        Outcome::Allow
+    );
     protection(&w, "deleted");
     let r = w.gov().gate(&id, "production", None).unwrap();
     let f = failing(&r);
-    assert!(f.len() == 1 && f[0].1.contains("removed during the release period"), "{f:#?}");
+    assert!(
+        f.len() == 1 && f[0].1.contains("removed during the release period"),
+        "{f:#?}"
+    );
 }

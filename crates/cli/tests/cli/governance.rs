@@ -101,7 +101,18 @@ fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line()
     ]);
     assert!(created.contains("acme/pay/pay@2.0"), "{created}");
     let r = "acme/pay/pay@2.0";
-    env.ok(&[
+    let out = env.run(&[
+        "release",
+        "link",
+        r,
+        "--git-range",
+        "nope..v2",
+        "--repo",
+        repo.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+    let linked = env.ok(&[
         "release",
         "link",
         r,
@@ -112,6 +123,10 @@ fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line()
         "--doc",
         "runbook=wiki/pay@3",
     ]);
+    assert!(
+        linked.contains(r#""linked": 3"#),
+        "two commits and a runbook: {linked}"
+    );
     env.ok(&[
         "ingest",
         "--format",

@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         releases::create, releases::link, releases::show, releases::decide, releases::gate, releases::pending,
         releases::checks, releases::policy_show, releases::policy_apply, releases::policy_decide,
         releases::raise_exception, releases::exceptions, releases::decide_exception,
-        releases::propose_rollback, releases::update_rollback, releases::replay,
+        releases::propose_rollback, releases::update_rollback, releases::replay, releases::clear,
         crate::hooks::receive, health::healthz, health::readyz,
     ),
     components(schemas(crate::error::Problem)),

@@ -704,3 +704,32 @@ pub async fn replay(
     let r = gov(&state, &org, move |g| g.replay(record)).await?;
     Ok(axum::Json(r).into_response())
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClearRelease {
+    pub note: String,
+}
+
+/// Ends post-deploy monitoring of a release (release managers).
+#[utoipa::path(post, path = "/api/v1/releases/{org}/{project}/{release}/clear", tag = "governance", request_body = ClearRelease,
+    params(("org" = String, Path), ("project" = String, Path), ("release" = String, Path, description = "name@version")),
+    responses((status = 201, body = Object), (status = 404, body = crate::error::Problem),
+        (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+pub async fn clear(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, project, release)): Path<(String, String, String)>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let req: ClearRelease = json_body(&body)?;
+    let (id, scope) = release_id(&org, &project, &release)?;
+    caller.require(Permission::ManageReleases, &scope)?;
+    let actor = person_or_id(&caller);
+    let record = gov(&state, &org, move |g| {
+        g.clear_release(&id, &req.note, &actor)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"record": record}))).into_response())
+}
