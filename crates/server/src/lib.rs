@@ -127,6 +127,10 @@ pub fn app(state: AppState) -> Router {
             post(api::releases::update_rollback),
         )
         .route(
+            "/releases/{org}/{project}/{release}/clear",
+            post(api::releases::clear),
+        )
+        .route(
             "/exceptions/{org}/{project}",
             get(api::releases::exceptions),
         )

@@ -408,4 +408,30 @@ async fn policies_exceptions_rollbacks_checks_and_replay_over_http() {
         .status,
         StatusCode::CREATED
     );
+    let rb = env.post_json(&format!("{base}/rollbacks"), "release-manager", json!({"environment": "production", "reason": "errors", "plan": "redeploy",
+        "target_artifact": "sha256:2222222222222222222222222222222222222222222222222222222222222222"})).await;
+    assert_eq!(rb.json()["rollback"], "acme/web/web@3/rollback-2");
+    let monitoring = |v: serde_json::Value| v["monitoring"].as_bool().expect("monitoring");
+    assert!(
+        monitoring(env.get(base, "auditor").await.json()),
+        "an open rollback decision puts the release under monitoring"
+    );
+    env.post_json(
+        &format!("{base}/clear"),
+        "approver",
+        json!({"note": "stable"}),
+    )
+    .await
+    .problem(403, "forbidden");
+    assert_eq!(
+        env.post_json(
+            &format!("{base}/clear"),
+            "release-manager",
+            json!({"note": "stable for 24h"})
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    assert!(!monitoring(env.get(base, "auditor").await.json()));
 }
