@@ -803,7 +803,7 @@ fn run_check(
                     .iter()
                     .filter(|e| &e.repo == repo)
                     .collect();
-                let before = events.iter().filter(|e| at(&e.recorded_at) <= start).last();
+                let before = events.iter().rfind(|e| at(&e.recorded_at) <= start);
                 match before {
                     None => fails.push((
                         format!("{repo}: no branch protection was recorded before the release period began ({})", input.release.created_at),
