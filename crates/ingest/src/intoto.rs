@@ -236,17 +236,7 @@ fn decode_sig(s: &str) -> Result<Vec<u8>, base64::DecodeError> {
 }
 
 /// DSSE pre-authentication encoding.
-pub fn pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = format!(
-        "DSSEv1 {} {} {} ",
-        payload_type.len(),
-        payload_type,
-        body.len()
-    )
-    .into_bytes();
-    out.extend_from_slice(body);
-    out
-}
+pub use trailmark_log::dsse::pae;
 
 /// The signature verdict for one envelope.
 fn signature_status(e: &Envelope<'_>, payload_type: &str, body: &[u8], keys: &[[u8; 32]]) -> Value {

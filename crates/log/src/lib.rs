@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checkpoint;
+pub mod dsse;
 pub mod error;
 pub mod hash;
 pub mod note;

@@ -209,6 +209,12 @@ impl SignerKey {
         ))
     }
 
+    /// An Ed25519 signature over arbitrary bytes (a DSSE PAE, say). Notes are signed with
+    /// [`SignerKey::sign`]; this is for envelopes that carry their own framing.
+    pub fn sign_raw(&self, msg: &[u8]) -> [u8; 64] {
+        self.key.sign(msg).to_bytes()
+    }
+
     /// Sign `body` and return the complete note: the body, an empty line and
     /// the signature line. The body must be non-empty, end with a newline
     /// and contain no control characters other than newline.
@@ -319,6 +325,11 @@ impl VerifierKey {
     /// The raw 32-byte Ed25519 public key.
     pub fn public_key(&self) -> &[u8; 32] {
         &self.public
+    }
+
+    /// Strict verification of a raw Ed25519 signature over `msg` (see [`SignerKey::sign_raw`]).
+    pub fn verify_raw(&self, msg: &[u8], signature: &[u8]) -> bool {
+        self.verifies(msg, signature)
     }
 
     /// Whether this key is the one a signature line names.

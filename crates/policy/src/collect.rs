@@ -6,22 +6,48 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use trailmark_ingest::identity::IdentityMap;
+use trailmark_model::Rel;
 use trailmark_model::{Digest, LogIndex, Payload, Record, Subject, Timestamp, canonical_bytes};
-use trailmark_store::{Query, Store, StoredRecord};
+use trailmark_store::{Query, Store, StoreError, StoredRecord};
 
 use crate::error::PolicyError;
 use crate::input::*;
 use crate::kinds;
 use crate::policy::Severity;
 
-/// Reads records about subjects, caching each record once.
-pub struct Reader<'a> {
-    pub store: &'a dyn Store,
-    pub people: &'a IdentityMap,
-    cache: BTreeMap<u64, StoredRecord>,
+/// What governance reads from: a store, or (offline) the records of a dossier.
+pub trait Source {
+    fn query(&self, q: &Query) -> Result<Vec<StoredRecord>, StoreError>;
+    fn mentions(&self, s: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError>;
+    fn record(&self, i: LogIndex) -> Result<Option<StoredRecord>, StoreError>;
+    fn blob(&self, d: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
-impl std::fmt::Debug for Reader<'_> {
+impl Source for dyn Store + '_ {
+    fn query(&self, q: &Query) -> Result<Vec<StoredRecord>, StoreError> {
+        Store::query(self, q)
+    }
+    fn mentions(&self, s: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError> {
+        Store::mentions(self, s)
+    }
+    fn record(&self, i: LogIndex) -> Result<Option<StoredRecord>, StoreError> {
+        Store::record(self, i)
+    }
+    fn blob(&self, d: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        Store::blob(self, d)
+    }
+}
+
+/// Reads records about subjects, caching each record once. Remembers every record and blob it
+/// read, so what a view was built from can be exported and the view rebuilt from it alone.
+pub struct Reader<'a, S: Source + ?Sized = dyn Store + 'a> {
+    pub store: &'a S,
+    pub people: &'a IdentityMap,
+    cache: BTreeMap<u64, StoredRecord>,
+    blobs: std::cell::RefCell<BTreeSet<Digest>>,
+}
+
+impl<S: Source + ?Sized> std::fmt::Debug for Reader<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
             .field("cached", &self.cache.len())
@@ -33,13 +59,22 @@ pub fn subject(ty: &str, id: &str) -> Result<Subject, PolicyError> {
     Subject::parse(ty, id).map_err(|e| PolicyError::Refused(format!("{ty} {id:?}: {e}")))
 }
 
-impl<'a> Reader<'a> {
-    pub fn new(store: &'a dyn Store, people: &'a IdentityMap) -> Reader<'a> {
+impl<'a, S: Source + ?Sized> Reader<'a, S> {
+    pub fn new(store: &'a S, people: &'a IdentityMap) -> Reader<'a, S> {
         Reader {
             store,
             people,
             cache: BTreeMap::new(),
+            blobs: std::cell::RefCell::new(BTreeSet::new()),
         }
+    }
+
+    /// Every record index and blob digest read so far.
+    pub fn touched(&self) -> (Vec<u64>, Vec<Digest>) {
+        (
+            self.cache.keys().copied().collect(),
+            self.blobs.borrow().iter().copied().collect(),
+        )
     }
 
     /// Every record with `subject` among its subjects (optionally of one kind), in log order.
@@ -215,7 +250,7 @@ pub fn parse_release_id(id: &str) -> Result<(String, String, String), PolicyErro
     Ok((project.to_owned(), name.to_owned(), version.to_owned()))
 }
 
-impl Reader<'_> {
+impl<S: Source + ?Sized> Reader<'_, S> {
     pub fn release(&mut self, id: &str) -> Result<Release, PolicyError> {
         parse_release_id(id)?;
         let s = subject("release", id)?;
@@ -397,7 +432,7 @@ fn severity(f: &Value) -> Severity {
     }
 }
 
-impl Reader<'_> {
+impl<S: Source + ?Sized> Reader<'_, S> {
     fn commit_evidence(
         &mut self,
         sha: &str,
@@ -652,7 +687,7 @@ pub struct Snapshot {
     pub input: GateInput,
 }
 
-impl Reader<'_> {
+impl<S: Source + ?Sized> Reader<'_, S> {
     /// Assembles the gate input for `release` deploying to `env` at `now`.
     pub fn snapshot(
         &mut self,

@@ -1351,7 +1351,7 @@ impl PayloadStatus for trailmark_model::Record {
     }
 }
 
-impl Reader<'_> {
+impl<S: crate::collect::Source + ?Sized> Reader<'_, S> {
     /// Every record of a kind (no subject filter), in log order.
     pub fn about_kind(
         &mut self,
