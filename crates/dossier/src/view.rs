@@ -160,3 +160,20 @@ pub struct Deployment {
     /// Whether an allowing gate decision for this environment was recorded before it.
     pub gated: bool,
 }
+
+/// What an export says about where its evidence comes from (the dossier's log anchor).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportMeta {
+    /// The log's origin (first line of its checkpoints).
+    pub origin: String,
+    /// Size and root (base64) of the signed checkpoint every proof in the dossier leads to.
+    pub checkpoint_size: u64,
+    pub checkpoint_root: String,
+    /// How many records the dossier carries (each with an inclusion proof).
+    pub records: u64,
+    /// When the dossier was generated (RFC 3339).
+    pub generated_at: String,
+    /// The certification (DSSE-enveloped SLSA VSA), when the release has one: its record.
+    pub certification_record: Option<u64>,
+}
