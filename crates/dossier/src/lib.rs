@@ -4,6 +4,14 @@
 //! assessment results, and verifiable offline.
 #![forbid(unsafe_code)]
 
+pub mod bundle;
+pub mod cert;
+pub mod compute;
+mod error;
+pub mod mem;
+pub mod verify;
 pub mod view;
 
+pub use bundle::{BuildOptions, Dossier, build};
+pub use error::DossierError;
 pub use view::View;

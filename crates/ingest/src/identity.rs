@@ -140,6 +140,26 @@ impl IdentityMap {
         Ok(IdentityMap { owner })
     }
 
+    /// The map in the form [`IdentityMap::from_json`] reads, people and identities sorted: what
+    /// a dossier carries so its view can be rebuilt with the same resolution.
+    pub fn to_json(&self) -> Value {
+        let mut people: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (identity, person) in &self.owner {
+            people
+                .entry(person.as_str())
+                .or_default()
+                .push(identity.as_str());
+        }
+        let list: Vec<Value> = people
+            .into_iter()
+            .map(|(id, mut ids)| {
+                ids.sort_unstable();
+                serde_json::json!({"id": id, "identities": ids})
+            })
+            .collect();
+        serde_json::json!({"people": list})
+    }
+
     /// Resolves a raw identity (`email:…`, `github:…`, `gitlab:…`, `jira:…`, `idp:…`).
     pub fn resolve(&self, raw: &str) -> Option<Resolution> {
         let c = canonical(raw)?;

@@ -381,6 +381,34 @@ pub fn evaluate(policy: &Policy, input: &GateInput) -> Decision {
     }
 }
 
+/// Every built-in check, whatever the gate requires: what a dossier reports. Uses the
+/// environment's gate for its settings (severity threshold, allow-list, required documents),
+/// or defaults when there is none.
+pub fn evaluate_all(policy: &Policy, input: &GateInput) -> Vec<CheckOutcome> {
+    let tally = release_tally(policy, input).unwrap_or_default();
+    let fallback = crate::policy::Gate {
+        checks: Vec::new(),
+        required_documents: Vec::new(),
+        block_severity: Severity::High,
+        allow_findings: Vec::new(),
+        rego: Vec::new(),
+    };
+    let gate = policy.gate(&input.environment).unwrap_or(&fallback);
+    Check::ALL
+        .into_iter()
+        .map(|check| {
+            let out = run_check(check, policy, gate, input, &tally, &input.evaluated_at);
+            CheckOutcome {
+                id: check.id().into(),
+                label: check.label().into(),
+                status: out.status,
+                reasons: out.reasons,
+                entities: out.entities,
+            }
+        })
+        .collect()
+}
+
 /// An exception that lets this deploy proceed despite failing checks.
 fn covering_exception(policy: &Policy, input: &GateInput) -> Option<String> {
     let now = input.evaluated_at.as_str();

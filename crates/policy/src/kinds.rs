@@ -18,6 +18,12 @@ pub const EXCEPTION_CLOSED: &str = "exception.closed";
 /// A rollback decision and each change of its status.
 pub const ROLLBACK_DECIDED: &str = "rollback.decided";
 
+/// A release certified for an environment: an in-toto Statement with a SLSA VSA predicate in
+/// a DSSE envelope, recorded before the deploy it certifies.
+pub const RELEASE_CERTIFIED: &str = "release.certified";
+/// A dossier was exported: the digest of its manifest (what it contains).
+pub const DOSSIER_EXPORTED: &str = "dossier.exported";
+
 /// Records governance writes about evidence; never evidence of the content itself.
 pub fn is_governance(kind: &str) -> bool {
     [
@@ -29,6 +35,7 @@ pub fn is_governance(kind: &str) -> bool {
         "rollback.",
         "access.",
         "security.",
+        "dossier.",
     ]
     .iter()
     .any(|p| kind.starts_with(p))

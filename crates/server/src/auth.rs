@@ -17,7 +17,19 @@ use crate::state::AppState;
 /// another tenant or forge access records.
 pub const RESERVED_SUBJECT_TYPES: &[&str] = &["org", "project", "principal"];
 /// Kind prefixes only the server writes.
-pub const RESERVED_KIND_PREFIXES: &[&str] = &["access.", "security."];
+pub const RESERVED_KIND_PREFIXES: &[&str] = &[
+    "access.",
+    "security.",
+    // Governance records come only from the governance endpoints, which enforce their rules
+    // (a client must not be able to write an approval or a certification as plain evidence).
+    "release.",
+    "approval.",
+    "policy.",
+    "gate.",
+    "exception.",
+    "rollback.",
+    "dossier.",
+];
 
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]

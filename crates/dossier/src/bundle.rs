@@ -1,0 +1,279 @@
+//! The dossier file (JSON): every record with its exact leaf bytes and an inclusion proof to
+//! one signed checkpoint, consistency proofs from the checkpoints the release's gate decisions
+//! were made under, the blobs gate decisions and records cite, the derived view, and a manifest
+//! whose digest is itself recorded in the log (`dossier.exported`), so removing or adding a
+//! record is detected.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use trailmark_ingest::identity::IdentityMap;
+use trailmark_model::{Digest, LogIndex, NewRecord, Timestamp, canonical_bytes};
+use trailmark_policy::collect::Reader;
+use trailmark_policy::{Governance, Policy, kinds};
+use trailmark_store::Store;
+
+use crate::error::DossierError;
+use crate::view::View;
+
+pub const FORMAT: &str = "trailmark.dossier/v1";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dossier {
+    /// Always [`FORMAT`].
+    pub format: String,
+    pub release: String,
+    /// The instant the view describes.
+    pub as_of: String,
+    /// The policy version (record) the view was evaluated under.
+    pub policy_record: u64,
+    /// The signed checkpoint every inclusion proof leads to (C2SP signed note).
+    pub checkpoint: String,
+    pub records: Vec<RecordEntry>,
+    /// Consistency from earlier checkpoints (those of the gate decisions) to `checkpoint`.
+    pub consistency: Vec<ConsistencyEntry>,
+    /// Blobs by digest (`sha256:…` → base64): gate inputs, large payloads, raw inputs on request.
+    pub blobs: BTreeMap<String, String>,
+    pub view: View,
+    /// The identity map the view resolved people with (see `trailmark identity`).
+    pub people: Value,
+    /// The `dossier.exported` record whose payload holds this manifest's digest.
+    pub export_record: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordEntry {
+    pub index: u64,
+    /// The exact leaf bytes (RFC 8785 JSON), base64.
+    pub leaf: String,
+    /// Audit path to `checkpoint`, base64 hashes.
+    pub proof: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyEntry {
+    /// The earlier signed checkpoint.
+    pub checkpoint: String,
+    pub proof: Vec<String>,
+}
+
+/// What the export record commits to: the dossier minus its proofs; `leaf_hashes` are those of
+/// every record but the export record itself.
+pub fn manifest(d: &Dossier, leaf_hashes: &BTreeMap<u64, String>) -> Value {
+    json!({
+        "format": d.format,
+        "release": d.release,
+        "as_of": d.as_of,
+        "policy_record": d.policy_record,
+        "records": leaf_hashes.iter().map(|(i, h)| json!([i, h])).collect::<Vec<_>>(),
+        "blobs": d.blobs.keys().collect::<Vec<_>>(),
+        "people_digest": Digest::of(&canonical_bytes(&d.people)).to_string(),
+        "view_digest": Digest::of(&canonical_bytes(&serde_json::to_value(&d.view).unwrap_or_default())).to_string(),
+    })
+}
+
+/// Options for [`build`].
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// Include the raw inputs (webhook bodies, reports) records were derived from.
+    pub raw_inputs: bool,
+    /// Who is exporting (recorded on the export record).
+    pub actor: String,
+}
+
+/// Builds the dossier of `release`, appending its `dossier.exported` record.
+pub fn build(
+    store: &dyn Store,
+    people: &IdentityMap,
+    policy_name: &str,
+    release: &str,
+    opts: &BuildOptions,
+) -> Result<Dossier, DossierError> {
+    let mut gov = Governance::new(store, people);
+    gov.policy_name = policy_name.to_owned();
+    let policy = gov.active_policy()?;
+    let as_of = Timestamp::now();
+    // Discover what the view reads, over the store.
+    let discovered = crate::compute::view(store, people, release, as_of, &policy.policy)?;
+    let mut indices: std::collections::BTreeSet<u64> = discovered.records.iter().copied().collect();
+    let mut blob_digests: std::collections::BTreeSet<Digest> =
+        discovered.blobs.iter().copied().collect();
+    indices.insert(policy.record);
+    // Every gate decision's input document and policy version, so each can be recomputed.
+    let mut r: Reader<'_> = Reader::new(store, people);
+    let mut gate_sizes = Vec::new();
+    for g in &discovered.view.gate_decisions {
+        let rec = r.record(g.record)?;
+        let p = r.payload(&rec.record)?;
+        if let Some(d) = p
+            .get("input_digest")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<Digest>().ok())
+        {
+            blob_digests.insert(d);
+        }
+        if let Some(pr) = p.get("policy_record").and_then(Value::as_u64) {
+            indices.insert(pr);
+        }
+        gate_sizes.push(g.record + 1);
+    }
+    let mut entries_leaf: Leaves = BTreeMap::new();
+    for i in &indices {
+        add_record(
+            store,
+            *i,
+            opts.raw_inputs,
+            &mut blob_digests,
+            &mut entries_leaf,
+        )?;
+    }
+    let mut mem = crate::mem::MemSource::default();
+    for d in &blob_digests {
+        let bytes = store
+            .blob(d)?
+            .ok_or_else(|| DossierError::Missing(format!("blob {d}")))?;
+        mem.blobs.insert(*d, bytes);
+    }
+    for i in &indices {
+        if let Some(rec) = store.record(LogIndex(*i))? {
+            mem.records.insert(*i, rec);
+        }
+    }
+    // The view is computed from exactly what the dossier carries (as a verifier will).
+    let view = view_of(&mem, people, release, as_of, &policy.policy)?;
+    let blobs = mem
+        .blobs
+        .iter()
+        .map(|(d, b)| (d.to_string(), B64.encode(b)))
+        .collect();
+    let mut dossier = Dossier {
+        format: FORMAT.into(),
+        release: release.to_owned(),
+        as_of: as_of.to_string(),
+        policy_record: policy.record,
+        checkpoint: String::new(),
+        records: Vec::new(),
+        consistency: Vec::new(),
+        blobs,
+        view,
+        people: people.to_json(),
+        export_record: 0,
+    };
+    let hashes: BTreeMap<u64, String> = entries_leaf
+        .iter()
+        .map(|(i, (_, h))| (*i, h.clone()))
+        .collect();
+    let manifest_digest = Digest::of(&canonical_bytes(&manifest(&dossier, &hashes)));
+    let project = dossier.view.release.project.clone();
+    let export: NewRecord = trailmark_model::input::from_value(&json!({
+        "kind": kinds::DOSSIER_EXPORTED,
+        "subjects": [{"type": "release", "id": release}, {"type": "project", "id": project}],
+        "actor": opts.actor,
+        "payload": {"manifest_digest": manifest_digest.to_string(), "records": hashes.len(), "as_of": dossier.as_of, "raw_inputs": opts.raw_inputs},
+    }))
+    .map_err(|e| DossierError::Refused(format!("export record: {e}")))?;
+    let appended = store.append(vec![export])?;
+    let export_index = appended
+        .first()
+        .map(|a| a.index.0)
+        .ok_or_else(|| DossierError::Missing("export record".into()))?;
+    dossier.export_record = export_index;
+    add_record(
+        store,
+        export_index,
+        false,
+        &mut blob_digests,
+        &mut entries_leaf,
+    )?;
+    let cp = store
+        .latest_checkpoint()?
+        .ok_or_else(|| DossierError::Missing("a signed checkpoint".into()))?;
+    dossier.checkpoint = cp.note.clone();
+    for (i, (leaf, _)) in &entries_leaf {
+        let proof = store.inclusion_proof(LogIndex(*i), cp.size)?;
+        dossier.records.push(RecordEntry {
+            index: *i,
+            leaf: B64.encode(leaf),
+            proof: proof.iter().map(|h| h.to_base64()).collect(),
+        });
+    }
+    gate_sizes.sort_unstable();
+    gate_sizes.dedup();
+    for size in gate_sizes {
+        // A gate decision committed alone ends its batch, so a checkpoint at its size exists;
+        // when group commit merged it, the next checkpoint is as good.
+        if let Some(old) = store.checkpoint(size)? {
+            let proof = store.consistency_proof(old.size, cp.size)?;
+            dossier.consistency.push(ConsistencyEntry {
+                checkpoint: old.note,
+                proof: proof.iter().map(|h| h.to_base64()).collect(),
+            });
+        }
+    }
+    Ok(dossier)
+}
+
+type Leaves = BTreeMap<u64, (Vec<u8>, String)>;
+
+/// Adds a record's leaf (and the blobs it cites) to what the dossier carries.
+fn add_record(
+    store: &dyn Store,
+    i: u64,
+    raw_inputs: bool,
+    blobs: &mut std::collections::BTreeSet<Digest>,
+    leaves: &mut Leaves,
+) -> Result<(), DossierError> {
+    let rec = store
+        .record(LogIndex(i))?
+        .ok_or_else(|| DossierError::Missing(format!("record {i}")))?;
+    if raw_inputs {
+        for l in rec
+            .record
+            .links
+            .iter()
+            .filter(|l| l.to.ty.as_str() == "input")
+        {
+            if let Ok(d) = l.to.id.as_str().parse::<Digest>() {
+                blobs.insert(d);
+            }
+        }
+    }
+    if let trailmark_model::Payload::Blob { digest, .. } = &rec.record.payload {
+        blobs.insert(*digest);
+    }
+    leaves.insert(i, (rec.leaf.clone(), B64.encode(rec.leaf_hash.as_bytes())));
+    Ok(())
+}
+
+/// The view over a dossier's records: only those recorded by `as_of` count (the export record
+/// and anything appended while exporting come after).
+pub fn view_of(
+    mem: &crate::mem::MemSource,
+    people: &IdentityMap,
+    release: &str,
+    as_of: Timestamp,
+    policy: &Policy,
+) -> Result<View, DossierError> {
+    let visible = crate::mem::MemSource {
+        records: mem
+            .records
+            .iter()
+            .filter(|(_, r)| r.record.recorded_at <= as_of)
+            .map(|(i, r)| (*i, r.clone()))
+            .collect(),
+        blobs: mem.blobs.clone(),
+    };
+    Ok(crate::compute::view(&visible, people, release, as_of, policy)?.view)
+}
+
+/// The policy a dossier's view was evaluated under, from its own records.
+pub fn policy_of(payload: &Value) -> Result<Policy, DossierError> {
+    let json = payload.get("policy").cloned().unwrap_or_default();
+    Ok(Policy::from_json(&json)?)
+}

@@ -1,0 +1,458 @@
+//! A release built from the real shared fixtures is exported, verified offline, and every kind
+//! of tampering is rejected with the right reason.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use trailmark_dossier::{BuildOptions, Dossier, build, cert, verify};
+use trailmark_ingest::identity::IdentityMap;
+use trailmark_ingest::{Context, Format};
+use trailmark_log::SignerKey;
+use trailmark_model::parse_record;
+use trailmark_policy::{Actor, Governance, Policy};
+use trailmark_store::{SqliteStore, Store};
+
+const HEAD: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+const ARTIFACT: &str = "sha256:ec8ff1bb40da2a36e3e9113dd7a5dd452c5125f7013e849519c0754b3c9fda89";
+const PEOPLE: &str = r#"{"people": [{"id": "codertocat", "identities": ["github:Codertocat"]}, {"id": "hubot", "identities": ["github:hubot"]}, {"id": "alice", "identities": ["person:alice"]}]}"#;
+const POLICY: &str = r#"
+name = "default"
+[approvals.release]
+roles = ["approver"]
+[tickets]
+approved_states = ["Done"]
+[gates.production]
+checks = ["commits_have_tickets", "tickets_approved", "prs_reviewed", "tests_pass", "scans_clean", "sbom_present", "provenance_present", "approvals", "separation_of_duties"]
+"#;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/ingest")
+}
+
+pub struct World {
+    _dir: tempfile::TempDir,
+    pub store: SqliteStore,
+    pub signer: SignerKey,
+    pub people: IdentityMap,
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = SignerKey::from_seed("test.example/log", [5u8; 32]).unwrap();
+        let store = SqliteStore::create(
+            &dir.path().join("log.db"),
+            "test.example/log",
+            signer.clone(),
+        )
+        .unwrap();
+        let w = World {
+            _dir: dir,
+            store,
+            signer,
+            people: IdentityMap::from_json(PEOPLE).unwrap(),
+        };
+        let (_, json) = Policy::from_toml(POLICY, &|_| Err("none".into())).unwrap();
+        w.gov().apply_policy(&json, "person:rm").unwrap();
+        w
+    }
+
+    pub fn gov(&self) -> Governance<'_> {
+        Governance::new(&self.store, &self.people)
+    }
+
+    pub fn ingest(&self, bytes: &[u8], format: Format, event: Option<&str>, commit: Option<&str>) {
+        let ctx = Context {
+            event: event.map(str::to_owned),
+            commit: commit.map(str::to_owned),
+            ..Context::default()
+        };
+        let out = trailmark_ingest::ingest(bytes, Some(format), &ctx).unwrap();
+        self.store
+            .append_with_blobs(out.records, vec![out.raw])
+            .unwrap();
+    }
+
+    pub fn fixture(&self, rel: &str, format: Format, commit: Option<&str>) {
+        self.ingest(
+            &std::fs::read(fixtures().join(rel)).unwrap(),
+            format,
+            None,
+            commit,
+        );
+    }
+
+    /// A compliant release, approved; returns its id.
+    pub fn release(&self) -> String {
+        self.fixture(
+            "github/pull_request/opened.payload.json",
+            Format::Github,
+            None,
+        );
+        let mut review: Value = serde_json::from_slice(
+            &std::fs::read(fixtures().join("github/pull_request_review/submitted.payload.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        review["review"]["state"] = json!("approved");
+        review["review"]["user"]["login"] = json!("hubot");
+        self.ingest(
+            &serde_json::to_vec(&review).unwrap(),
+            Format::Github,
+            Some("pull_request_review"),
+            None,
+        );
+        self.fixture(
+            "jira/webhook-issue-updated-resolved.json",
+            Format::Jira,
+            None,
+        );
+        self.store
+            .append(vec![parse_record(&json!({"kind": "custom.link", "subjects": [{"type": "commit", "id": HEAD}], "links": [{"rel": "implements", "to": {"type": "ticket", "id": "TES-41"}}]}).to_string()).unwrap()])
+            .unwrap();
+        self.fixture(
+            "junit/TEST-uk.co.gresearch.spark.diff.DiffOptionsSuite.xml",
+            Format::Junit,
+            Some(HEAD),
+        );
+        self.fixture("sarif/NoResults.sarif", Format::Sarif, Some(HEAD));
+        self.fixture(
+            "cyclonedx/valid-bom-1.7.json",
+            Format::Cyclonedx,
+            Some(HEAD),
+        );
+        self.fixture(
+            "intoto-slsa/gha_generic-v1.2.1__binary-linux-amd64-push-v4.5.6.intoto.jsonl",
+            Format::Intoto,
+            None,
+        );
+        let g = self.gov();
+        let (id, _) = g
+            .create_release(
+                "acme/hello",
+                "hello",
+                "1.0.0",
+                &["production".into()],
+                None,
+                "person:rm",
+            )
+            .unwrap();
+        g.link(
+            &id,
+            &[
+                ("commit".into(), HEAD.into()),
+                ("artifact".into(), ARTIFACT.into()),
+            ],
+            &[],
+            "explicit",
+            "person:rm",
+        )
+        .unwrap();
+        g.decide_release(
+            &id,
+            &Actor {
+                identity: "person:alice".into(),
+                roles: vec!["approver".into()],
+            },
+            true,
+            None,
+            Some("ok"),
+        )
+        .unwrap();
+        id
+    }
+
+    /// The real deployment_status payload, deploying the release's commit to production.
+    pub fn deploy(&self) {
+        let mut v: Value = serde_json::from_slice(
+            &std::fs::read(fixtures().join("github/deployment_status/payload.json")).unwrap(),
+        )
+        .unwrap();
+        v["deployment"]["sha"] = json!(HEAD);
+        self.ingest(
+            &serde_json::to_vec(&v).unwrap(),
+            Format::Github,
+            Some("deployment_status"),
+            None,
+        );
+    }
+
+    pub fn export(&self, id: &str) -> Dossier {
+        build(
+            &self.store,
+            &self.people,
+            "default",
+            id,
+            &BuildOptions {
+                raw_inputs: true,
+                actor: "person:auditor".into(),
+            },
+        )
+        .unwrap()
+    }
+}
+
+fn check(d: &Dossier, key: &trailmark_log::VerifierKey) -> verify::Report {
+    verify::verify(&serde_json::to_vec(d).unwrap(), key).unwrap()
+}
+
+#[test]
+fn an_exported_dossier_verifies_offline_and_answers_the_auditor() {
+    let w = World::new();
+    let id = w.release();
+    let c = cert::certify(
+        &w.store,
+        &w.people,
+        "default",
+        &id,
+        "production",
+        &w.signer,
+        "person:rm",
+    )
+    .unwrap();
+    w.deploy();
+    let d = w.export(&id);
+    let rep = check(&d, &w.signer.verifier());
+    assert!(rep.ok(), "{:#?}", rep.failures);
+    assert_eq!(rep.certifications, 1);
+    assert_eq!(
+        rep.gate_decisions_recomputed, 1,
+        "the certification's gate decision: {rep:?}"
+    );
+    assert!(rep.consistency_proofs >= 1, "{rep:?}");
+    // The certification is a VSA in a DSSE envelope over an in-toto statement.
+    let st = cert::verify_envelope(&c.envelope, &w.signer.verifier(), &id).unwrap();
+    assert_eq!(
+        st["predicateType"],
+        "https://slsa.dev/verification_summary/v1"
+    );
+    assert_eq!(
+        st["subject"][0]["digest"]["sha256"],
+        ARTIFACT.trim_start_matches("sha256:")
+    );
+    assert_eq!(st["predicate"]["verifiedLevels"][0], "SLSA_BUILD_LEVEL_1");
+
+    let v = &d.view;
+    let answers: Vec<(&str, &str)> = v
+        .questions
+        .iter()
+        .map(|q| (q.id.as_str(), q.answer.as_str()))
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            ("change_authorization", "yes"),
+            ("access_governance", "yes"),
+            ("test_and_validation", "yes"),
+            ("release_certification", "yes"),
+            ("monitoring_and_response", "yes")
+        ],
+        "{:#?}",
+        v.questions
+    );
+    assert_eq!(v.deployments.len(), 1);
+    assert!(v.deployments[0].gated);
+    assert_eq!(v.matrix[0].ticket, "TES-41");
+    assert_eq!(v.matrix[0].commits[0].tests.pass_rate_permille, Some(1000));
+    assert!(
+        v.matrix[0].commits[0]
+            .reviews
+            .iter()
+            .any(|r| r.starts_with("approved by hubot")),
+        "{:?}",
+        v.matrix[0].commits[0].reviews
+    );
+    assert!(
+        v.controls
+            .iter()
+            .any(|c| c.id == "CC8.1" && c.status == "met")
+    );
+    assert!(
+        v.gaps
+            .iter()
+            .all(|g| g.starts_with("not required by the policy: ")),
+        "{:#?}",
+        v.gaps
+    );
+    assert!(
+        v.gaps
+            .iter()
+            .any(|g| g.contains("no branch protection was recorded")),
+        "negative evidence is still stated: {:#?}",
+        v.gaps
+    );
+    assert!(
+        v.story
+            .approval_at_deploy
+            .as_ref()
+            .is_some_and(|t| t.counted == vec!["alice".to_owned()])
+    );
+    // Raw inputs were asked for: the webhook bodies are in the dossier, by digest.
+    let pr = trailmark_model::Digest::of(
+        &std::fs::read(fixtures().join("github/pull_request/opened.payload.json")).unwrap(),
+    );
+    assert!(d.blobs.contains_key(&pr.to_string()));
+}
+
+#[test]
+fn gaps_are_stated_and_an_ungated_deploy_is_named() {
+    let w = World::new();
+    let id = w.release();
+    w.deploy(); // no gate decision before it
+    w.fixture("junit/junit.fail.xml", Format::Junit, Some(HEAD));
+    let d = w.export(&id);
+    assert!(check(&d, &w.signer.verifier()).ok());
+    let gaps = d.view.gaps.join("\n");
+    assert!(
+        gaps.contains("was not preceded by an allowing gate decision"),
+        "{gaps}"
+    );
+    assert!(gaps.contains("1 failed"), "{gaps}");
+    assert!(
+        gaps.contains("alice's decision (record") && gaps.contains("it lapsed"),
+        "the new report changed the content: {gaps}"
+    );
+    let q: Vec<&str> = d.view.questions.iter().map(|q| q.answer.as_str()).collect();
+    assert_eq!(q[2], "partial", "tests failed, scans clean");
+    assert_eq!(q[4], "no", "an ungated deploy");
+    assert!(
+        d.view
+            .controls
+            .iter()
+            .any(|c| c.id == "CC8.1" && c.status != "met")
+    );
+}
+
+#[test]
+fn tampering_is_rejected_with_the_right_reason() {
+    let w = World::new();
+    let id = w.release();
+    cert::certify(
+        &w.store,
+        &w.people,
+        "default",
+        &id,
+        "production",
+        &w.signer,
+        "person:rm",
+    )
+    .unwrap();
+    let d = w.export(&id);
+    let key = w.signer.verifier();
+    assert!(check(&d, &key).ok());
+    let fails = |d: &Dossier| check(d, &key).failures.join("\n");
+
+    // A record changed: its leaf no longer hashes into the signed tree.
+    let mut t = d.clone();
+    let i = t
+        .records
+        .iter()
+        .position(|r| r.index == d.view.story.approvals[0].record)
+        .unwrap();
+    let leaf = String::from_utf8(B64.decode(&t.records[i].leaf).unwrap())
+        .unwrap()
+        .replace("\"approve\"", "\"reject\"");
+    t.records[i].leaf = B64.encode(leaf);
+    let f = fails(&t);
+    assert!(
+        f.contains(&format!("record {}: not in the log", t.records[i].index)),
+        "{f}"
+    );
+
+    // A record removed: the dossier is no longer what was exported, and the view changes.
+    let mut t = d.clone();
+    t.records.remove(i);
+    let f = fails(&t);
+    assert!(f.contains("is not what was exported"), "{f}");
+
+    // A proof altered.
+    let mut t = d.clone();
+    let j = t.records.iter().position(|r| !r.proof.is_empty()).unwrap();
+    t.records[j].proof[0] = B64.encode([0u8; 32]);
+    assert!(fails(&t).contains(&format!("record {}: not in the log", t.records[j].index)));
+
+    // A checkpoint swapped for an earlier (genuinely signed) one.
+    let mut t = d.clone();
+    t.checkpoint = w.store.checkpoint(3).unwrap().unwrap().note;
+    let f = fails(&t);
+    assert!(f.contains("not in the log at checkpoint size 3"), "{f}");
+
+    // A checkpoint signed by another key.
+    let other = SignerKey::from_seed("test.example/log", [6u8; 32]).unwrap();
+    assert!(fails(&d).is_empty());
+    let f = check(&d, &other.verifier()).failures.join("\n");
+    assert!(f.contains("the checkpoint does not verify"), "{f}");
+
+    // A blob changed: a gate decision's input document.
+    let mut t = d.clone();
+    let g = d.view.gate_decisions[0].input_digest.clone();
+    t.blobs.insert(g.clone(), B64.encode(b"{}"));
+    let f = fails(&t);
+    assert!(
+        f.contains(&format!("blob {g}: its bytes do not hash")),
+        "{f}"
+    );
+
+    // The view edited to hide a gap.
+    let mut t = d.clone();
+    t.view.gaps.push("nothing to see".into());
+    assert!(fails(&t).contains("the view (questions, matrix, controls, gaps) does not match"));
+
+    // Unreadable input is not a verification failure but an error.
+    assert!(verify::verify(b"{\"format\": 1}", &key).is_err());
+}
+
+#[test]
+fn a_certification_signed_with_another_key_is_rejected() {
+    let w = World::new();
+    let id = w.release();
+    // Someone with write access records a certification signed by a key that is not the log's.
+    let forger = SignerKey::from_seed("test.example/log", [9u8; 32]).unwrap();
+    let stmt = json!({"_type": cert::STATEMENT_TYPE, "subject": [], "predicateType": cert::VSA_TYPE,
+        "predicate": {"resourceUri": format!("trailmark:release/{id}"), "verificationResult": "PASSED"}});
+    let env = cert::envelope(&forger, &trailmark_model::canonical_bytes(&stmt));
+    let rec = trailmark_model::input::from_value(
+        &json!({"kind": "release.certified", "subjects": [{"type": "release", "id": id}],
+        "payload": {"environment": "production", "envelope": env}}),
+    )
+    .unwrap();
+    let idx = w.store.append(vec![rec]).unwrap()[0].index.0;
+    let d = w.export(&id);
+    let f = check(&d, &w.signer.verifier()).failures.join("\n");
+    assert!(
+        f.contains(&format!(
+            "certification {idx}: no valid signature by test.example/log+"
+        )),
+        "{f}"
+    );
+}
+
+#[test]
+fn certification_needs_an_allowing_gate() {
+    let w = World::new();
+    let g = w.gov();
+    let (id, _) = g
+        .create_release(
+            "acme/hello",
+            "bare",
+            "1",
+            &["production".into()],
+            None,
+            "person:rm",
+        )
+        .unwrap();
+    let err = cert::certify(
+        &w.store,
+        &w.people,
+        "default",
+        &id,
+        "production",
+        &w.signer,
+        "person:rm",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("the gate denies"), "{err}");
+}
