@@ -88,6 +88,7 @@ pub fn view<S: Source + ?Sized>(
     let mut gates = Vec::new();
     let mut last_permit: Option<(u64, Option<Tally>)> = None;
     let mut certified = Vec::new();
+    let mut certified_at: Vec<(String, u64)> = Vec::new();
     let mut rollbacks: BTreeMap<String, (String, String)> = BTreeMap::new();
     let mut cleared = Vec::new();
     for rec in &snap.release.records {
@@ -115,12 +116,9 @@ pub fn view<S: Source + ?Sized>(
                     policy_digest: text(&p, "/policy_digest").unwrap_or_default(),
                 });
             }
-            kinds::RELEASE_CERTIFIED => certified.push(format!(
-                "certified for {} at {} (record {})",
-                text(&p, "/environment").unwrap_or_default(),
-                rr.recorded_at,
-                rr.index.0
-            )),
+            kinds::RELEASE_CERTIFIED => {
+                certified_at.push((text(&p, "/environment").unwrap_or_default(), rr.index.0))
+            }
             kinds::ROLLBACK_DECIDED => {
                 let id = rr
                     .subjects
@@ -142,6 +140,10 @@ pub fn view<S: Source + ?Sized>(
         }
     }
 
+    for (env_name, i) in &certified_at {
+        let at = r.record(*i)?.record.recorded_at;
+        certified.push(format!("certified for {env_name} at {at} (record {i})"));
+    }
     // Deployments of the included commits, and builds and test detail per commit.
     let mut deployments = Vec::new();
     let mut builds: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -276,6 +278,17 @@ pub fn view<S: Source + ?Sized>(
             gaps.push(format!(
                 "approval by {} (record {}) was given after the first deploy at {t}",
                 a.person, a.record
+            ));
+        }
+    }
+    for d in &deployments {
+        if let Some((_, c)) = certified_at
+            .iter()
+            .find(|(e, c)| *e == d.environment && *c > d.record)
+        {
+            gaps.push(format!(
+                "deployment record {} to {} came before its certification (record {c})",
+                d.record, d.environment
             ));
         }
     }

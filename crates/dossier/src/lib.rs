@@ -4,6 +4,7 @@
 //! assessment results, and verifiable offline.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod bundle;
 pub mod cert;
 pub mod compute;

@@ -1,5 +1,7 @@
 //! The dossier crate's one integration-test binary.
 #![allow(clippy::unwrap_used)]
 
+#[path = "dossier/audit.rs"]
+mod audit;
 #[path = "dossier/build_verify.rs"]
 mod build_verify;

@@ -931,7 +931,12 @@ impl<'a> Governance<'a> {
     pub fn release_including(&self, sha: &str, scope: &str) -> Result<Option<String>, PolicyError> {
         let mut r = self.reader();
         let s = subject("commit", sha)?;
-        let prefix = format!("{scope}/");
+        // An empty scope matches every release.
+        let prefix = if scope.is_empty() {
+            String::new()
+        } else {
+            format!("{scope}/")
+        };
         let mut found = None;
         for rec in r.mentioning(&s)? {
             if rec.record.kind.as_str() != kinds::RELEASE_LINKED {
