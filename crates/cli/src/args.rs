@@ -220,6 +220,21 @@ pub enum Command {
     /// Rollback decisions: propose, move through approved/executing/executed/cancelled.
     #[command(subcommand)]
     Rollback(crate::governance::RollbackCommand),
+    /// Export a release's compliance dossier: every record with its proof, the gate decisions
+    /// with their inputs and policies, and the auditor's view (JSON, HTML or OSCAL). The export
+    /// itself is recorded.
+    Dossier(crate::dossier::DossierArgs),
+    /// Certify a release for an environment: evaluates the gate and, if it allows (or approved
+    /// exceptions cover every denial), records a DSSE-signed in-toto SLSA VSA. Prints the envelope.
+    Certify(crate::dossier::CertifyArgs),
+    /// Verify a dossier offline against the log's verifier key: proofs, signatures, digests,
+    /// recomputed gate decisions and view. Exit 0 verified, 1 not, 2 unreadable.
+    VerifyDossier(crate::dossier::VerifyDossierArgs),
+    /// Auditor workflows: the population of deployments in a period, reproducible samples.
+    #[command(subcommand)]
+    Audit(crate::dossier::AuditCommand),
+    /// The five auditor questions for a release, answered with evidence.
+    Explain(crate::dossier::ExplainArgs),
 }
 
 #[derive(Debug, Subcommand)]

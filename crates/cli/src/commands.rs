@@ -38,6 +38,11 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
         Command::Approvals(args) => crate::governance::approvals(&dir, args, &mut out),
         Command::Exception(cmd) => crate::governance::exception(&dir, cmd, &mut out),
         Command::Rollback(cmd) => crate::governance::rollback(&dir, cmd, &mut out),
+        Command::Dossier(a) => crate::dossier::dossier(&dir, a, &mut out),
+        Command::Certify(a) => crate::dossier::certify(&dir, a, &mut out),
+        Command::VerifyDossier(a) => crate::dossier::verify_dossier(a, &mut out),
+        Command::Audit(cmd) => crate::dossier::audit(&dir, cmd, &mut out),
+        Command::Explain(a) => crate::dossier::explain(&dir, a, &mut out),
         Command::Init { origin } => {
             let (store, verifier) = dir.init(origin)?;
             eprintln!(

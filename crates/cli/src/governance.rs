@@ -19,14 +19,14 @@ pub struct Who {
     /// Identity mapping file (people and their identities across tools). Default:
     /// `<data-dir>/people.json` when it exists.
     #[arg(long, env = "TRAILMARK_PEOPLE")]
-    people: Option<PathBuf>,
+    pub people: Option<PathBuf>,
     /// Who is acting, as a raw identity (`person:alice`, `github:alice`...). Recorded as the
     /// record's actor.
     #[arg(long = "as", env = "TRAILMARK_ACTOR", default_value = "cli")]
-    actor: String,
+    pub actor: String,
     /// The policy to use.
     #[arg(long, default_value = "default")]
-    policy: String,
+    pub policy: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,7 +251,7 @@ pub enum RollbackCommand {
     },
 }
 
-fn people(dir: &DataDir, who: &Who) -> Result<IdentityMap, CliError> {
+pub fn people(dir: &DataDir, who: &Who) -> Result<IdentityMap, CliError> {
     let path = match &who.people {
         Some(p) => p.clone(),
         None => {

@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 mod datadir;
+mod dossier;
 mod error;
 mod governance;
 mod service;

@@ -16,3 +16,23 @@ pub mod view;
 pub use bundle::{BuildOptions, Dossier, build};
 pub use error::DossierError;
 pub use view::View;
+
+/// "Explain release R": the view as of now, without exporting anything.
+pub fn explain(
+    store: &dyn trailmark_store::Store,
+    people: &trailmark_ingest::identity::IdentityMap,
+    policy_name: &str,
+    release: &str,
+) -> Result<View, DossierError> {
+    let mut gov = trailmark_policy::Governance::new(store, people);
+    gov.policy_name = policy_name.to_owned();
+    let policy = gov.active_policy()?;
+    Ok(compute::view(
+        store,
+        people,
+        release,
+        trailmark_model::Timestamp::now(),
+        &policy.policy,
+    )?
+    .view)
+}

@@ -39,7 +39,7 @@ fn fixture(rel: &str) -> String {
 #[test]
 fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line() {
     let env = Env::new();
-    env.init();
+    let vkey = env.init();
     // A repository with a tagged first release and two commits since, one without a ticket.
     let repo = env.file("keep", "").parent().unwrap().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
@@ -257,4 +257,54 @@ fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line()
     );
     let verify = env.run(&["verify"]);
     assert!(verify.status.success(), "{}", stderr(&verify));
+
+    // Certification needs the exception approved; the dossier verifies offline either way.
+    let out = env.run(&["certify", "--release", r, "--env", "production"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no retrospective approval yet"),
+        "{}",
+        stderr(&out)
+    );
+    let file = env.file("dossier.json", "");
+    env.ok(&[
+        "dossier",
+        "--release",
+        r,
+        "--raw-inputs",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    let out = env.run(&["verify-dossier", file.to_str().unwrap(), "--vkey", &vkey]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("\"answer\": \"partial\""), "{text}");
+    let tampered = env.file(
+        "tampered.json",
+        &text.replacen("\"answer\": \"partial\"", "\"answer\": \"yes\"", 1),
+    );
+    let out = env.run(&[
+        "verify-dossier",
+        tampered.to_str().unwrap(),
+        "--vkey",
+        &vkey,
+    ]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the view (questions, matrix, controls, gaps) does not match"),
+        "{}",
+        stderr(&out)
+    );
+    let garbage = env.file("garbage.json", "{\"not\": \"a dossier\"}");
+    assert_eq!(
+        code(&env.run(&["verify-dossier", garbage.to_str().unwrap(), "--vkey", &vkey])),
+        2
+    );
+    let explained = env.ok(&["explain", "--release", r]);
+    assert!(
+        explained
+            .contains("Was every change requested and authorized before it shipped? — PARTIAL"),
+        "{explained}"
+    );
+    assert!(explained.contains("has no linked ticket"), "{explained}");
 }
