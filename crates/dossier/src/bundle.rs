@@ -138,17 +138,17 @@ pub fn build(
         let bytes = store
             .blob(d)?
             .ok_or_else(|| DossierError::Missing(format!("blob {d}")))?;
-        mem.blobs.insert(*d, bytes);
+        mem.insert_blob(*d, bytes);
     }
     for i in &indices {
         if let Some(rec) = store.record(LogIndex(*i))? {
-            mem.records.insert(*i, rec);
+            mem.insert(rec);
         }
     }
     // The view is computed from exactly what the dossier carries (as a verifier will).
     let view = view_of(&mem, people, release, as_of, &policy.policy)?;
     let blobs = mem
-        .blobs
+        .blobs()
         .iter()
         .map(|(d, b)| (d.to_string(), B64.encode(b)))
         .collect();
@@ -260,15 +260,7 @@ pub fn view_of(
     as_of: Timestamp,
     policy: &Policy,
 ) -> Result<View, DossierError> {
-    let visible = crate::mem::MemSource {
-        records: mem
-            .records
-            .iter()
-            .filter(|(_, r)| r.record.recorded_at <= as_of)
-            .map(|(i, r)| (*i, r.clone()))
-            .collect(),
-        blobs: mem.blobs.clone(),
-    };
+    let visible = mem.until(as_of);
     Ok(crate::compute::view(&visible, people, release, as_of, policy)?.view)
 }
 

@@ -120,18 +120,15 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
                 {
                     fail(&mut rep, format!("record {} appears twice", e.index));
                 }
-                src.records.insert(
-                    e.index,
-                    StoredRecord {
-                        record,
-                        leaf,
-                        leaf_hash: h,
-                    },
-                );
+                src.insert(StoredRecord {
+                    record,
+                    leaf,
+                    leaf_hash: h,
+                });
             }
         }
     }
-    rep.records = src.records.len();
+    rep.records = src.records().len();
 
     for (digest, b64) in &d.blobs {
         let Ok(digest_v) = digest.parse::<Digest>() else {
@@ -143,7 +140,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         };
         match B64.decode(b64) {
             Ok(bytes) if Digest::of(&bytes) == digest_v => {
-                src.blobs.insert(digest_v, bytes);
+                src.insert_blob(digest_v, bytes);
             }
             Ok(_) => fail(
                 &mut rep,
@@ -152,10 +149,10 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
             Err(e) => fail(&mut rep, format!("blob {digest}: not base64: {e}")),
         }
     }
-    rep.blobs = src.blobs.len();
-    for r in src.records.values() {
+    rep.blobs = src.blobs().len();
+    for r in src.records().values() {
         if let Payload::Blob { digest, .. } = &r.record.payload
-            && !src.blobs.contains_key(digest)
+            && !src.blobs().contains_key(digest)
         {
             fail(
                 &mut rep,
@@ -168,7 +165,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
     }
 
     // The export record commits to exactly these records, blobs, view and identity map.
-    match src.records.get(&d.export_record) {
+    match src.records().get(&d.export_record) {
         Some(r) if r.record.kind.as_str() == kinds::DOSSIER_EXPORTED => {
             let want = payload(&src, r).and_then(|p| {
                 p.get("manifest_digest")
@@ -232,7 +229,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
 
     // Every gate decision recomputed from its recorded input and policy.
     for r in src
-        .records
+        .records()
         .values()
         .filter(|r| r.record.kind.as_str() == kinds::GATE_DECIDED)
     {
@@ -255,7 +252,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
 
     // Certifications: a DSSE envelope signed by the log's key, recorded in the log.
     for r in src
-        .records
+        .records()
         .values()
         .filter(|r| r.record.kind.as_str() == kinds::RELEASE_CERTIFIED)
     {
@@ -291,7 +288,7 @@ fn payload(src: &MemSource, r: &StoredRecord) -> Option<Value> {
     match &r.record.payload {
         Payload::Inline(v) => Some(v.clone()),
         Payload::Blob { digest, .. } => src
-            .blobs
+            .blobs()
             .get(digest)
             .and_then(|b| serde_json::from_slice(b).ok()),
     }
@@ -306,7 +303,7 @@ fn recompute(src: &MemSource, p: &Value) -> Result<bool, String> {
         .and_then(|s| s.parse().ok())
         .ok_or("no input digest")?;
     let bytes = src
-        .blobs
+        .blobs()
         .get(&digest)
         .ok_or_else(|| format!("its input document {digest} is missing"))?;
     let input: GateInput =
@@ -316,7 +313,7 @@ fn recompute(src: &MemSource, p: &Value) -> Result<bool, String> {
         .and_then(Value::as_u64)
         .ok_or("no policy record")?;
     let prec = src
-        .records
+        .records()
         .get(&pr)
         .ok_or_else(|| format!("its policy version (record {pr}) is missing"))?;
     if prec.record.kind.as_str() != kinds::POLICY_VERSION {
@@ -338,7 +335,7 @@ fn recompute(src: &MemSource, p: &Value) -> Result<bool, String> {
 fn rebuild_view(src: &MemSource, d: &Dossier) -> Result<crate::view::View, String> {
     let people = IdentityMap::from_json(&d.people.to_string()).map_err(|e| e.to_string())?;
     let prec = src
-        .records
+        .records()
         .get(&d.policy_record)
         .ok_or_else(|| format!("policy record {} is missing", d.policy_record))?;
     let pjson = payload(src, prec)

@@ -3,6 +3,7 @@
 //! Everything is read from records, so the same state can be rebuilt by anyone with the log.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 use trailmark_ingest::identity::IdentityMap;
@@ -43,7 +44,9 @@ impl Source for dyn Store + '_ {
 pub struct Reader<'a, S: Source + ?Sized = dyn Store + 'a> {
     pub store: &'a S,
     pub people: &'a IdentityMap,
-    cache: BTreeMap<u64, StoredRecord>,
+    // Shared, not cloned: a release's link record names every commit and would otherwise be
+    // copied once per commit.
+    cache: BTreeMap<u64, Arc<StoredRecord>>,
     blobs: std::cell::RefCell<BTreeSet<Digest>>,
 }
 
@@ -82,7 +85,7 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
         &mut self,
         s: &Subject,
         kind: Option<&str>,
-    ) -> Result<Vec<StoredRecord>, PolicyError> {
+    ) -> Result<Vec<Arc<StoredRecord>>, PolicyError> {
         let kind = match kind {
             Some(k) => Some(
                 trailmark_model::Kind::parse(k)
@@ -103,7 +106,11 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
             let n = page.len();
             after = page.last().map(|r| r.record.index);
             for r in page {
-                self.cache.insert(r.record.index.0, r.clone());
+                let r = self
+                    .cache
+                    .entry(r.record.index.0)
+                    .or_insert_with(|| Arc::new(r))
+                    .clone();
                 out.push(r);
             }
             if n < 1000 {
@@ -113,7 +120,7 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
     }
 
     /// Every record naming `subject`, as a subject or as a link target.
-    pub fn mentioning(&mut self, s: &Subject) -> Result<Vec<StoredRecord>, PolicyError> {
+    pub fn mentioning(&mut self, s: &Subject) -> Result<Vec<Arc<StoredRecord>>, PolicyError> {
         let idx: BTreeSet<u64> = self
             .store
             .mentions(s)?
@@ -127,7 +134,7 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
         Ok(out)
     }
 
-    pub fn record(&mut self, i: u64) -> Result<StoredRecord, PolicyError> {
+    pub fn record(&mut self, i: u64) -> Result<Arc<StoredRecord>, PolicyError> {
         if let Some(r) = self.cache.get(&i) {
             return Ok(r.clone());
         }
@@ -135,6 +142,7 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
             .store
             .record(LogIndex(i))?
             .ok_or_else(|| PolicyError::NotFound(format!("record {i}")))?;
+        let r = Arc::new(r);
         self.cache.insert(i, r.clone());
         Ok(r)
     }
@@ -207,7 +215,7 @@ pub struct Release {
     pub links: Vec<(String, String, u64, Timestamp)>,
     pub documents: Vec<(DocumentRef, u64, Timestamp)>,
     /// Every record filed under the release, in log order.
-    pub records: Vec<StoredRecord>,
+    pub records: Vec<Arc<StoredRecord>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

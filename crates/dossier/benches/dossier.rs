@@ -1,0 +1,130 @@
+//! Dossier benchmarks. Run: `cargo bench -p trailmark-dossier --bench dossier` (BENCHMARKS.md).
+//!
+//! A release of N/3 commits; each commit has a git commit record, a JUnit-shaped test report and
+//! a SARIF-shaped scan (three evidence records), all linked to one ticket with an approved
+//! transition; one approval. The dossier then carries ≈ N records.
+//! - `build/N`: export the dossier (collect, view, export record, N inclusion proofs).
+//! - `verify/N`: verify the exported dossier offline (proofs, leaves, manifest, view rebuilt).
+//! - `explain/N`: the five questions for the release.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use trailmark_dossier::{BuildOptions, build, explain, verify};
+use trailmark_ingest::identity::IdentityMap;
+use trailmark_log::SignerKey;
+use trailmark_model::input::from_value;
+use trailmark_policy::{Actor, Governance, Policy};
+use trailmark_store::{SqliteStore, Store};
+
+const POLICY: &str = "name = \"default\"\n[approvals.release]\nroles = [\"approver\"]\n[tickets]\napproved_states = [\"Done\"]\n[gates.production]\nchecks = [\"commits_have_tickets\", \"tickets_approved\", \"tests_pass\", \"scans_clean\", \"approvals\"]\n";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    signer: SignerKey,
+    people: IdentityMap,
+    release: String,
+}
+
+fn fixture(records: usize) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = SignerKey::from_seed("bench.example/log", [4u8; 32]).unwrap();
+    let store = SqliteStore::create(
+        &dir.path().join("log.db"),
+        "bench.example/log",
+        signer.clone(),
+    )
+    .unwrap();
+    let people = IdentityMap::default();
+    let (_, pjson) = Policy::from_toml(POLICY, &|_| Err("none".into())).unwrap();
+    let g = Governance::new(&store, &people);
+    g.apply_policy(&pjson, "person:rm").unwrap();
+    let commits = records / 3;
+    let mut batch = vec![from_value(&json!({"kind": "jira.transition", "subjects": [{"type": "ticket", "id": "PAY-1"}], "payload": {"to": "Done", "from": "In Progress"}})).unwrap()];
+    let mut shas = Vec::new();
+    for i in 0..commits {
+        let sha = format!("{:040x}", i + 1);
+        batch.push(from_value(&json!({"kind": "git.commit", "subjects": [{"type": "commit", "id": sha}],
+            "links": [{"rel": "in_repo", "to": {"type": "repo", "id": "github.com/acme/pay"}}, {"rel": "references", "to": {"type": "ticket", "id": "PAY-1"}}],
+            "payload": {"author": {"email": format!("dev{}@acme.example", i % 7)}, "committer": {"email": "ci@acme.example"}, "message": format!("PAY-1 change {i}")}})).unwrap());
+        batch.push(from_value(&json!({"kind": "test.report", "subjects": [{"type": "commit", "id": sha}], "links": [{"rel": "tests", "to": {"type": "commit", "id": sha}}],
+            "payload": {"name": "unit", "totals": {"tests": 120, "passed": 120, "failures": 0, "errors": 0, "skipped": 0, "flaky": 0}, "cases": []}})).unwrap());
+        batch.push(from_value(&json!({"kind": "scan.sarif", "subjects": [{"type": "commit", "id": sha}], "links": [{"rel": "scans", "to": {"type": "commit", "id": sha}}],
+            "payload": {"tool": {"name": "scanner"}, "results": [{"rule_id": "R1", "level": "note"}]}})).unwrap());
+        shas.push(("commit".to_owned(), sha));
+    }
+    for chunk in batch.chunks(1000) {
+        store.append(chunk.to_vec()).unwrap();
+    }
+    let (release, _) = g
+        .create_release(
+            "acme/pay",
+            "pay",
+            "1.0",
+            &["production".into()],
+            None,
+            "person:rm",
+        )
+        .unwrap();
+    g.link(&release, &shas, &[], "explicit", "person:rm")
+        .unwrap();
+    g.decide_release(
+        &release,
+        &Actor {
+            identity: "person:alice".into(),
+            roles: vec!["approver".into()],
+        },
+        true,
+        None,
+        None,
+    )
+    .unwrap();
+    g.gate(&release, "production", None).unwrap();
+    Fixture {
+        _dir: dir,
+        store,
+        signer,
+        people,
+        release,
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let sizes: Vec<usize> = std::env::var("TRAILMARK_BENCH_DOSSIER_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000]);
+    let mut group = c.benchmark_group("dossier");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    for n in sizes {
+        let f = fixture(n);
+        let opts = BuildOptions {
+            raw_inputs: false,
+            actor: "bench".into(),
+        };
+        let d = build(&f.store, &f.people, "default", &f.release, &opts).unwrap();
+        eprintln!("dossier/{n}: {} records carried", d.records.len());
+        let bytes = serde_json::to_vec(&d).unwrap();
+        let key = f.signer.verifier();
+        assert!(verify::verify(&bytes, &key).unwrap().ok());
+        group.bench_function(format!("build/{n}"), |b| {
+            b.iter(|| black_box(build(&f.store, &f.people, "default", &f.release, &opts).unwrap()))
+        });
+        group.bench_function(format!("verify/{n}"), |b| {
+            b.iter(|| black_box(verify::verify(&bytes, &key).unwrap()))
+        });
+        group.bench_function(format!("explain/{n}"), |b| {
+            b.iter(|| black_box(explain(&f.store, &f.people, "default", &f.release).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(dossier, benches);
+criterion_main!(dossier);
