@@ -88,6 +88,10 @@ pub fn serve(
         .map_err(io("starting the async runtime".into()))?;
     let state = AppState::new(store, access, config.clone())
         .map_err(|e| input(format!("configuration: {e}")))?;
+    // Certifications are signed with the log's key, which lives in the data directory.
+    if let Ok(signer) = dir.signer() {
+        state.set_certifier(signer);
+    }
     // People and their identities across tools, for separation of duties.
     let people = dir.root().join("people.json");
     if people.exists() {

@@ -150,6 +150,22 @@ pub fn app(state: AppState) -> Router {
             "/gate-decisions/{record}/replay",
             get(api::releases::replay),
         )
+        .route(
+            "/releases/{org}/{project}/{release}/dossier",
+            get(api::dossier::export),
+        )
+        .route(
+            "/releases/{org}/{project}/{release}/certify",
+            post(api::dossier::certify),
+        )
+        .route(
+            "/releases/{org}/{project}/{release}/explain",
+            get(api::dossier::explain),
+        )
+        .route(
+            "/orgs/{org}/audit/population",
+            get(api::dossier::population),
+        )
         .route("/approvals/pending", get(api::releases::pending));
 
     Router::new()

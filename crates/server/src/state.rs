@@ -24,6 +24,8 @@ pub struct Inner {
     pub hooks: BTreeMap<String, Hook>,
     /// People and their identities across tools (separation of duties).
     pub people: std::sync::RwLock<Arc<trailmark_ingest::identity::IdentityMap>>,
+    /// The key release certifications are signed with (the log's), when this server may certify.
+    certifier: std::sync::RwLock<Option<trailmark_log::SignerKey>>,
     draining: AtomicBool,
 }
 
@@ -52,6 +54,7 @@ impl AppState {
             config,
             hooks,
             people: std::sync::RwLock::new(Arc::default()),
+            certifier: std::sync::RwLock::new(None),
             draining: AtomicBool::new(false),
         })))
     }
@@ -61,6 +64,17 @@ impl AppState {
         if let Ok(mut p) = self.0.people.write() {
             *p = Arc::new(map);
         }
+    }
+
+    /// Lets this server certify releases, signing with `key`.
+    pub fn set_certifier(&self, key: trailmark_log::SignerKey) {
+        if let Ok(mut c) = self.0.certifier.write() {
+            *c = Some(key);
+        }
+    }
+
+    pub fn certifier(&self) -> Option<trailmark_log::SignerKey> {
+        self.0.certifier.read().ok().and_then(|c| c.clone())
     }
 
     /// The identity map in use.

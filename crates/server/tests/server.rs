@@ -19,6 +19,8 @@ use trailmark_server::governance::{self, NewToken};
 use trailmark_server::{AppState, Config, app};
 use trailmark_store::{Query, SqliteStore, Store};
 
+#[path = "server/dossier.rs"]
+mod dossier;
 #[path = "server/hooks.rs"]
 mod hooks;
 #[path = "server/matrix.rs"]

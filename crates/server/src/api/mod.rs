@@ -2,6 +2,7 @@
 //! handlers' annotations.
 
 pub mod access;
+pub mod dossier;
 pub mod evidence;
 pub mod health;
 pub mod log;
@@ -22,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         releases::checks, releases::policy_show, releases::policy_apply, releases::policy_decide,
         releases::raise_exception, releases::exceptions, releases::decide_exception,
         releases::propose_rollback, releases::update_rollback, releases::replay, releases::clear,
+        dossier::export, dossier::certify, dossier::explain, dossier::population,
         crate::hooks::receive, health::healthz, health::readyz,
     ),
     components(schemas(crate::error::Problem)),
@@ -31,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         (name = "log", description = "Signed checkpoints and proofs"),
         (name = "access", description = "Tokens, users, roles"),
         (name = "governance", description = "Releases, approvals and release gates"),
+        (name = "dossier", description = "Compliance dossiers, certification and audits"),
         (name = "webhooks", description = "Signed deliveries from delivery tools"),
         (name = "health", description = "Liveness and readiness"),
     )
