@@ -556,6 +556,15 @@ fn matrix(
     approvals: &[ApprovalLine],
     deployments: &[Deployment],
 ) -> Vec<MatrixRow> {
+    // Grouped once: per-commit lookups must not scan every report (releases have thousands).
+    let mut tests_by: BTreeMap<&str, Vec<&trailmark_policy::input::TestInfo>> = BTreeMap::new();
+    for t in &input.tests {
+        tests_by.entry(t.subject.as_str()).or_default().push(t);
+    }
+    let mut scans_by: BTreeMap<&str, Vec<&trailmark_policy::input::ScanInfo>> = BTreeMap::new();
+    for x in &input.scans {
+        scans_by.entry(x.subject.as_str()).or_default().push(x);
+    }
     let mut tickets: Vec<String> = input.tickets.iter().map(|t| t.key.clone()).collect();
     if input.commits.iter().any(|c| c.tickets.is_empty()) {
         tickets.push("(no ticket)".into());
@@ -603,11 +612,8 @@ fn matrix(
                         })
                         .collect();
                     let subject = format!("commit:{}", c.sha);
-                    let mine: Vec<_> = input
-                        .tests
-                        .iter()
-                        .filter(|t| t.subject == subject)
-                        .collect();
+                    let mine: Vec<&trailmark_policy::input::TestInfo> =
+                        tests_by.get(subject.as_str()).cloned().unwrap_or_default();
                     let mut s = TestSummary {
                         reports: mine.len() as u64,
                         ..TestSummary::default()
@@ -636,10 +642,10 @@ fn matrix(
                         })
                         .map(|(n, _)| n.clone())
                         .collect();
-                    let findings = input
-                        .scans
-                        .iter()
-                        .filter(|x| x.subject == subject)
+                    let findings = scans_by
+                        .get(subject.as_str())
+                        .into_iter()
+                        .flatten()
                         .flat_map(|x| {
                             x.findings.iter().map(move |f| {
                                 format!(

@@ -272,6 +272,8 @@ impl<S: Source + ?Sized> Reader<'_, S> {
         let p = self.payload(&created)?;
         let mut links: Vec<(String, String, u64, Timestamp)> = Vec::new();
         let mut documents = Vec::new();
+        // First link wins; a set keeps this linear in the number of links.
+        let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
         for r in records
             .iter()
             .filter(|r| r.record.kind.as_str() == kinds::RELEASE_LINKED)
@@ -282,7 +284,7 @@ impl<S: Source + ?Sized> Reader<'_, S> {
                 if ty == "document" {
                     continue;
                 }
-                if !links.iter().any(|x| x.0 == ty && x.1 == l.to.id.as_str()) {
+                if seen.insert((ty.to_owned(), l.to.id.as_str().to_owned())) {
                     links.push((
                         ty.to_owned(),
                         l.to.id.as_str().to_owned(),
@@ -708,12 +710,15 @@ impl<S: Source + ?Sized> Reader<'_, S> {
         let release = self.release(release_id)?;
         let first_gate = release.first_gate();
         let mut ev = Evidence::default();
+        let linked_at: BTreeMap<(&str, &str), (u64, Timestamp)> = release
+            .links
+            .iter()
+            .map(|l| ((l.0.as_str(), l.1.as_str()), (l.2, l.3)))
+            .collect();
         let link_of = |ty: &str, id: &str| {
-            release
-                .links
-                .iter()
-                .find(|l| l.0 == ty && l.1 == id)
-                .map(|l| (l.2, l.3))
+            linked_at
+                .get(&(ty, id))
+                .copied()
                 .unwrap_or((release.created.index.0, release.created.recorded_at))
         };
         for sha in release.linked("commit") {
