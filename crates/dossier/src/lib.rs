@@ -4,6 +4,8 @@
 //! assessment results, and verifiable offline.
 #![forbid(unsafe_code)]
 
+pub mod html;
+pub mod oscal;
 pub mod view;
 
 pub use view::View;
