@@ -22,8 +22,12 @@ pub fn render(view: &View, meta: &ExportMeta) -> String {
     };
     // Rendering into a String fails only when a value's Display does; every value here is a
     // String, an integer or a bool, whose Display cannot fail.
-    page.render()
-        .expect("rendering the dossier template into a String cannot fail")
+    let mut html = page
+        .render()
+        .expect("rendering the dossier template into a String cannot fail");
+    // askama drops the template's final newline; a text file ends with one.
+    html.push('\n');
+    html
 }
 
 /// A pass rate in per mille as a percentage with one decimal (`987` → `98.7%`), by integer
@@ -98,6 +102,8 @@ struct CommitRow<'a> {
     c: &'a MatrixCommit,
     tests: &'a TestSummary,
     pass_rate: String,
+    /// What the pass rate is of: tests − skipped − blocked.
+    executed: i64,
     repeated_failures: String,
     follow_up: String,
 }
@@ -108,6 +114,7 @@ impl<'a> CommitRow<'a> {
             c,
             tests: &c.tests,
             pass_rate: pass_rate(c.tests.pass_rate_permille),
+            executed: c.tests.tests - c.tests.skipped - c.tests.blocked,
             repeated_failures: list(&c.tests.repeated_failures),
             follow_up: list(&c.tests.failures_with_follow_up),
         }

@@ -316,6 +316,7 @@ fn html_has_every_section_in_order_with_sound_structure() {
         "{}",
         &page[..80]
     );
+    assert!(page.ends_with("</body>\n</html>\n"));
     assert!(page.contains("<meta charset=\"utf-8\">"));
     assert!(page.contains("<title>Release dossier: payments-api 4.2.0</title>"));
 
@@ -450,7 +451,8 @@ fn html_matrix_is_one_table_from_ticket_to_deployment() {
     let order = [
         "<li>PR #311</li><li>approved by bob on a1b2c3d4</li>",
         "<li>github-actions ci #812: success</li>",
-        "Pass rate: 99.3% (148 passed of 150, 0 skipped, in 2 reports)",
+        "<li>Pass rate: 99.3% (148 passed of 149 executed)</li>",
+        "<li>Tests: 150 in 2 reports, 0 skipped</li>",
         "<li>Failures: 1, errors: 0, flaky: 0</li>",
         "<li>Blocked: 1</li>",
         "<li>Repeated failures: RefundTest.partial_refund</li>",
@@ -465,7 +467,9 @@ fn html_matrix_is_one_table_from_ticket_to_deployment() {
         assert!(at >= last, "{cell} out of order");
         last = at;
     }
-    assert!(matrix.contains("Pass rate: 100.0% (80 passed of 80, 0 skipped, in 1 report)"));
+    assert!(matrix.contains(
+        "<li>Pass rate: 100.0% (80 passed of 80 executed)</li>\n<li>Tests: 80 in 1 report, 0 skipped</li>"
+    ));
     assert!(matrix.contains("<span class=\"none\">no test reports</span>"));
 }
 
@@ -882,4 +886,53 @@ fn oscal_has_no_floats() {
             assert!(!n.is_f64(), "float at {key}");
         }
     }
+}
+
+#[test]
+fn oscal_stays_valid_for_awkward_input() {
+    // Blank and padded values, offsets and fractions in timestamps, a repeated control, an
+    // unknown status and markup: the document must still validate, with distinct UUIDs.
+    let mut v = view();
+    v.release.project = "  ".into();
+    v.environment = String::new();
+    v.evidence_digest = " sha256:abc ".into();
+    v.release.created_at = "2026-03-02T10:00:00+01:00".into();
+    v.as_of = "2026-03-05T16:30:00.123456Z".into();
+    v.controls
+        .push(control(" SOC 2 ", "CC 8.1 (a)", "", "unknown", &[]));
+    v.controls.push(v.controls[1].clone());
+    v.gaps.push("<script>alert(1)</script>".into());
+    let doc = oscal::assessment_results(&v, &meta());
+    assert_valid(&doc);
+
+    let r = result(&doc);
+    assert_eq!(r["start"], "2026-03-02T09:00:00Z");
+    assert_eq!(r["end"], "2026-03-05T16:30:00.123456Z");
+    assert_eq!(prop(r, "project"), None);
+    assert_eq!(prop(r, "evidence-digest"), Some("sha256:abc"));
+    let findings = array(r, "findings");
+    assert_eq!(findings[5]["target"]["target-id"], "soc-2_cc-8.1-a_obj");
+    assert_eq!(findings[5]["target"]["status"]["state"], "not-satisfied");
+    // The repeated CM-3 is selected once but observed and found twice, under its own UUIDs.
+    let ids: Vec<&str> = array(
+        &array(&r["reviewed-controls"], "control-selections")[0],
+        "include-controls",
+    )
+    .iter()
+    .map(|c| c["control-id"].as_str().unwrap())
+    .collect();
+    assert_eq!(ids, ["cm-3", "au-9", "ac-5"]);
+    assert_ne!(findings[1]["uuid"], findings[6]["uuid"]);
+
+    let mut nodes = Vec::new();
+    walk(&doc, &mut nodes, "");
+    let mut uuids: Vec<&str> = nodes
+        .iter()
+        .filter(|(k, _)| k == "uuid")
+        .map(|(_, v)| v.as_str().unwrap())
+        .collect();
+    let total = uuids.len();
+    uuids.sort_unstable();
+    uuids.dedup();
+    assert_eq!(uuids.len(), total, "duplicate UUIDs");
 }
