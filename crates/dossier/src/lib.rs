@@ -9,7 +9,9 @@ pub mod bundle;
 pub mod cert;
 pub mod compute;
 mod error;
+pub mod html;
 pub mod mem;
+pub mod oscal;
 pub mod verify;
 pub mod view;
 
