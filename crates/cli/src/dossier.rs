@@ -18,6 +18,10 @@ pub enum DossierFormat {
     /// The self-verifying JSON bundle.
     #[default]
     Json,
+    /// One self-contained, printable HTML page (readable offline).
+    Html,
+    /// OSCAL 1.1.2 assessment results (one result for the release, a finding per control).
+    Oscal,
 }
 
 #[derive(Debug, Args)]

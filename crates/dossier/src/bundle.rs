@@ -269,3 +269,32 @@ pub fn policy_of(payload: &Value) -> Result<Policy, DossierError> {
     let json = payload.get("policy").cloned().unwrap_or_default();
     Ok(Policy::from_json(&json)?)
 }
+
+impl Dossier {
+    /// Where the dossier's evidence comes from, for the HTML and OSCAL renderings.
+    pub fn meta(&self) -> crate::view::ExportMeta {
+        let mut lines = self.checkpoint.lines();
+        let origin = lines.next().unwrap_or_default().to_owned();
+        let checkpoint_size = lines.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let checkpoint_root = lines.next().unwrap_or_default().to_owned();
+        let certification_record = self
+            .records
+            .iter()
+            .rev()
+            .filter_map(|r| {
+                B64.decode(&r.leaf)
+                    .ok()
+                    .and_then(|l| trailmark_model::decode_leaf(&l).ok())
+            })
+            .find(|r| r.kind.as_str() == kinds::RELEASE_CERTIFIED)
+            .map(|r| r.index.0);
+        crate::view::ExportMeta {
+            origin,
+            checkpoint_size,
+            checkpoint_root,
+            records: self.records.len() as u64,
+            generated_at: self.as_of.clone(),
+            certification_record,
+        }
+    }
+}

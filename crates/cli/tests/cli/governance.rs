@@ -300,6 +300,13 @@ fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line()
         code(&env.run(&["verify-dossier", garbage.to_str().unwrap(), "--vkey", &vkey])),
         2
     );
+    let page = env.ok(&["dossier", "--release", r, "--format", "html"]);
+    assert!(
+        page.contains("<html lang=\"en\">") && page.contains("acme/pay/pay@2.0"),
+        "{page}"
+    );
+    let oscal = env.ok(&["dossier", "--release", r, "--format", "oscal"]);
+    assert!(oscal.contains("\"assessment-results\""), "{oscal}");
     let explained = env.ok(&["explain", "--release", r]);
     assert!(
         explained

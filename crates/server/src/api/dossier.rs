@@ -49,7 +49,8 @@ fn actor(caller: &Caller) -> String {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DossierParams {
-    /// `json` (default): the self-verifying bundle.
+    /// `json` (default): the self-verifying bundle; `html`: one printable page; `oscal`:
+    /// OSCAL assessment results.
     pub format: Option<String>,
     /// Include the raw inputs (webhook bodies, reports) records were derived from.
     pub raw_inputs: Option<bool>,
@@ -71,9 +72,9 @@ pub async fn export(
     let (id, scope) = scoped(&org, &project, &release)?;
     caller.require(Permission::ExportEvidence, &scope)?;
     let format = p.format.unwrap_or_else(|| "json".into());
-    if format != "json" {
+    if !matches!(format.as_str(), "json" | "html" | "oscal") {
         return Err(ApiError::BadRequest(format!(
-            "format {format:?}: expected json"
+            "format {format:?}: expected json, html or oscal"
         )));
     }
     log_read(&state, &caller, "dossier", json!({"release": id})).await?;
@@ -87,8 +88,25 @@ pub async fn export(
         trailmark_dossier::build(st.store.as_ref(), &people, &org, &id, &opts).map_err(api)
     })
     .await?;
-    let bytes = serde_json::to_vec_pretty(&d).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    let (bytes, media) = match format.as_str() {
+        "html" => (
+            trailmark_dossier::html::render(&d.view, &d.meta()).into_bytes(),
+            "text/html; charset=utf-8",
+        ),
+        "oscal" => (
+            serde_json::to_vec_pretty(&trailmark_dossier::oscal::assessment_results(
+                &d.view,
+                &d.meta(),
+            ))
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+            "application/json",
+        ),
+        _ => (
+            serde_json::to_vec_pretty(&d).map_err(|e| ApiError::Internal(e.to_string()))?,
+            "application/json",
+        ),
+    };
+    Ok(([(header::CONTENT_TYPE, media)], bytes).into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -132,6 +132,25 @@ async fn dossiers_are_exported_certified_explained_and_verify_offline() {
         env.records_of("dossier.exported").len() == 1,
         "the export is recorded"
     );
+    let html = env
+        .get(&format!("{base}/dossier?format=html"), "auditor")
+        .await;
+    assert_eq!(html.headers["content-type"], "text/html; charset=utf-8");
+    let page = String::from_utf8(html.body.to_vec()).expect("utf-8");
+    assert!(
+        page.contains("acme/payments/pay@2") && page.contains("trailmark verify-dossier"),
+        "{page}"
+    );
+    let oscal = env
+        .get(&format!("{base}/dossier?format=oscal"), "auditor")
+        .await
+        .json();
+    assert!(
+        oscal["assessment-results"]["results"][0]["findings"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty()),
+        "{oscal}"
+    );
 
     let v = env
         .get(&format!("{base}/explain"), "developer")
