@@ -151,6 +151,11 @@ pub fn dossier(dir: &DataDir, a: DossierArgs, out: &mut dyn Write) -> Result<(),
         DossierFormat::Json => {
             serde_json::to_vec_pretty(&d).map_err(|e| CliError::Environment(e.to_string()))?
         }
+        DossierFormat::Html => trailmark_dossier::html::render(&d.view, &d.meta()).into_bytes(),
+        DossierFormat::Oscal => serde_json::to_vec_pretty(
+            &trailmark_dossier::oscal::assessment_results(&d.view, &d.meta()),
+        )
+        .map_err(|e| CliError::Environment(e.to_string()))?,
     };
     eprintln!(
         "dossier of {}: {} records, {} blobs, {} gaps; export recorded at {}",
