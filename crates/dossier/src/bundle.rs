@@ -145,8 +145,18 @@ pub fn build(
             mem.insert(rec);
         }
     }
-    // The view is computed from exactly what the dossier carries (as a verifier will).
-    let view = view_of(&mem, people, release, as_of, &policy.policy)?;
+    // The view must be what a verifier computes from exactly what the dossier carries. When
+    // nothing read was recorded after `as_of`, the discovery run read exactly those records,
+    // so its view is that view; otherwise compute it again from the dossier's records.
+    let view = if mem
+        .records()
+        .values()
+        .all(|r| r.record.recorded_at <= as_of)
+    {
+        discovered.view
+    } else {
+        view_of(&mem, people, release, as_of, &policy.policy)?
+    };
     let blobs = mem
         .blobs()
         .iter()

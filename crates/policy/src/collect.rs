@@ -48,6 +48,7 @@ pub struct Reader<'a, S: Source + ?Sized = dyn Store + 'a> {
     // copied once per commit.
     cache: BTreeMap<u64, Arc<StoredRecord>>,
     blobs: std::cell::RefCell<BTreeSet<Digest>>,
+    mentions: BTreeMap<Subject, Vec<u64>>,
 }
 
 impl<S: Source + ?Sized> std::fmt::Debug for Reader<'_, S> {
@@ -69,6 +70,7 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
             people,
             cache: BTreeMap::new(),
             blobs: std::cell::RefCell::new(BTreeSet::new()),
+            mentions: BTreeMap::new(),
         }
     }
 
@@ -121,12 +123,22 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
 
     /// Every record naming `subject`, as a subject or as a link target.
     pub fn mentioning(&mut self, s: &Subject) -> Result<Vec<Arc<StoredRecord>>, PolicyError> {
-        let idx: BTreeSet<u64> = self
-            .store
-            .mentions(s)?
-            .into_iter()
-            .map(|(i, _)| i.0)
-            .collect();
+        // One reader is one consistent view: a subject's mentions are read once.
+        let idx = match self.mentions.get(s) {
+            Some(idx) => idx.clone(),
+            None => {
+                let idx: Vec<u64> = self
+                    .store
+                    .mentions(s)?
+                    .into_iter()
+                    .map(|(i, _)| i.0)
+                    .collect::<BTreeSet<u64>>()
+                    .into_iter()
+                    .collect();
+                self.mentions.insert(s.clone(), idx.clone());
+                idx
+            }
+        };
         let mut out = Vec::with_capacity(idx.len());
         for i in idx {
             out.push(self.record(i)?);
