@@ -307,6 +307,61 @@ fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line()
     );
     let oscal = env.ok(&["dossier", "--release", r, "--format", "oscal"]);
     assert!(oscal.contains("\"assessment-results\""), "{oscal}");
+    // The auditor's population and a sample drawn from it, with its evidence pack.
+    env.ok(&[
+        "ingest",
+        "--format",
+        "github",
+        &fixture("github/deployment_status/payload.json"),
+    ]);
+    let pop = env.ok(&[
+        "audit",
+        "population",
+        "--env",
+        "production",
+        "--from",
+        "2000-01-01T00:00:00Z",
+        "--to",
+        "2999-01-01T00:00:00Z",
+    ]);
+    assert!(pop.contains("belongs to no release"), "{pop}");
+    let dir = env.file("keep2", "").parent().unwrap().join("sample");
+    let sample = env.ok(&[
+        "audit",
+        "sample",
+        "--env",
+        "production",
+        "--from",
+        "2000-01-01T00:00:00Z",
+        "--to",
+        "2999-01-01T00:00:00Z",
+        "--size",
+        "1",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(sample.contains("\"population\": 1"), "{sample}");
+    let pack = std::fs::read_to_string(dir.join("sample.json")).unwrap();
+    assert!(
+        pack.contains("the deployed commit belongs to no release"),
+        "{pack}"
+    );
+    let out = env.run(&[
+        "audit",
+        "population",
+        "--env",
+        "production",
+        "--from",
+        "yesterday",
+        "--to",
+        "2999-01-01T00:00:00Z",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("--from \"yesterday\""),
+        "{}",
+        stderr(&out)
+    );
     let explained = env.ok(&["explain", "--release", r]);
     assert!(
         explained
