@@ -244,16 +244,7 @@ pub async fn decide(
     };
     let (id, scope) = release_id(&org, &project, &release)?;
     caller.require(Permission::Approve, &scope)?;
-    let Some(person) = caller.0.person.clone() else {
-        return Err(ApiError::Forbidden(
-            "approvals are a person's decision: use a person's credentials, not a machine token"
-                .into(),
-        ));
-    };
-    let actor = Actor {
-        identity: format!("person:{person}"),
-        roles: trailmark_policy::ops::roles_on(&caller.0, &scope.to_string()),
-    };
+    let actor = person_actor(&caller, &scope)?;
     let (record, digest) = gov(&state, &org, move |g| {
         g.decide_release(
             &id,
@@ -460,20 +451,36 @@ pub async fn policy_decide(
     Path(org): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req: PlainDecision = json_body(&body)?;
-    let approve = approving(&req.decision)?;
     let scope = org_scope(&org)?;
-    caller.require(Permission::Approve, &scope)?;
-    let actor = person_actor(&caller, &scope)?;
     let name = org.clone();
-    let record = gov(&state, &org, move |g| {
-        g.decide_other(
-            trailmark_policy::Target::Policy,
-            &name,
-            &actor,
-            approve,
-            req.comment.as_deref(),
-        )
+    decide_on(
+        &state,
+        &caller,
+        &org,
+        &scope,
+        trailmark_policy::Target::Policy,
+        name,
+        &body,
+    )
+    .await
+}
+
+/// A person's decision on a proposed policy version or an exception (`id`), in `scope`.
+async fn decide_on(
+    state: &AppState,
+    caller: &Caller,
+    org: &str,
+    scope: &Scope,
+    target: trailmark_policy::Target,
+    id: String,
+    body: &Body,
+) -> Result<Response, ApiError> {
+    let req: PlainDecision = json_body(body)?;
+    let approve = approving(&req.decision)?;
+    caller.require(Permission::Approve, scope)?;
+    let actor = person_actor(caller, scope)?;
+    let record = gov(state, org, move |g| {
+        g.decide_other(target, &id, &actor, approve, req.comment.as_deref())
     })
     .await?;
     Ok((StatusCode::CREATED, axum::Json(json!({"record": record}))).into_response())
@@ -564,23 +571,18 @@ pub async fn decide_exception(
     Path((org, project, id)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let req: PlainDecision = json_body(&body)?;
-    let approve = approving(&req.decision)?;
     let scope = project_scope(&org, &project)?;
-    caller.require(Permission::Approve, &scope)?;
-    let actor = person_actor(&caller, &scope)?;
     let full = format!("{scope}/{id}");
-    let record = gov(&state, &org, move |g| {
-        g.decide_other(
-            trailmark_policy::Target::Exception,
-            &full,
-            &actor,
-            approve,
-            req.comment.as_deref(),
-        )
-    })
-    .await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"record": record}))).into_response())
+    decide_on(
+        &state,
+        &caller,
+        &org,
+        &scope,
+        trailmark_policy::Target::Exception,
+        full,
+        &body,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
