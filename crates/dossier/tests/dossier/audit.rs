@@ -4,7 +4,6 @@ use serde_json::{Value, json};
 use trailmark_dossier::audit;
 use trailmark_ingest::Format;
 use trailmark_model::Timestamp;
-use trailmark_store::Store;
 
 use crate::build_verify::World;
 
@@ -32,7 +31,15 @@ fn the_population_is_reconciled_and_the_sample_is_reproducible() {
         None,
     );
     let to = Timestamp(Timestamp::now().0 + jiff::SignedDuration::from_secs(60));
-    let pop = audit::population(&w.store, &w.people, "default", "production", from, to).unwrap();
+    let pop = audit::population(
+        w.store.as_ref(),
+        &w.people,
+        "default",
+        "production",
+        from,
+        to,
+    )
+    .unwrap();
     assert_eq!(pop.deployments.len(), 2, "{pop:#?}");
     let (good, bad) = (&pop.deployments[0], &pop.deployments[1]);
     assert_eq!(good.release.as_deref(), Some(id.as_str()));
@@ -49,7 +56,7 @@ fn the_population_is_reconciled_and_the_sample_is_reproducible() {
     );
     // Other environments are not in the population.
     assert!(
-        audit::population(&w.store, &w.people, "default", "staging", from, to)
+        audit::population(w.store.as_ref(), &w.people, "default", "staging", from, to)
             .unwrap()
             .deployments
             .is_empty()
@@ -86,7 +93,15 @@ fn a_ticket_done_but_never_deployed_is_a_completeness_finding() {
     let w = World::new();
     let _id = w.release(); // TES-41 → Done, its commit linked, but nothing deployed
     let to = Timestamp(Timestamp::now().0 + jiff::SignedDuration::from_secs(60));
-    let pop = audit::population(&w.store, &w.people, "default", "production", from, to).unwrap();
+    let pop = audit::population(
+        w.store.as_ref(),
+        &w.people,
+        "default",
+        "production",
+        from,
+        to,
+    )
+    .unwrap();
     assert!(pop.deployments.is_empty());
     assert!(
         pop.completeness

@@ -12,7 +12,7 @@ use trailmark_ingest::{Context, Format};
 use trailmark_log::SignerKey;
 use trailmark_model::parse_record;
 use trailmark_policy::{Actor, Governance, Policy};
-use trailmark_store::{SqliteStore, Store};
+use trailmark_store::{PgStore, SqliteStore, Store};
 
 const HEAD: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 const ARTIFACT: &str = "sha256:ec8ff1bb40da2a36e3e9113dd7a5dd452c5125f7013e849519c0754b3c9fda89";
@@ -33,7 +33,8 @@ fn fixtures() -> PathBuf {
 
 pub struct World {
     _dir: tempfile::TempDir,
-    pub store: SqliteStore,
+    pub store: Box<dyn Store>,
+    _db: Option<PgDatabase>,
     pub signer: SignerKey,
     pub people: IdentityMap,
 }
@@ -48,9 +49,28 @@ impl World {
             signer.clone(),
         )
         .unwrap();
+        World::with_store(dir, Box::new(store), signer, None)
+    }
+
+    /// The same world on the PostgreSQL backend, in a database of its own.
+    pub fn on_postgres() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = SignerKey::from_seed("test.example/log", [5u8; 32]).unwrap();
+        let db = PgDatabase::new();
+        let store = PgStore::create(&db.url, "test.example/log", signer.clone()).unwrap();
+        World::with_store(dir, Box::new(store), signer, Some(db))
+    }
+
+    fn with_store(
+        dir: tempfile::TempDir,
+        store: Box<dyn Store>,
+        signer: SignerKey,
+        db: Option<PgDatabase>,
+    ) -> World {
         let w = World {
             _dir: dir,
             store,
+            _db: db,
             signer,
             people: IdentityMap::from_json(PEOPLE).unwrap(),
         };
@@ -60,7 +80,7 @@ impl World {
     }
 
     pub fn gov(&self) -> Governance<'_> {
-        Governance::new(&self.store, &self.people)
+        Governance::new(self.store.as_ref(), &self.people)
     }
 
     pub fn ingest(&self, bytes: &[u8], format: Format, event: Option<&str>, commit: Option<&str>) {
@@ -181,7 +201,7 @@ impl World {
 
     pub fn export(&self, id: &str) -> Dossier {
         build(
-            &self.store,
+            self.store.as_ref(),
             &self.people,
             "default",
             id,
@@ -203,7 +223,7 @@ fn an_exported_dossier_verifies_offline_and_answers_the_auditor() {
     let w = World::new();
     let id = w.release();
     let c = cert::certify(
-        &w.store,
+        w.store.as_ref(),
         &w.people,
         "default",
         &id,
@@ -330,7 +350,7 @@ fn tampering_is_rejected_with_the_right_reason() {
     let w = World::new();
     let id = w.release();
     cert::certify(
-        &w.store,
+        w.store.as_ref(),
         &w.people,
         "default",
         &id,
@@ -444,7 +464,7 @@ fn certification_needs_an_allowing_gate() {
         )
         .unwrap();
     let err = cert::certify(
-        &w.store,
+        w.store.as_ref(),
         &w.people,
         "default",
         &id,
@@ -455,4 +475,69 @@ fn certification_needs_an_allowing_gate() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("the gate denies"), "{err}");
+}
+
+/// A fresh PostgreSQL database on the local server (`.ci/run` starts it), dropped afterwards.
+pub struct PgDatabase {
+    name: String,
+    pub url: String,
+}
+
+const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl PgDatabase {
+    fn admin() -> postgres::Client {
+        let url = std::env::var("TRAILMARK_TEST_POSTGRES").unwrap_or_else(|_| ADMIN.to_owned());
+        postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|e| {
+            panic!("PostgreSQL is not reachable at {url} ({e}); .ci/run starts one")
+        })
+    }
+
+    fn new() -> PgDatabase {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "trailmark_dossier_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        PgDatabase::admin()
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let base = std::env::var("TRAILMARK_TEST_POSTGRES").unwrap_or_else(|_| ADMIN.to_owned());
+        let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+        PgDatabase { name, url }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = PgDatabase::admin().batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
+
+#[test]
+fn the_same_dossier_verifies_on_the_postgresql_backend() {
+    let w = World::on_postgres();
+    let id = w.release();
+    cert::certify(
+        w.store.as_ref(),
+        &w.people,
+        "default",
+        &id,
+        "production",
+        &w.signer,
+        "person:rm",
+    )
+    .unwrap();
+    w.deploy();
+    let d = w.export(&id);
+    let rep = check(&d, &w.signer.verifier());
+    assert!(rep.ok(), "{:#?}", rep.failures);
+    assert_eq!(rep.certifications, 1);
+    assert!(d.view.deployments[0].gated);
+    let answers: Vec<&str> = d.view.questions.iter().map(|q| q.answer.as_str()).collect();
+    assert_eq!(answers, vec!["yes"; 5], "{:#?}", d.view.questions);
 }
