@@ -199,6 +199,24 @@ impl World {
         );
     }
 
+    /// The whole story: a compliant release, certified for production, deployed, exported.
+    pub fn certified_deployed_export(&self) -> (String, cert::Certified, Dossier) {
+        let id = self.release();
+        let c = cert::certify(
+            self.store.as_ref(),
+            &self.people,
+            "default",
+            &id,
+            "production",
+            &self.signer,
+            "person:rm",
+        )
+        .unwrap();
+        self.deploy();
+        let d = self.export(&id);
+        (id, c, d)
+    }
+
     pub fn export(&self, id: &str) -> Dossier {
         build(
             self.store.as_ref(),
@@ -221,19 +239,7 @@ fn check(d: &Dossier, key: &trailmark_log::VerifierKey) -> verify::Report {
 #[test]
 fn an_exported_dossier_verifies_offline_and_answers_the_auditor() {
     let w = World::new();
-    let id = w.release();
-    let c = cert::certify(
-        w.store.as_ref(),
-        &w.people,
-        "default",
-        &id,
-        "production",
-        &w.signer,
-        "person:rm",
-    )
-    .unwrap();
-    w.deploy();
-    let d = w.export(&id);
+    let (id, c, d) = w.certified_deployed_export();
     let rep = check(&d, &w.signer.verifier());
     assert!(rep.ok(), "{:#?}", rep.failures);
     assert_eq!(rep.certifications, 1);
@@ -521,19 +527,7 @@ impl Drop for PgDatabase {
 #[test]
 fn the_same_dossier_verifies_on_the_postgresql_backend() {
     let w = World::on_postgres();
-    let id = w.release();
-    cert::certify(
-        w.store.as_ref(),
-        &w.people,
-        "default",
-        &id,
-        "production",
-        &w.signer,
-        "person:rm",
-    )
-    .unwrap();
-    w.deploy();
-    let d = w.export(&id);
+    let (_, _, d) = w.certified_deployed_export();
     let rep = check(&d, &w.signer.verifier());
     assert!(rep.ok(), "{:#?}", rep.failures);
     assert_eq!(rep.certifications, 1);
