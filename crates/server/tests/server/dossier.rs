@@ -50,28 +50,7 @@ async fn dossiers_are_exported_certified_explained_and_verify_offline() {
         .await
         .problem(422, "unprocessable");
     assert!(d.contains("the gate denies"), "{d}");
-    let s = env.store.as_ref();
-    trailmark_server::governance::create_user(
-        s,
-        &env.access,
-        "test",
-        &crate::org("acme"),
-        "alice",
-        "a long enough password",
-    )
-    .expect("user");
-    trailmark_server::governance::grant(
-        s,
-        &env.access,
-        "test",
-        "alice",
-        &trailmark_access::Grant {
-            role: Role::Approver,
-            scope: crate::scope("acme"),
-        },
-    )
-    .expect("grant");
-    env.token("alice-person", Role::Approver, "acme", Some("alice"));
+    crate::releases::person(&mut env, "alice", Role::Approver);
     let digest = env.get(base, "auditor").await.json()["evidence_digest"]
         .as_str()
         .expect("digest")

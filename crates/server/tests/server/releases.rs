@@ -18,7 +18,8 @@ min = 1
 checks = ["approvals", "separation_of_duties"]
 "#;
 
-fn person(env: &mut Env, name: &str, role: Role) -> String {
+/// A local user with `role` on `acme` and a person token `<name>-person` for them.
+pub fn person(env: &mut Env, name: &str, role: Role) -> String {
     let s = env.store.as_ref();
     trailmark_server::governance::create_user(
         s,

@@ -198,28 +198,7 @@ async fn the_gate_answers_github_and_gitlab_deployment_requests() {
         );
     }
     // Approved by a person → the same request (a re-delivery) is now approved.
-    let s = env.store.as_ref();
-    trailmark_server::governance::create_user(
-        s,
-        &env.access,
-        "test",
-        &crate::org("acme"),
-        "alice",
-        "a long enough password",
-    )
-    .expect("user");
-    trailmark_server::governance::grant(
-        s,
-        &env.access,
-        "test",
-        "alice",
-        &trailmark_access::Grant {
-            role: Role::Approver,
-            scope: crate::scope("acme"),
-        },
-    )
-    .expect("grant");
-    env.token("alice-person", Role::Approver, "acme", Some("alice"));
+    crate::releases::person(&mut env, "alice", Role::Approver);
     let digest = env
         .get("/api/v1/releases/acme/payments/pay@1", "auditor")
         .await
