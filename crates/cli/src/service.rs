@@ -109,13 +109,21 @@ pub fn serve(
             .local_addr()
             .map_err(io("reading the listen address".into()))?;
         eprintln!(
-            "Trailmark is serving http://{addr}/ (API /api/v1, OpenAPI /api/openapi.json, health /healthz); log in {}",
+            "Trailmark is serving http://{addr}/ (web UI /ui/, API /api/v1, OpenAPI /api/openapi.json, health /healthz); log in {}",
             dir.describe()
         );
+        let password_file = dir.root().join("admin.password");
+        if password_file.exists() {
+            eprintln!(
+                "  sign in at http://{addr}/ui/ as `admin` with the password in {}",
+                password_file.display()
+            );
+        }
         for hook in state.hooks.values() {
             eprintln!("  webhook: http://{addr}{} ({} → {})", hook.path(), hook.source, hook.scope);
         }
-        trailmark_server::serve(state, listener, trailmark_server::shutdown_signal())
+        let app = trailmark_web::app(state.clone());
+        trailmark_server::serve_app(app, state, listener, trailmark_server::shutdown_signal())
             .await
             .map_err(io("serving".into()))
     });
@@ -154,6 +162,36 @@ fn bootstrap(
     )?;
     let path = dir.root().join("admin.token");
     crate::datadir::write_new(&path, &format!("{}\n", secret.expose()), true)?;
+    // A person to sign in to the web UI as: `admin`, with a random password kept beside the
+    // token (mode 0600), never printed.
+    let password = trailmark_server::session::random_token();
+    if password.is_empty() {
+        return Err(input("no randomness available for the admin password"));
+    }
+    let password = password.get(..24).unwrap_or(&password).to_owned();
+    if access
+        .users()
+        .map_err(access_err)?
+        .iter()
+        .all(|u| u != "admin")
+    {
+        governance::create_user(store, access, &actor, org, "admin", &password)?;
+        governance::grant(
+            store,
+            access,
+            &actor,
+            "admin",
+            &Grant {
+                role: Role::Admin,
+                scope: Scope::Org(org.clone()),
+            },
+        )?;
+        crate::datadir::write_new(
+            &dir.root().join("admin.password"),
+            &format!("{password}\n"),
+            true,
+        )?;
+    }
     eprintln!(
         "Created a new store in {}: organisation `{org}`, and admin token {} written to {} (keep it secret; revoke with `trailmark token revoke {}`)",
         dir.root().display(),

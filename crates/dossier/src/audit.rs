@@ -16,7 +16,8 @@ use trailmark_store::{Query, SignedCheckpoint, Store};
 
 use crate::error::DossierError;
 
-const DEPLOY_KINDS: &[&str] = &[
+/// The record kinds that say a deployment happened (with its environment and status).
+pub const DEPLOY_KINDS: &[&str] = &[
     "github.deployment_status",
     "gitlab.deployment",
     "cdevents.service_deployed",

@@ -10,6 +10,7 @@ use trailmark_access::{Decision, OrgName, Permission, Principal, PrincipalKind, 
 use trailmark_model::{Kind, NewRecord, Record, Subject, Timestamp};
 
 use crate::error::{ApiError, blocking};
+use crate::session::SESSION_COOKIE;
 use crate::state::AppState;
 
 /// Subject types only the server may set: they decide who can see a record, or say who did
@@ -40,6 +41,13 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            // A signed-in person's browser may read (GET/HEAD) with its session cookie; writes
+            // need a bearer token, so a cross-site form can never write through the API.
+            if parts.method.is_safe()
+                && let Some(token) = crate::session::cookie(&parts.headers, SESSION_COOKIE)
+            {
+                return session_caller(state, token).await;
+            }
             return Err(ApiError::Unauthenticated(
                 "no credentials: send `Authorization: Bearer <token>`".into(),
             ));
@@ -80,6 +88,28 @@ impl FromRequestParts<AppState> for Caller {
         })
         .await
     }
+}
+
+/// The caller behind a web session cookie, with the user's current grants.
+pub async fn session_caller(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let Some(session) =
+        state
+            .sessions
+            .find(token, state.config.session_idle, state.config.session_max)
+    else {
+        return Err(ApiError::Unauthenticated(
+            "the session has ended: sign in again".into(),
+        ));
+    };
+    let state = state.clone();
+    blocking(move || {
+        state
+            .access
+            .user_principal(&session.user)
+            .map(Caller)
+            .map_err(ApiError::from)
+    })
+    .await
 }
 
 impl Caller {

@@ -8,6 +8,10 @@
 //! default_org = "default"
 //! max_body_bytes = 10485760
 //! log_format = "text"            # or "json"
+//! # Web UI sessions. Cookies are `Secure` unless listening on loopback; set true behind HTTPS.
+//! # secure_cookies = true
+//! # session_idle_minutes = 30
+//! # session_max_hours = 12
 //!
 //! [[hooks]]
 //! source = "github"              # github | gitlab | jira | jenkins | cdevents
@@ -31,7 +35,7 @@
 //!
 //! Environment overrides: `TRAILMARK_LISTEN`, `TRAILMARK_DATA`, `TRAILMARK_DATABASE_URL`,
 //! `TRAILMARK_DEFAULT_ORG`,
-//! `TRAILMARK_MAX_BODY_BYTES`, `TRAILMARK_LOG_FORMAT`, and `TRAILMARK_HOOK_<SOURCE>_SECRET` (the
+//! `TRAILMARK_MAX_BODY_BYTES`, `TRAILMARK_LOG_FORMAT`, `TRAILMARK_SECURE_COOKIES`, and `TRAILMARK_HOOK_<SOURCE>_SECRET` (the
 //! secret of the unnamed hook of that source, e.g. `TRAILMARK_HOOK_GITHUB_SECRET`).
 
 use std::collections::BTreeMap;
@@ -182,6 +186,12 @@ pub struct Config {
     pub log_format: LogFormat,
     pub hooks: Vec<Hook>,
     pub oidc: Vec<OidcProvider>,
+    /// Web UI sessions: whether their cookie carries `Secure` (sent over HTTPS only). On by
+    /// default unless the server listens on a loopback address (a local, plain-HTTP setup).
+    pub secure_cookies: bool,
+    /// How long a web UI session lasts without activity, and at most.
+    pub session_idle: std::time::Duration,
+    pub session_max: std::time::Duration,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -197,6 +207,9 @@ struct RawConfig {
     hooks: Vec<RawHook>,
     #[serde(default)]
     oidc: Vec<RawOidc>,
+    secure_cookies: Option<bool>,
+    session_idle_minutes: Option<u64>,
+    session_max_hours: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -360,6 +373,18 @@ impl Config {
         if let Some(v) = var("TRAILMARK_LOG_FORMAT") {
             raw.log_format = Some(v);
         }
+        if let Some(v) = var("TRAILMARK_SECURE_COOKIES") {
+            raw.secure_cookies = Some(match v.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(bad(
+                        "TRAILMARK_SECURE_COOKIES",
+                        format!("{v:?} is not true or false"),
+                    ));
+                }
+            });
+        }
         for source in HookSource::ALL {
             let key = format!("TRAILMARK_HOOK_{}_SECRET", source.name().to_uppercase());
             if let Some(secret) = var(&key) {
@@ -385,7 +410,7 @@ impl Config {
         }
 
         let listen_text = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen = listen_text.parse().map_err(|_| {
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
             bad(
                 "listen",
                 format!("{listen_text:?} is not an address like 127.0.0.1:8080"),
@@ -526,7 +551,20 @@ impl Config {
             });
         }
 
+        let minutes = |setting: &str, v: Option<u64>, default: u64, unit: u64| match v {
+            None => Ok(std::time::Duration::from_secs(default * unit)),
+            Some(0) => Err(bad(setting, "must be more than 0")),
+            Some(n) if n > 24 * 365 => Err(bad(setting, "is implausibly long")),
+            Some(n) => Ok(std::time::Duration::from_secs(n * unit)),
+        };
+        let session_idle = minutes("session_idle_minutes", raw.session_idle_minutes, 30, 60)?;
+        let session_max = minutes("session_max_hours", raw.session_max_hours, 12, 3600)?;
         Ok(Config {
+            secure_cookies: raw
+                .secure_cookies
+                .unwrap_or_else(|| !listen.ip().is_loopback()),
+            session_idle,
+            session_max,
             listen,
             data_dir: raw
                 .data_dir

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod governance;
 pub mod hooks;
 pub mod respond;
+pub mod session;
 pub mod state;
 
 use std::future::Future;
@@ -64,8 +65,14 @@ impl MakeRequestId for RequestIds {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface of the API.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The API plus `extra` routes (the web UI), all behind the same request ids, tracing and
+/// fallbacks.
+pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
     let api = Router::new()
         .route(
             "/records",
@@ -168,7 +175,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/approvals/pending", get(api::releases::pending));
 
-    Router::new()
+    extra
         .nest("/api/v1", api)
         .route("/api/openapi.json", get(openapi))
         .route("/hooks/{source}", post(hooks::receive))
@@ -240,8 +247,18 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_app(app(state.clone()), state, listener, shutdown).await
+}
+
+/// [`serve`] for a router built with [`app_with`].
+pub async fn serve_app(
+    app: Router,
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let draining = state.clone();
-    axum::serve(listener, app(state))
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             draining.start_draining();

@@ -24,6 +24,8 @@ pub struct Inner {
     pub hooks: BTreeMap<String, Hook>,
     /// People and their identities across tools (separation of duties).
     pub people: std::sync::RwLock<Arc<trailmark_ingest::identity::IdentityMap>>,
+    /// Signed-in people of the web UI.
+    pub sessions: crate::session::Sessions,
     /// The key release certifications are signed with (the log's), when this server may certify.
     certifier: std::sync::RwLock<Option<trailmark_log::SignerKey>>,
     draining: AtomicBool,
@@ -54,6 +56,7 @@ impl AppState {
             config,
             hooks,
             people: std::sync::RwLock::new(Arc::default()),
+            sessions: crate::session::Sessions::default(),
             certifier: std::sync::RwLock::new(None),
             draining: AtomicBool::new(false),
         })))

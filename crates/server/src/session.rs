@@ -1,0 +1,222 @@
+//! Web sessions for people signed in with a password: a random token in an `HttpOnly`,
+//! `SameSite=Strict` cookie, held server-side only as its SHA-256 (like API tokens), with an
+//! idle and an absolute lifetime, and a per-session CSRF token every form must echo.
+//!
+//! Sessions live in memory: a restart signs everyone out, which is the safe failure. The
+//! session names only the user; grants are re-read from the access store on every request, so
+//! a revoked role takes effect at once.
+//!
+//! A session cookie authenticates the API's *safe* methods too (GET/HEAD: the UI's export and
+//! download links reuse the API handlers and their role checks); it never authenticates an API
+//! write, which needs a bearer token — UI writes go through form handlers that check the CSRF
+//! token.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "trailmark_session";
+/// The sign-in form's CSRF cookie (double-submit: there is no session yet to bind it to).
+pub const LOGIN_CSRF_COOKIE: &str = "trailmark_login_csrf";
+/// More live sessions than this and the oldest are dropped: memory stays bounded whatever
+/// anyone does with the sign-in form.
+const MAX_SESSIONS: usize = 100_000;
+
+/// What a live session says about the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub user: String,
+    /// Forms must echo it; compared in constant time by [`Session::csrf_matches`].
+    pub csrf: String,
+}
+
+impl Session {
+    pub fn csrf_matches(&self, given: &str) -> bool {
+        same_token(&self.csrf, given)
+    }
+}
+
+/// Compares two secret tokens in constant time (for equal lengths); empty never matches.
+pub fn same_token(expected: &str, given: &str) -> bool {
+    !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
+}
+
+#[derive(Debug)]
+struct Entry {
+    session: Session,
+    created: Instant,
+    last_seen: Instant,
+}
+
+/// The live sessions, keyed by the SHA-256 of their token.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    live: Mutex<HashMap<[u8; 32], Entry>>,
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// 32 random bytes, hex: unguessable and cookie-safe.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    // getrandom failing means the OS has no entropy source; refuse to mint a weak token.
+    if getrandom::fill(&mut b).is_err() {
+        return String::new();
+    }
+    hex::encode(b)
+}
+
+impl Sessions {
+    /// Starts a session for `user`; returns the cookie token (shown to the browser only).
+    /// `None` when no randomness is available.
+    pub fn start(&self, user: &str, max: Duration) -> Option<(String, Session)> {
+        let token = random_token();
+        let csrf = random_token();
+        if token.is_empty() || csrf.is_empty() {
+            return None;
+        }
+        let session = Session {
+            user: user.to_owned(),
+            csrf,
+        };
+        let now = Instant::now();
+        let mut live = self.live.lock().ok()?;
+        live.retain(|_, e| now.duration_since(e.created) < max);
+        if live.len() >= MAX_SESSIONS
+            && let Some(oldest) = live
+                .iter()
+                .min_by_key(|(_, e)| e.last_seen)
+                .map(|(k, _)| *k)
+        {
+            live.remove(&oldest);
+        }
+        live.insert(
+            digest(&token),
+            Entry {
+                session: session.clone(),
+                created: now,
+                last_seen: now,
+            },
+        );
+        Some((token, session))
+    }
+
+    /// The live session for `token`, refreshing its idle timer; expired sessions are removed.
+    pub fn find(&self, token: &str, idle: Duration, max: Duration) -> Option<Session> {
+        let key = digest(token);
+        let now = Instant::now();
+        let mut live = self.live.lock().ok()?;
+        let entry = live.get_mut(&key)?;
+        if now.duration_since(entry.last_seen) >= idle || now.duration_since(entry.created) >= max {
+            live.remove(&key);
+            return None;
+        }
+        entry.last_seen = now;
+        Some(entry.session.clone())
+    }
+
+    /// Ends the session (sign-out). Unknown tokens are ignored.
+    pub fn end(&self, token: &str) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&digest(token));
+        }
+    }
+
+    /// Ends every session of `user` (their password changed, or they were removed).
+    pub fn end_all_of(&self, user: &str) {
+        if let Ok(mut live) = self.live.lock() {
+            live.retain(|_, e| e.session.user != user);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.live.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The value of cookie `name` in the request, if present once.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, `Path=/`, `Secure` when asked;
+/// `max_age` zero clears the cookie.
+pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Duration) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        max_age.as_secs()
+    );
+    // Names are constants and values hex: always a valid header value.
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_expire_and_end() {
+        let s = Sessions::default();
+        let (token, session) = s
+            .start("alice", Duration::from_secs(60))
+            .expect("randomness");
+        assert_eq!(token.len(), 64);
+        let found = s
+            .find(&token, Duration::from_secs(60), Duration::from_secs(60))
+            .expect("live");
+        assert_eq!(found, session);
+        assert!(found.csrf_matches(&session.csrf));
+        assert!(!found.csrf_matches("nope"));
+        assert!(
+            s.find("other", Duration::from_secs(60), Duration::from_secs(60))
+                .is_none()
+        );
+        // An idle limit of zero has always elapsed: the session is gone, and stays gone.
+        assert!(
+            s.find(&token, Duration::ZERO, Duration::from_secs(60))
+                .is_none()
+        );
+        assert!(
+            s.find(&token, Duration::from_secs(60), Duration::from_secs(60))
+                .is_none()
+        );
+        let (t2, _) = s.start("bob", Duration::from_secs(60)).expect("randomness");
+        s.end(&t2);
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn cookies_are_parsed_and_set_strictly() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; trailmark_session=abc"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "b"), None);
+        let v = set_cookie(SESSION_COOKIE, "abc", true, Duration::from_secs(5));
+        assert_eq!(
+            v.to_str().ok(),
+            Some("trailmark_session=abc; Path=/; HttpOnly; SameSite=Strict; Max-Age=5; Secure")
+        );
+    }
+}

@@ -1,0 +1,361 @@
+//! The log's status (size, latest signed checkpoint, last full verification) and the audit
+//! log explorer: who signed in, read, exported, and changed access, from the `access.*` and
+//! `security.*` records. Auditors (and admins) can run a full verification from here; its
+//! outcome is itself recorded (`security.log_verified`).
+
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use trailmark_access::Permission;
+use trailmark_model::{Kind, Payload};
+use trailmark_server::AppState;
+use trailmark_server::auth::{governance_record, record_scope};
+use trailmark_server::extract::Body;
+use trailmark_store::Query;
+
+use super::{check_csrf, form, log_read, orgs_with, query, render, short_time, work};
+use crate::error::UiError;
+use crate::viewer::{Nav, Viewer};
+
+/// The kinds the explorer offers (the access-governance trail).
+pub const AUDIT_KINDS: [&str; 12] = [
+    "access.read",
+    "access.login",
+    "access.token_created",
+    "access.token_revoked",
+    "access.role_granted",
+    "access.role_revoked",
+    "access.user_created",
+    "access.org_created",
+    "access.project_created",
+    "security.login_failed",
+    "security.webhook_rejected",
+    "security.log_verified",
+];
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub actor: String,
+    pub after: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuditRow {
+    pub index: u64,
+    pub kind: String,
+    pub at: String,
+    pub actor: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct LastVerification {
+    pub index: u64,
+    pub at: String,
+    pub ok: bool,
+    pub records: u64,
+    pub summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "log.html")]
+struct LogPage {
+    nav: Nav,
+    origin: String,
+    verifier: String,
+    size: u64,
+    note: String,
+    last: Option<LastVerification>,
+    can_audit: bool,
+    q: AuditQuery,
+    kinds: Vec<&'static str>,
+    rows: Vec<AuditRow>,
+    next: Option<String>,
+    notice: Option<String>,
+}
+
+fn inline(p: &Payload) -> Value {
+    match p {
+        Payload::Inline(v) => v.clone(),
+        Payload::Blob { .. } => Value::Null,
+    }
+}
+
+fn detail(v: &Value) -> String {
+    let mut parts = Vec::new();
+    if let Value::Object(m) = v {
+        for (k, val) in m {
+            let text = match val {
+                Value::String(s) => s.clone(),
+                Value::Null => continue,
+                other => other.to_string(),
+            };
+            let mut text: String = text.chars().take(120).collect();
+            if text.len() >= 120 {
+                text.push('…');
+            }
+            parts.push(format!("{k}: {text}"));
+        }
+    }
+    parts.join("; ")
+}
+
+/// The latest `security.log_verified` record.
+fn last_verification(st: &AppState) -> Result<Option<LastVerification>, UiError> {
+    let kind =
+        Kind::parse("security.log_verified").map_err(|e| UiError::Internal(e.to_string()))?;
+    let mut after = None;
+    let mut last = None;
+    loop {
+        let page = st
+            .store
+            .query(&Query {
+                kind: Some(kind.clone()),
+                after,
+                limit: 1000,
+                ..Query::default()
+            })
+            .map_err(trailmark_server::ApiError::from)?;
+        let n = page.len();
+        after = page.last().map(|r| r.record.index);
+        if let Some(r) = page.into_iter().last() {
+            last = Some(r);
+        }
+        if n < 1000 {
+            break;
+        }
+    }
+    Ok(last.map(|r| {
+        let p = inline(&r.record.payload);
+        LastVerification {
+            index: r.record.index.0,
+            at: short_time(&r.record.recorded_at.to_string()),
+            ok: p.get("ok").and_then(Value::as_bool).unwrap_or(false),
+            records: p.get("records").and_then(Value::as_u64).unwrap_or(0),
+            summary: p
+                .get("summary")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Notice {
+    verified: Option<String>,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, UiError> {
+    viewer.scopes(Permission::ReadLog)?;
+    let q: AuditQuery = query(raw.clone())?;
+    let notice: Notice =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let can_audit = viewer.can(Permission::ExportEvidence);
+    let kind = match q.kind.trim() {
+        "" => None,
+        k if AUDIT_KINDS.contains(&k) => {
+            Some(Kind::parse(k).map_err(|e| UiError::BadRequest(e.to_string()))?)
+        }
+        k => {
+            return Err(UiError::BadRequest(format!(
+                "kind {k:?} is not one of the audit kinds: {}",
+                AUDIT_KINDS.join(", ")
+            )));
+        }
+    };
+    if can_audit {
+        log_read(
+            &state,
+            &viewer,
+            "audit.explore",
+            json!({"kind": q.kind, "actor": q.actor}),
+        )
+        .await?;
+    }
+    let readable = viewer.caller.0.readable_scopes(Permission::ReadEvidence);
+    let actor = q.actor.trim().to_owned();
+    let after = q.after;
+    let (origin, verifier, size, note, last, rows, more) = work(&state, move |st| {
+        let cp = st
+            .store
+            .latest_checkpoint()
+            .map_err(trailmark_server::ApiError::from)?;
+        let last = last_verification(st)?;
+        let mut rows = Vec::new();
+        let mut more = None;
+        if can_audit {
+            let kinds: Vec<Kind> = match kind {
+                Some(k) => vec![k],
+                None => AUDIT_KINDS
+                    .iter()
+                    .filter_map(|k| Kind::parse(k).ok())
+                    .collect(),
+            };
+            // Newest first across the audit kinds: gather each kind's records, then order.
+            let mut found = Vec::new();
+            for k in kinds {
+                let mut q = Query {
+                    kind: Some(k),
+                    after: None,
+                    limit: 1000,
+                    ..Query::default()
+                };
+                loop {
+                    let page = st
+                        .store
+                        .query(&q)
+                        .map_err(trailmark_server::ApiError::from)?;
+                    let n = page.len();
+                    q.after = page.last().map(|r| r.record.index);
+                    for r in page {
+                        if after.is_some_and(|a| r.record.index.0 >= a) {
+                            continue;
+                        }
+                        let scope = record_scope(&r.record, &st.config.default_org);
+                        if !readable.iter().any(|s| s.covers(&scope)) {
+                            continue;
+                        }
+                        if !actor.is_empty() && r.record.actor.as_deref() != Some(actor.as_str()) {
+                            continue;
+                        }
+                        found.push(r.record);
+                    }
+                    if n < 1000 {
+                        break;
+                    }
+                }
+            }
+            found.sort_by(|a, b| b.index.cmp(&a.index));
+            if found.len() > 100 {
+                more = found.get(99).map(|r| r.index.0);
+                found.truncate(100);
+            }
+            rows = found
+                .into_iter()
+                .map(|r| AuditRow {
+                    index: r.index.0,
+                    kind: r.kind.as_str().to_owned(),
+                    at: short_time(&r.recorded_at.to_string()),
+                    actor: r.actor.clone().unwrap_or_default(),
+                    detail: detail(&inline(&r.payload)),
+                })
+                .collect();
+        }
+        Ok((
+            st.store.origin().to_owned(),
+            st.store.verifier().to_string(),
+            cp.as_ref().map_or(0, |c| c.size),
+            cp.map(|c| c.note).unwrap_or_default(),
+            last,
+            rows,
+            more,
+        ))
+    })
+    .await?;
+    let next = more.map(|a| {
+        format!(
+            "/ui/log?{}",
+            serde_urlencoded::to_string([
+                ("kind", q.kind.as_str()),
+                ("actor", q.actor.as_str()),
+                ("after", &a.to_string()),
+            ])
+            .unwrap_or_default()
+        )
+    });
+    render(&LogPage {
+        nav: viewer.nav("log"),
+        origin,
+        verifier,
+        size,
+        note,
+        last,
+        can_audit,
+        kinds: AUDIT_KINDS.to_vec(),
+        q,
+        rows,
+        next,
+        notice: notice.verified.map(|v| {
+            if v == "ok" {
+                "Full verification passed.".to_owned()
+            } else {
+                "Full verification FAILED: see the summary below.".to_owned()
+            }
+        }),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VerifyForm {
+    csrf: String,
+}
+
+/// Runs a full verification of the log (every leaf, the tree, every checkpoint) and records
+/// its outcome.
+pub async fn verify(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Body,
+) -> Result<Response, UiError> {
+    let f: VerifyForm = form(&body)?;
+    check_csrf(&viewer, &f.csrf)?;
+    viewer.scopes(Permission::ExportEvidence)?;
+    let actor = format!("user:{}", viewer.user());
+    let orgs = orgs_with(&viewer, Permission::ExportEvidence);
+    let ok = work(&state, move |st| {
+        let report = trailmark_store::verify_log(
+            st.store.as_ref(),
+            std::slice::from_ref(st.store.verifier()),
+            &mut |_, _| {},
+        )
+        .map_err(trailmark_server::ApiError::from)?;
+        let ok = report.failures.is_empty();
+        let summary = if ok {
+            format!(
+                "{} records, {} checkpoints and {} stored tree nodes verified",
+                report.records, report.checkpoints, report.nodes
+            )
+        } else {
+            report
+                .failures
+                .iter()
+                .take(5)
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let rec = governance_record(
+            "security.log_verified",
+            &actor,
+            &orgs,
+            Vec::new(),
+            json!({
+                "ok": ok,
+                "records": report.records,
+                "checkpoints": report.checkpoints,
+                "size": report.latest.as_ref().map(|c| c.size),
+                "root": report.latest.as_ref().map(|c| c.root.to_base64()),
+                "failures": report.failures.len(),
+                "summary": summary,
+            }),
+        )?;
+        st.store
+            .append(vec![rec])
+            .map_err(trailmark_server::ApiError::from)?;
+        Ok(ok)
+    })
+    .await?;
+    let to = format!("/ui/log?verified={}", if ok { "ok" } else { "failed" });
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response())
+}

@@ -1,0 +1,222 @@
+//! Sign-in and sign-out. A successful sign-in is recorded (`access.login`), and so is a failed
+//! one (`security.login_failed`, naming the user name tried, never the password): both are
+//! access-governance evidence.
+
+use askama::Template;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use trailmark_access::AccessError;
+use trailmark_server::AppState;
+use trailmark_server::auth::{governance_record, principal_subject};
+use trailmark_server::extract::Body;
+use trailmark_server::session::{
+    LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, random_token, same_token, set_cookie,
+};
+
+use super::{form, query, render, work};
+use crate::error::UiError;
+use crate::viewer::Viewer;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    next: &'a str,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    user: &'a str,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Only a path inside the UI: never another site (an open redirect after sign-in).
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\') => n,
+        _ => "/ui/",
+    }
+}
+
+fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    next: &str,
+    user: &str,
+    error: Option<&str>,
+) -> Result<Response, UiError> {
+    let csrf = random_token();
+    if csrf.is_empty() {
+        return Err(UiError::Internal(
+            "no randomness for a sign-in token".into(),
+        ));
+    }
+    let mut res = render(&LoginPage {
+        next,
+        csrf: &csrf,
+        error,
+        user,
+    })?;
+    *res.status_mut() = status;
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            LOGIN_CSRF_COOKIE,
+            &csrf,
+            state.config.secure_cookies,
+            std::time::Duration::from_secs(3600),
+        ),
+    );
+    Ok(res)
+}
+
+pub async fn form_page(state: &AppState, raw: Option<String>) -> Result<Response, UiError> {
+    let q: LoginQuery = query(raw)?;
+    login_page(
+        state,
+        StatusCode::OK,
+        safe_next(q.next.as_deref()),
+        "",
+        None,
+    )
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, UiError> {
+    form_page(&state, raw).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, UiError> {
+    let c: Credentials = form(&body)?;
+    let next = safe_next(c.next.as_deref()).to_owned();
+    // Double-submit check: the form's token must equal the cookie set with the form, which a
+    // cross-site page can neither read nor set (login CSRF).
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
+    if !same_token(expected, &c.csrf) {
+        return login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            &next,
+            &c.username,
+            Some("The sign-in form expired or came from elsewhere. Please try again."),
+        );
+    }
+    let user = c.username.trim().to_owned();
+    let password = c.password;
+    let attempt = user.clone();
+    let outcome = work(&state, move |st| {
+        match st.access.authenticate_user(&attempt, &password) {
+            Ok(p) => {
+                let orgs = trailmark_server::auth::Caller(p.clone()).orgs();
+                let actor = format!("user:{attempt}");
+                let rec = governance_record(
+                    "access.login",
+                    &actor,
+                    &orgs,
+                    principal_subject(&actor).into_iter().collect(),
+                    json!({"via": "web", "method": "password"}),
+                )?;
+                st.store
+                    .append(vec![rec])
+                    .map_err(trailmark_server::ApiError::from)?;
+                Ok(Ok(p))
+            }
+            Err(AccessError::BadCredentials) => {
+                let rec = governance_record(
+                    "security.login_failed",
+                    "trailmark-server",
+                    std::slice::from_ref(&st.config.default_org),
+                    Vec::new(),
+                    json!({"via": "web", "username": attempt}),
+                )?;
+                st.store
+                    .append(vec![rec])
+                    .map_err(trailmark_server::ApiError::from)?;
+                Ok(Err(()))
+            }
+            Err(e) => Err(trailmark_server::ApiError::from(e).into()),
+        }
+    })
+    .await?;
+    if outcome.is_err() {
+        tracing::info!("web sign-in refused");
+        return login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            &next,
+            &user,
+            Some("Unknown user name or wrong password."),
+        );
+    }
+    let Some((token, _)) = state.sessions.start(&user, state.config.session_max) else {
+        return Err(UiError::Internal("could not start a session".into()));
+    };
+    let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
+    let h = res.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(
+            SESSION_COOKIE,
+            &token,
+            state.config.secure_cookies,
+            state.config.session_max,
+        ),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(
+            LOGIN_CSRF_COOKIE,
+            "",
+            state.config.secure_cookies,
+            std::time::Duration::ZERO,
+        ),
+    );
+    Ok(res)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, UiError> {
+    let f: LogoutForm = form(&body)?;
+    super::check_csrf(&viewer, &f.csrf)?;
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        state.sessions.end(token);
+    }
+    let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, "/ui/login")]).into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            SESSION_COOKIE,
+            "",
+            state.config.secure_cookies,
+            std::time::Duration::ZERO,
+        ),
+    );
+    Ok(res)
+}

@@ -1,0 +1,722 @@
+//! The web UI driven through `trailmark_web::app(state)` without a socket, on a real SQLite
+//! store and access database: sign-in, sessions and CSRF, every page per role, approvals with
+//! separation of duties, search, the record page's proof check, the log page.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use trailmark_access::{AccessStore, Grant, OrgName, ProjectName, Role, Scope};
+use trailmark_ingest::identity::IdentityMap;
+use trailmark_log::SignerKey;
+use trailmark_model::{Kind, LogIndex};
+use trailmark_policy::Governance;
+use trailmark_server::governance;
+use trailmark_server::{AppState, Config};
+use trailmark_store::{Query, SqliteStore, Store};
+
+const PASSWORD: &str = "a long enough password";
+const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+const RELEASE: &str = "/ui/releases/acme/payments/pay@1.0";
+const POLICY: &str = r#"
+name = "acme"
+[approvals.release]
+roles = ["approver"]
+min = 1
+[gates.production]
+checks = ["approvals", "separation_of_duties"]
+"#;
+
+#[allow(missing_debug_implementations)]
+struct Ui {
+    _dir: tempfile::TempDir,
+    state: AppState,
+    app: Router,
+}
+
+#[derive(Debug)]
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Resp {
+    fn location(&self) -> &str {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The value of `name="csrf" value="..."` in a page.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a csrf token");
+        let rest = &self.body[at + 19..];
+        rest[..rest.find('"').expect("closing quote")].to_owned()
+    }
+}
+
+fn org(s: &str) -> OrgName {
+    s.parse().expect("org")
+}
+
+fn scope(s: &str) -> Scope {
+    s.parse().expect("scope")
+}
+
+impl Ui {
+    /// Organisations `acme` (projects payments, web) and `beta`; people with roles: alice and
+    /// carol approve on acme (carol wrote the commit), rita manages releases, audra audits,
+    /// dave develops on acme/web only, bea administers beta. A policy, carol's commit and the
+    /// release `acme/payments/pay@1.0` linking it.
+    fn new() -> Ui {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let signer = SignerKey::from_seed("test.example/log", [7; 32]).expect("key");
+        let store = Arc::new(
+            SqliteStore::create(&dir.path().join("trailmark.db"), "test.example/log", signer)
+                .expect("store"),
+        );
+        let access = Arc::new(AccessStore::open(&dir.path().join("access.db")).expect("access"));
+        let s: &dyn Store = store.as_ref();
+        for o in ["acme", "beta"] {
+            governance::create_org(s, &access, "test", &org(o)).expect("org");
+        }
+        for p in ["payments", "web"] {
+            let project: ProjectName = p.parse().expect("project");
+            governance::create_project(s, &access, "test", &org("acme"), &project)
+                .expect("project");
+        }
+        for (name, role, on) in [
+            ("alice", Role::Approver, "acme"),
+            ("carol", Role::Approver, "acme"),
+            ("rita", Role::ReleaseManager, "acme"),
+            ("audra", Role::Auditor, "acme"),
+            ("dave", Role::Developer, "acme/web"),
+            ("bea", Role::Admin, "beta"),
+        ] {
+            let o = org(on.split('/').next().unwrap_or(on));
+            governance::create_user(s, &access, "test", &o, name, PASSWORD).expect("user");
+            governance::grant(
+                s,
+                &access,
+                "test",
+                name,
+                &Grant {
+                    role,
+                    scope: scope(on),
+                },
+            )
+            .expect("grant");
+        }
+        let config = Config::from_toml(
+            "default_org = \"acme\"\nlisten = \"127.0.0.1:8080\"\n",
+            &BTreeMap::new(),
+        )
+        .expect("config");
+        let state = AppState::new(store.clone(), access, config).expect("state");
+        let people = IdentityMap::from_json(
+            r#"{"people": [{"id": "carol", "identities": ["email:carol@example.com", "person:carol"]}]}"#,
+        )
+        .expect("people");
+        state.set_people(people.clone());
+
+        let commit = trailmark_model::input::from_value(&json!({
+            "kind": "git.commit",
+            "subjects": [{"type": "commit", "id": SHA}, {"type": "project", "id": "acme/payments"}],
+            "actor": "email:carol@example.com",
+            "links": [{"rel": "references", "to": {"type": "ticket", "id": "PAY-7"}}],
+            "payload": {"author": {"name": "Carol", "email": "carol@example.com"},
+                        "committer": {"name": "Carol", "email": "carol@example.com"},
+                        "message": "PAY-7: lower the fee <script>alert(1)</script>"}
+        }))
+        .expect("commit record");
+        s.append(vec![commit]).expect("append commit");
+        let mut g = Governance::new(s, &people);
+        g.policy_name = "acme".into();
+        let (_, json) = trailmark_policy::Policy::from_toml(POLICY, &|_| Err("no files".into()))
+            .expect("policy");
+        g.apply_policy(&json, "person:rita").expect("apply policy");
+        g.create_release(
+            "acme/payments",
+            "pay",
+            "1.0",
+            &["production".to_owned()],
+            None,
+            "person:rita",
+        )
+        .expect("release");
+        g.link(
+            "acme/payments/pay@1.0",
+            &[
+                ("commit".to_owned(), SHA.to_owned()),
+                ("ticket".to_owned(), "PAY-7".to_owned()),
+            ],
+            &[],
+            "explicit",
+            "person:rita",
+        )
+        .expect("link");
+        let app = trailmark_web::app(state.clone());
+        Ui {
+            _dir: dir,
+            state,
+            app,
+        }
+    }
+
+    async fn send(&self, req: Request<Body>) -> Resp {
+        let res = self.app.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Resp {
+        let mut req = Request::get(path);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.send(req.body(Body::empty()).expect("request")).await
+    }
+
+    async fn post_form(&self, path: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Resp {
+        let mut req =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        let body = serde_urlencoded::to_string(fields).expect("form");
+        self.send(req.body(Body::from(body)).expect("request"))
+            .await
+    }
+
+    /// Signs in through the form; returns the `Cookie` header value of the session.
+    async fn login(&self, user: &str) -> String {
+        let form = self.get("/ui/login?next=%2Fui%2Fapprovals", None).await;
+        assert_eq!(form.status, StatusCode::OK);
+        let csrf = form.csrf();
+        let set = form
+            .headers
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .expect("login csrf cookie");
+        assert!(
+            set.starts_with(&format!("trailmark_login_csrf={csrf};")),
+            "{set}"
+        );
+        let res = self
+            .post_form(
+                "/ui/login",
+                Some(&format!("trailmark_login_csrf={csrf}")),
+                &[
+                    ("username", user),
+                    ("password", PASSWORD),
+                    ("csrf", &csrf),
+                    ("next", "/ui/"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+        assert_eq!(res.location(), "/ui/");
+        let session = res
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("trailmark_session="))
+            .expect("session cookie")
+            .to_owned();
+        assert!(
+            session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+            "{session}"
+        );
+        // Loopback listener: a local plain-HTTP setup, so no `Secure` (the browser would drop it).
+        assert!(!session.contains("Secure"), "{session}");
+        session.split(';').next().expect("pair").to_owned()
+    }
+
+    fn records(&self, kind: &str) -> Vec<trailmark_store::StoredRecord> {
+        self.state
+            .store
+            .query(&Query {
+                kind: Some(Kind::parse(kind).expect("kind")),
+                limit: 1000,
+                ..Query::default()
+            })
+            .expect("query")
+    }
+}
+
+fn payload(r: &trailmark_store::StoredRecord) -> Value {
+    match &r.record.payload {
+        trailmark_model::Payload::Inline(v) => v.clone(),
+        trailmark_model::Payload::Blob { .. } => Value::Null,
+    }
+}
+
+#[tokio::test]
+async fn sign_in_sessions_and_csrf() {
+    let ui = Ui::new();
+    // Not signed in: every page sends you to sign in, and back afterwards.
+    let r = ui.get("/ui/approvals", None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/ui/login?next=%2Fui%2Fapprovals");
+    let r = ui.get("/", None).await;
+    assert_eq!(r.location(), "/ui/");
+
+    // A wrong password: refused, recorded as a security event naming the user tried.
+    let form = ui.get("/ui/login", None).await;
+    let csrf = form.csrf();
+    assert!(
+        form.body.contains("<label for=\"username\">"),
+        "labelled fields"
+    );
+    let cookie = format!("trailmark_login_csrf={csrf}");
+    let r = ui
+        .post_form(
+            "/ui/login",
+            Some(&cookie),
+            &[
+                ("username", "alice"),
+                ("password", "wrong password!"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.body.contains("Unknown user name or wrong password."),
+        "{}",
+        r.body
+    );
+    assert!(!r.headers.get_all(header::SET_COOKIE).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.starts_with("trailmark_session="))
+    }));
+    let failed = ui.records("security.login_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(payload(&failed[0])["username"], "alice");
+    assert!(
+        !failed[0].leaf.windows(14).any(|w| w == b"wrong password"),
+        "password never stored"
+    );
+
+    // Without the form's token (a cross-site post): refused before any password check.
+    let r = ui
+        .post_form(
+            "/ui/login",
+            None,
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(ui.records("security.login_failed").len(), 1);
+
+    // An open redirect is not followed: `next` must stay inside the UI.
+    let form = ui.get("/ui/login", None).await;
+    let csrf = form.csrf();
+    let r = ui
+        .post_form(
+            "/ui/login",
+            Some(&format!("trailmark_login_csrf={csrf}")),
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+                ("next", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(r.location(), "/ui/");
+
+    let session = ui.login("alice").await;
+    let logins = ui.records("access.login");
+    assert_eq!(logins.len(), 2);
+    assert_eq!(logins[1].record.actor.as_deref(), Some("user:alice"));
+
+    // Signed in: pages render, with the security headers.
+    let page = ui.get("/ui/approvals", Some(&session)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csp = page
+        .headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(
+        page.headers
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+
+    // Sign-out needs the session's token; then the session is gone.
+    let csrf = page.csrf();
+    let r = ui
+        .post_form("/ui/logout", Some(&session), &[("csrf", "forged")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = ui
+        .post_form("/ui/logout", Some(&session), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let r = ui.get("/ui/approvals", Some(&session)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(r.location().starts_with("/ui/login"));
+}
+
+#[tokio::test]
+async fn pages_enforce_the_same_roles_as_the_api() {
+    let ui = Ui::new();
+    let rita = ui.login("rita").await;
+    let audra = ui.login("audra").await;
+    let dave = ui.login("dave").await;
+    let bea = ui.login("bea").await;
+
+    // The dashboard lists the release for those who may read acme/payments, not for others.
+    let d = ui.get("/ui/", Some(&rita)).await;
+    assert_eq!(d.status, StatusCode::OK);
+    assert!(
+        d.body.contains("data-release=\"acme/payments/pay@1.0\""),
+        "{}",
+        d.body
+    );
+    // The gate would deny now (no approval yet): blocked, with the pending approval counted.
+    assert!(d.body.contains("status bad\">blocked"), "{}", d.body);
+    assert!(
+        d.body.contains("1 pending"),
+        "an approval is pending: {}",
+        d.body
+    );
+    // Role-aware navigation: a release manager does not approve.
+    assert!(!d.body.contains("href=\"/ui/approvals\""));
+    for who in [&dave, &bea] {
+        let d = ui.get("/ui/", Some(who)).await;
+        assert_eq!(d.status, StatusCode::OK);
+        assert!(!d.body.contains("pay@1.0"), "{}", d.body);
+    }
+
+    // The release page: readable by the auditor, refused (403) to dave and bea.
+    let page = ui.get(RELEASE, Some(&audra)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for needle in [
+        "The five questions",
+        "Traceability matrix",
+        "Control mapping",
+        "Gaps",
+        "<svg",
+        "PAY-7",
+        "/dossier?format=pdf",
+        "/dossier?format=oscal",
+    ] {
+        assert!(page.body.contains(needle), "release page lacks {needle}");
+    }
+    // An auditor cannot approve: no decision form.
+    assert!(!page.body.contains("name=\"decision\""));
+    for who in [&dave, &bea] {
+        let r = ui.get(RELEASE, Some(who)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(
+            r.body.contains("may not read evidence in acme/payments"),
+            "{}",
+            r.body
+        );
+    }
+    // Evidence text is escaped everywhere.
+    let search = ui
+        .get(
+            &format!("/ui/search?field=commit&value={SHA}"),
+            Some(&audra),
+        )
+        .await;
+    assert!(!search.body.contains("<script>"));
+
+    // Approvals queue: only for approvers.
+    let r = ui.get("/ui/approvals", Some(&audra)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Reads by people are recorded, page by page.
+    let reads = ui.records("access.read");
+    assert!(
+        reads
+            .iter()
+            .any(|r| r.record.actor.as_deref() == Some("user:audra")
+                && payload(r)["detail"]["release"] == "acme/payments/pay@1.0")
+    );
+    // The audit trail section is for auditors; developers see only the log status.
+    let log = ui.get("/ui/log", Some(&audra)).await;
+    assert!(log.body.contains("Audit trail") && log.body.contains("access.login"));
+    let log = ui.get("/ui/log", Some(&dave)).await;
+    assert_eq!(log.status, StatusCode::OK);
+    assert!(!log.body.contains("Audit trail"));
+}
+
+#[tokio::test]
+async fn approvals_enforce_separation_of_duties_and_the_evidence_digest() {
+    let ui = Ui::new();
+    let carol = ui.login("carol").await;
+    let alice = ui.login("alice").await;
+
+    let page = ui.get(RELEASE, Some(&alice)).await;
+    assert!(page.body.contains("name=\"decision\" value=\"approve\""));
+    let digest_at = page
+        .body
+        .find("id=\"evidence-digest\">")
+        .expect("digest shown")
+        + 21;
+    let digest =
+        page.body[digest_at..digest_at + page.body[digest_at..].find('<').expect("end")].to_owned();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+
+    // The queue lists it for both approvers.
+    let q = ui.get("/ui/approvals", Some(&alice)).await;
+    assert!(
+        q.body.contains("release:acme/payments/pay@1.0"),
+        "{}",
+        q.body
+    );
+
+    // The author is refused and nothing is recorded.
+    let carol_page = ui.get(RELEASE, Some(&carol)).await;
+    let r = ui
+        .post_form(
+            &format!("{RELEASE}/decision"),
+            Some(&carol),
+            &[
+                ("csrf", &carol_page.csrf()),
+                ("decision", "approve"),
+                ("evidence_digest", &digest),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(
+        r.body
+            .contains("separation of duties: carol may not approve"),
+        "{}",
+        r.body
+    );
+    assert!(ui.records("approval.decided").is_empty());
+
+    // A forged form (no session token) is refused.
+    let r = ui
+        .post_form(
+            &format!("{RELEASE}/decision"),
+            Some(&alice),
+            &[
+                ("csrf", "x"),
+                ("decision", "approve"),
+                ("evidence_digest", &digest),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A stale digest is refused.
+    let r = ui
+        .post_form(
+            &format!("{RELEASE}/decision"),
+            Some(&alice),
+            &[
+                ("csrf", &page.csrf()),
+                ("decision", "approve"),
+                (
+                    "evidence_digest",
+                    "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(ui.records("approval.decided").is_empty());
+
+    // An eligible approver's decision is recorded, over that digest.
+    let r = ui
+        .post_form(
+            &format!("{RELEASE}/decision"),
+            Some(&alice),
+            &[
+                ("csrf", &page.csrf()),
+                ("decision", "approve"),
+                ("evidence_digest", &digest),
+                ("comment", "looks right"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), format!("{RELEASE}?done=approve"));
+    let decided = ui.records("approval.decided");
+    assert_eq!(decided.len(), 1);
+    assert_eq!(decided[0].record.actor.as_deref(), Some("person:alice"));
+    let after = ui.get(&r.location().to_owned(), Some(&alice)).await;
+    assert!(after.body.contains("Your approval was recorded."));
+    assert!(after.body.contains("approved</span>"), "{}", after.body);
+    // Nothing is waiting any more.
+    let q = ui.get("/ui/approvals", Some(&alice)).await;
+    assert!(!q.body.contains("release:acme/payments/pay@1.0"));
+}
+
+#[tokio::test]
+async fn the_session_reads_the_api_but_never_writes_it() {
+    let ui = Ui::new();
+    let audra = ui.login("audra").await;
+    // Export links reuse the API's handlers and role checks.
+    let r = ui
+        .get(
+            "/api/v1/releases/acme/payments/pay@1.0/dossier?format=json",
+            Some(&audra),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let d: Value = serde_json::from_str(&r.body).expect("json");
+    assert_eq!(d["format"], "trailmark.dossier/v1");
+    assert_eq!(ui.records("dossier.exported").len(), 1);
+    let dave = ui.login("dave").await;
+    let r = ui
+        .get(
+            "/api/v1/releases/acme/payments/pay@1.0/dossier?format=json",
+            Some(&dave),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A write with only the cookie is unauthenticated.
+    let req = Request::post("/api/v1/records")
+        .header(header::COOKIE, &audra)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(r#"{"kind": "custom.note", "subjects": [{"type": "ticket", "id": "PAY-7"}], "payload": {}}"#))
+        .expect("request");
+    let r = ui.send(req).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn search_and_the_record_page_prove_inclusion() {
+    let ui = Ui::new();
+    let audra = ui.login("audra").await;
+    let r = ui
+        .get("/ui/search?field=ticket&value=PAY-7", Some(&audra))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("release.linked"), "{}", r.body);
+    let r = ui
+        .get("/ui/search?field=person&value=carol", Some(&audra))
+        .await;
+    assert!(
+        r.body.contains("git.commit"),
+        "carol found through her email identity: {}",
+        r.body
+    );
+    assert!(!r.body.contains("release.created"));
+    let r = ui
+        .get(
+            "/ui/search?field=ticket&value=PAY-7&from=yesterday",
+            Some(&audra),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("is not a date (2026-11-01)"), "{}", r.body);
+    let r = ui
+        .get(
+            "/ui/search?kind=git.commit&from=2000-01-01&to=2001-01-01",
+            Some(&audra),
+        )
+        .await;
+    assert!(r.body.contains("No records you can see match."));
+
+    let commit = &ui.records("git.commit")[0];
+    let idx = commit.record.index.0;
+    let page = ui.get(&format!("/ui/records/{idx}"), Some(&audra)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("✔ Verified"), "{}", page.body);
+    assert!(page.body.contains("&lt;script&gt;"), "escaped payload");
+    let r = ui.get("/ui/records/999999", Some(&audra)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // The check names what failed when the bytes are not what the log committed to.
+    let mut tampered = ui
+        .state
+        .store
+        .record(LogIndex(idx))
+        .expect("read")
+        .expect("exists");
+    tampered.leaf[10] ^= 1;
+    let proof = trailmark_web::pages::search::check(&ui.state, &tampered).expect("check");
+    assert!(!proof.verified);
+    assert!(
+        proof
+            .failures
+            .iter()
+            .any(|f| f.contains("is not the hash of the stored leaf bytes")),
+        "{:?}",
+        proof.failures
+    );
+    assert!(
+        proof
+            .failures
+            .iter()
+            .any(|f| f.contains("inclusion proof does not verify")),
+        "{:?}",
+        proof.failures
+    );
+}
+
+#[tokio::test]
+async fn the_log_page_runs_and_records_a_full_verification() {
+    let ui = Ui::new();
+    let audra = ui.login("audra").await;
+    let page = ui.get("/ui/log", Some(&audra)).await;
+    assert!(page.body.contains("never run from here"));
+    let r = ui
+        .post_form("/ui/log/verify", Some(&audra), &[("csrf", &page.csrf())])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location(), "/ui/log?verified=ok");
+    let v = ui.records("security.log_verified");
+    assert_eq!(v.len(), 1);
+    assert_eq!(payload(&v[0])["ok"], true);
+    let page = ui.get("/ui/log?verified=ok", Some(&audra)).await;
+    assert!(page.body.contains("Full verification passed."));
+    assert!(page.body.contains("passed</span>"));
+    // Developers may not run it.
+    let dave = ui.login("dave").await;
+    let p = ui.get("/ui/log", Some(&dave)).await;
+    let r = ui
+        .post_form("/ui/log/verify", Some(&dave), &[("csrf", &p.csrf())])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Filters are checked.
+    let r = ui.get("/ui/log?kind=custom.note", Some(&audra)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn policies_and_exceptions_pages() {
+    let ui = Ui::new();
+    let rita = ui.login("rita").await;
+    let p = ui.get("/ui/policies", Some(&rita)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("In force"), "{}", p.body);
+    assert!(p.body.contains("separation_of_duties"));
+    let e = ui.get("/ui/exceptions", Some(&rita)).await;
+    assert_eq!(e.status, StatusCode::OK);
+    assert!(e.body.contains("No exceptions"));
+}
