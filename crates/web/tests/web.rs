@@ -647,7 +647,8 @@ async fn search_and_the_record_page_prove_inclusion() {
     let page = ui.get(&format!("/ui/records/{idx}"), Some(&audra)).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("✔ Verified"), "{}", page.body);
-    assert!(page.body.contains("&lt;script&gt;"), "escaped payload");
+    assert!(page.body.contains("alert(1)"), "the payload is shown");
+    assert!(!page.body.contains("<script>"), "and escaped");
     let r = ui.get("/ui/records/999999", Some(&audra)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
