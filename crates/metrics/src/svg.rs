@@ -340,8 +340,21 @@ fn secs(s: Option<Seconds>) -> Option<u64> {
 /// Approvers drawn in the bottleneck chart; the rest are summed into one bar.
 const MAX_APPROVERS: usize = 15;
 
+/// `day`, `week`, `14 days`: the bucket as a title says it.
+fn bucket_words(bucket: &str) -> String {
+    match bucket {
+        "day" => "day".to_owned(),
+        "iso-week" => "week".to_owned(),
+        other => match other.strip_suffix('d') {
+            Some(n) => format!("{n} days"),
+            None => other.to_owned(),
+        },
+    }
+}
+
 /// Every chart of the metrics page, in display order.
 pub fn charts(m: &Metrics) -> Vec<Chart> {
+    let per = bucket_words(&m.bucket);
     let env = if m.environments.is_empty() {
         "all environments".to_owned()
     } else {
@@ -364,7 +377,7 @@ pub fn charts(m: &Metrics) -> Vec<Chart> {
     let df = &m.deployment_frequency;
     add(
         "deployment_frequency",
-        format!("Deployments per {} ({env})", m.bucket),
+        format!("Deployments per {per} ({env})"),
         Kind::Bar,
         Unit::Count,
         zip(df.per_bucket.iter().map(|n| Some(*n)).collect()),
@@ -440,7 +453,7 @@ pub fn charts(m: &Metrics) -> Vec<Chart> {
     let cr = &m.change_requests;
     add(
         "change_requests",
-        format!("Tickets and pull requests opened per {}", m.bucket),
+        format!("Tickets and pull requests opened per {per}"),
         Kind::Bar,
         Unit::Count,
         zip(cr

@@ -728,6 +728,13 @@ fn change_requests_per_sprint() {
     assert_eq!(per, [(2, 1), (1, 2)]);
     assert_eq!((cr.total, cr.tickets, cr.pull_requests), (6, 3, 3));
     assert_eq!(m.bucket, "14d");
+    let chart = &svg::charts(&m)[6];
+    assert_eq!(chart.title, "Tickets and pull requests opened per 14 days");
+    assert!(
+        chart
+            .svg
+            .contains("<desc>2024-01-01: 3; 2024-01-15: 3</desc>")
+    );
 }
 
 /// AI-generated changes, by every supported marking, and what human review did to them.
@@ -1092,6 +1099,7 @@ fn charts_are_deterministic_and_accessible() {
         assert!(!c.svg.contains(" id="), "no ids: charts share a page");
         assert_coordinates_are_plain(&c.svg);
     }
+    assert_eq!(a[0].title, "Deployments per week (production)");
     let df = &a[0].svg;
     assert!(df.contains("<desc>2024-W01: 4; 2024-W02: 3</desc>"), "{df}");
     assert!(df.contains("<title>2024-W01: 4</title>"));
