@@ -1031,6 +1031,108 @@ fn garbled_records_are_skipped_and_counted() {
     assert_eq!(m.lead_time.stat.samples, 8);
 }
 
+/// Records written by hand (the CLI accepts any payload for these kinds) with fields of the
+/// wrong type: never a panic, each left out with its reason.
+#[test]
+fn hand_written_records_with_wrong_types_are_reported() {
+    let mut log = Log::default();
+    let mut add = |text: Value, at: &str| {
+        log.add(
+            trailmark_model::parse_record(&text.to_string()).unwrap(),
+            at,
+        );
+    };
+    let env = json!({"type": "environment", "id": "production"});
+    add(
+        json!({"kind": "github.deployment_status", "subjects": [{"type": "deployment", "id": "d/1"}, env],
+               "occurred_at": "2024-01-02T10:00:00Z", "payload": {"state": 5, "environment": ["x"]}}),
+        "2024-01-02T10:00:00Z",
+    );
+    add(
+        json!({"kind": "gitlab.deployment", "subjects": [{"type": "deployment", "id": "d/2"}],
+               "occurred_at": "2024-01-02T11:00:00Z", "payload": {"status": "success", "environment": {"name": "production"}}}),
+        "2024-01-02T11:00:00Z",
+    );
+    // A commit dated after its deployment (a skewed clock).
+    add(
+        json!({"kind": "git.commit", "subjects": [{"type": "commit", "id": sha(40)}],
+               "occurred_at": "2024-01-03T12:00:00Z", "payload": {"message": ["not", "text"]}}),
+        "2024-01-03T12:00:00Z",
+    );
+    add(
+        json!({"kind": "cdevents.service_deployed", "subjects": [{"type": "deployment", "id": "svc"}, env],
+               "links": [{"rel": "deploys", "to": {"type": "commit", "id": sha(40)}}],
+               "occurred_at": "2024-01-03T11:00:00Z", "payload": {}}),
+        "2024-01-03T11:00:00Z",
+    );
+    add(
+        json!({"kind": "approval.decided", "subjects": [{"type": "release", "id": "acme/x@1"}], "actor": "github:bob",
+               "payload": {"decision": {"approve": true}}}),
+        "2024-01-04T10:00:00Z",
+    );
+    add(
+        json!({"kind": "approval.decided", "subjects": [{"type": "release", "id": "acme/x@1"}],
+               "payload": {"decision": "approve"}}),
+        "2024-01-04T10:00:00Z",
+    );
+    add(
+        json!({"kind": "rollback.decided", "subjects": [{"type": "rollback", "id": "acme/x@1/rollback-1"}],
+               "payload": {"status": 3}}),
+        "2024-01-04T11:00:00Z",
+    );
+    add(
+        json!({"kind": "github.pull_request", "subjects": [{"type": "pr", "id": "github.com/a/b#1"}],
+               "occurred_at": "2024-01-05T10:00:00Z",
+               "payload": {"action": "opened", "labels": "ai-generated", "ai_generated": "yes", "generated_by": "ai"}}),
+        "2024-01-05T10:00:00Z",
+    );
+    add(
+        json!({"kind": "cdevents.incident_detected", "subjects": [{"type": "incident", "id": "i/1"}],
+               "occurred_at": "2024-01-05T11:00:00Z", "payload": {"content": {"environment": "production"}}}),
+        "2024-01-05T11:00:00Z",
+    );
+    let m = compute(&log.records, &weeks());
+    assert_eq!(
+        skipped(
+            &m,
+            "deployments",
+            "github.deployment_status has no deployment state"
+        ),
+        1
+    );
+    assert_eq!(
+        skipped(&m, "deployments", "gitlab.deployment names no environment"),
+        1
+    );
+    assert_eq!(
+        skipped(&m, "lead_time", "the commit time is after the deployment"),
+        1
+    );
+    assert_eq!(skipped(&m, "approvals", "no approve/reject decision"), 1);
+    assert_eq!(
+        skipped(&m, "approvals", "approval.decided names no approver"),
+        1
+    );
+    assert_eq!(
+        skipped(&m, "change_failure_rate", "rollback.decided has no status"),
+        1
+    );
+    assert_eq!(
+        skipped(
+            &m,
+            "time_to_restore",
+            "incident names no environment and no deployment"
+        ),
+        1
+    );
+    // The CDEvents deployment counts; the opened PR is a change request but not AI output
+    // (only `true`, an object with `type: ai` and a list of labels mark it).
+    assert_eq!(m.deployment_frequency.total, 1);
+    assert_eq!(m.change_requests.pull_requests, 1);
+    assert_eq!(m.ai_intervention.ai_changes, 0);
+    assert_eq!(m.approvals.decisions, 0);
+}
+
 #[test]
 fn nothing_to_measure_says_why() {
     let m = compute(&[], &weeks());
