@@ -721,3 +721,118 @@ async fn policies_and_exceptions_pages() {
     assert_eq!(e.status, StatusCode::OK);
     assert!(e.body.contains("No exceptions"));
 }
+
+#[tokio::test]
+async fn metrics_page_shows_dora_and_approval_bottlenecks_with_charts() {
+    let ui = Ui::new();
+    let alice = ui.login("alice").await;
+    let page = ui.get(RELEASE, Some(&alice)).await;
+    let digest_at = page.body.find("id=\"evidence-digest\">").expect("digest") + 21;
+    let digest =
+        page.body[digest_at..digest_at + page.body[digest_at..].find('<').expect("end")].to_owned();
+    let r = ui
+        .post_form(
+            &format!("{RELEASE}/decision"),
+            Some(&alice),
+            &[
+                ("csrf", &page.csrf()),
+                ("decision", "approve"),
+                ("evidence_digest", &digest),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let deploy = trailmark_model::input::from_value(&json!({
+        "kind": "github.deployment_status",
+        "subjects": [{"type": "deployment", "id": "4711"}, {"type": "environment", "id": "production"},
+                     {"type": "project", "id": "acme/payments"}],
+        "links": [{"rel": "deploys", "to": {"type": "commit", "id": SHA}}],
+        "payload": {"state": "success", "environment": "production"}
+    }))
+    .expect("deploy record");
+    ui.state.store.append(vec![deploy]).expect("append");
+
+    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let from = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(72))
+        .expect("time")
+        .strftime("%Y-%m-%d")
+        .to_string();
+    let tomorrow = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(24))
+        .expect("time")
+        .strftime("%Y-%m-%d")
+        .to_string();
+    assert_ne!(today, tomorrow);
+    let m = ui
+        .get(
+            &format!("/ui/metrics?env=production&from={from}&to={tomorrow}&bucket=day"),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.body);
+    assert!(
+        m.body
+            .contains("<td id=\"m-deploys\">1 successful deployments</td>"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body.contains("1 decisions (1 approved, 0 rejected)"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body.contains("<th scope=\"row\">person:alice</th>")
+            || m.body.contains("<th scope=\"row\">alice</th>"),
+        "{}",
+        m.body
+    );
+    assert!(
+        m.body.contains("100.0 % (1 of 1)"),
+        "alice made every decision: {}",
+        m.body
+    );
+    assert!(
+        m.body.contains("id=\"chart-deployment_frequency\"><svg"),
+        "{}",
+        m.body
+    );
+    // A deployment to another environment is not counted for production.
+    let m = ui
+        .get(
+            &format!("/ui/metrics?env=staging&from={from}&to={tomorrow}&bucket=day"),
+            Some(&alice),
+        )
+        .await;
+    assert!(
+        m.body
+            .contains("<td id=\"m-deploys\">0 successful deployments</td>"),
+        "{}",
+        m.body
+    );
+    // Bad parameters are named.
+    let r = ui.get("/ui/metrics?bucket=fortnight", Some(&alice)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = ui
+        .get(
+            &format!("/ui/metrics?from={tomorrow}&to={from}"),
+            Some(&alice),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // Developers on another project see none of acme/payments' deployments.
+    let dave = ui.login("dave").await;
+    let m = ui
+        .get(
+            &format!("/ui/metrics?env=production&from={from}&to={tomorrow}&bucket=day"),
+            Some(&dave),
+        )
+        .await;
+    assert!(
+        m.body
+            .contains("<td id=\"m-deploys\">0 successful deployments</td>"),
+        "{}",
+        m.body
+    );
+}

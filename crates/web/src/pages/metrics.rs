@@ -1,12 +1,194 @@
-//! Delivery metrics (wired to `trailmark-metrics`).
+//! Delivery metrics: DORA (deployment frequency, lead time, change failure rate, time to
+//! restore), time to decision and approval bottlenecks, change requests per period and the AI
+//! intervention rate, each with a deterministic SVG chart (`trailmark-metrics`), computed over
+//! the records the viewer may read.
 
-use axum::extract::State;
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use trailmark_access::Permission;
+use trailmark_metrics::svg::Chart;
+use trailmark_metrics::{Bucket, EnvFilter, Metrics};
+use trailmark_model::{Record, Timestamp};
 use trailmark_server::AppState;
+use trailmark_server::auth::record_scope;
+use trailmark_store::Query;
 
+use super::{log_read, query, render, work};
 use crate::error::UiError;
-use crate::viewer::Viewer;
+use crate::viewer::{Nav, Viewer};
 
-pub async fn page(State(_state): State<AppState>, _viewer: Viewer) -> Result<Response, UiError> {
-    Err(UiError::NotFound("metrics are being wired".into()))
+#[derive(Debug, Default, Deserialize)]
+pub struct MetricsQuery {
+    #[serde(default)]
+    pub env: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub bucket: String,
+}
+
+#[derive(Template)]
+#[template(path = "metrics.html")]
+struct MetricsPage {
+    nav: Nav,
+    q: MetricsQuery,
+    m: Metrics,
+    charts: Vec<Chart>,
+    records: usize,
+}
+
+impl MetricsPage {
+    fn human(&self, s: &Option<trailmark_metrics::Seconds>) -> String {
+        s.map_or_else(|| "–".to_owned(), |s| s.human())
+    }
+    fn pct(&self, r: &Option<trailmark_metrics::Ratio>) -> String {
+        r.as_ref().map_or_else(
+            || "–".to_owned(),
+            |r| format!("{} % ({} of {})", r.percent, r.numerator, r.denominator),
+        )
+    }
+}
+
+fn day(field: &str, s: &str, default: jiff::Timestamp) -> Result<jiff::Timestamp, UiError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(default);
+    }
+    let d: jiff::civil::Date = s
+        .parse()
+        .map_err(|_| UiError::BadRequest(format!("{field} {s:?} is not a date like 2026-11-01")))?;
+    d.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .map_err(|e| UiError::BadRequest(format!("{field} {s:?}: {e}")))
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, UiError> {
+    let readable = viewer.scopes(Permission::ReadEvidence)?;
+    let mut q: MetricsQuery = query(raw)?;
+    let now = jiff::Timestamp::now();
+    let today = now
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .unwrap_or(now);
+    let to = day(
+        "to",
+        &q.to,
+        today
+            .checked_add(jiff::SignedDuration::from_hours(24))
+            .unwrap_or(now),
+    )?;
+    let from = day(
+        "from",
+        &q.from,
+        to.checked_sub(jiff::SignedDuration::from_hours(24 * 7 * 12))
+            .unwrap_or(to),
+    )?;
+    if q.env.trim().is_empty() {
+        q.env = "production".into();
+    }
+    if q.bucket.trim().is_empty() {
+        q.bucket = "week".into();
+    }
+    let bucket: Bucket = q
+        .bucket
+        .parse()
+        .map_err(|e| UiError::BadRequest(format!("bucket {:?}: {e}", q.bucket)))?;
+    let envs = if q.env == "*" {
+        EnvFilter::any()
+    } else {
+        EnvFilter::names(q.env.split(',').map(str::trim).filter(|s| !s.is_empty()))
+    };
+    let mq = trailmark_metrics::Query::new(envs, Timestamp(from), Timestamp(to), bucket)
+        .map_err(|e| UiError::BadRequest(e.to_string()))?;
+    log_read(
+        &state,
+        &viewer,
+        "metrics",
+        json!({"env": q.env, "from": from.to_string(), "to": to.to_string(), "bucket": q.bucket}),
+    )
+    .await?;
+    let (m, records) = work(&state, move |st| {
+        // Every readable record recorded before the window's end plus a month (late failure
+        // signals); the window's own records and the commits and requests before it.
+        let until = Timestamp(
+            to.checked_add(jiff::SignedDuration::from_hours(24 * 30))
+                .unwrap_or(to),
+        );
+        let mut records: Vec<Record> = Vec::new();
+        let mut sq = Query {
+            until: Some(until),
+            limit: 1000,
+            ..Query::default()
+        };
+        loop {
+            let page = st
+                .store
+                .query(&sq)
+                .map_err(trailmark_server::ApiError::from)?;
+            let n = page.len();
+            sq.after = page.last().map(|r| r.record.index);
+            for r in page {
+                let scope = record_scope(&r.record, &st.config.default_org);
+                if readable.iter().any(|s| s.covers(&scope)) {
+                    records.push(r.record);
+                }
+            }
+            if n < 1000 {
+                break;
+            }
+        }
+        let people = st.people();
+        let mut map = BTreeMap::new();
+        if let Some(list) = people.to_json().get("people").and_then(Value::as_array) {
+            for p in list {
+                let id = p.get("id").and_then(Value::as_str).unwrap_or_default();
+                for i in p
+                    .get("identities")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(i) = i.as_str() {
+                        map.insert(i.to_owned(), id.to_owned());
+                    }
+                }
+            }
+        }
+        let mq = mq.with_people(map);
+        let store = st.store.clone();
+        let blobs = move |d: &trailmark_model::Digest| -> Option<Value> {
+            store
+                .blob(d)
+                .ok()
+                .flatten()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+        };
+        let n = records.len();
+        Ok((
+            trailmark_metrics::compute_with_blobs(records.iter(), &mq, &blobs),
+            n,
+        ))
+    })
+    .await?;
+    let charts = trailmark_metrics::svg::charts(&m);
+    render(&MetricsPage {
+        nav: viewer.nav("metrics"),
+        q,
+        m,
+        charts,
+        records,
+    })
 }
