@@ -567,7 +567,7 @@ async fn approvals_enforce_separation_of_duties_and_the_evidence_digest() {
     let decided = ui.records("approval.decided");
     assert_eq!(decided.len(), 1);
     assert_eq!(decided[0].record.actor.as_deref(), Some("person:alice"));
-    let after = ui.get(&r.location().to_owned(), Some(&alice)).await;
+    let after = ui.get(r.location(), Some(&alice)).await;
     assert!(after.body.contains("Your approval was recorded."));
     assert!(after.body.contains("approved</span>"), "{}", after.body);
     // Nothing is waiting any more.

@@ -162,7 +162,7 @@ pub fn recent_deployments(
             }
         }
     }
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     rows.truncate(limit);
     Ok(rows.into_iter().map(|(_, r)| r).collect())
 }

@@ -236,7 +236,7 @@ pub async fn page(
                     }
                 }
             }
-            found.sort_by(|a, b| b.index.cmp(&a.index));
+            found.sort_by_key(|r| std::cmp::Reverse(r.index));
             if found.len() > 100 {
                 more = found.get(99).map(|r| r.index.0);
                 found.truncate(100);
