@@ -544,6 +544,23 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
     let mut server = Server::start(&data, &config, "info");
     let addr = server.addr;
 
+    // A fresh data directory gets a person to sign in to the web UI as: `admin`, whose random
+    // password is kept beside the admin token, readable by the owner only, never printed.
+    let line = server.wait_for_line("sign in at http://");
+    assert!(line.contains("/ui/ as `admin`"), "{line}");
+    let password = std::fs::read_to_string(data.join("admin.password")).unwrap();
+    assert_eq!(password.trim().len(), 24);
+    assert!(!server.seen.iter().any(|l| l.contains(password.trim())), "password printed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("admin.password")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let login = http(addr, "GET", "/ui/login", &[], b"").unwrap();
+    assert_eq!(login.status, 200);
+    assert!(String::from_utf8_lossy(&login.body).contains("Sign in to Trailmark"));
+
     // A request the server is in the middle of: its handler is reading the body (hyper sends
     // `100 Continue` only when the handler first polls the body), whose last bytes are held back.
     let p = &payloads[1];
