@@ -390,24 +390,8 @@ impl<'a> Governance<'a> {
                 "the release content changed: you reviewed {d}, it is now {current}; review again"
             )));
         }
-        let r = self.reader();
-        let person = r.person(&actor.identity);
-        let rule = policy.policy.approvals.get(&Target::Release);
-        if let Some(rule) = rule {
-            let eligible = rule.approvers.contains(&person)
-                || actor.roles.iter().any(|x| rule.roles.contains(x));
-            if !eligible {
-                return Err(PolicyError::NotAllowed(format!(
-                    "{person} is not an eligible approver of {release} (needs a role among {:?} or to be named)",
-                    rule.roles
-                )));
-            }
-        }
-        let excluded = eval::excluded_approvers(&snap.input, &policy.policy.separation);
-        if let Some(why) = excluded.get(&person) {
-            return Err(PolicyError::NotAllowed(format!(
-                "separation of duties: {person} may not approve {release}: {why}"
-            )));
+        if let Some(why) = self.ineligible(release, &snap, &policy, actor) {
+            return Err(PolicyError::NotAllowed(why));
         }
         let d = Draft::new(kinds::APPROVAL_DECIDED)
             .subject("release", release)
@@ -421,6 +405,43 @@ impl<'a> Governance<'a> {
                 "policy_digest": policy.digest.to_string(),
             }));
         Ok((self.append(vec![build(d)?], vec![])?, current))
+    }
+
+    /// Why `actor` may not decide on the release now (not an eligible approver, or excluded by
+    /// separation of duties), or `None` when they may. The same rule [`Self::decide_release`]
+    /// enforces, for surfaces that offer the decision only to those who can make it.
+    pub fn release_ineligibility(
+        &self,
+        release: &str,
+        actor: &Actor,
+    ) -> Result<Option<String>, PolicyError> {
+        let (snap, policy) = self.snapshot(release, None, None)?;
+        Ok(self.ineligible(release, &snap, &policy, actor))
+    }
+
+    fn ineligible(
+        &self,
+        release: &str,
+        snap: &Snapshot,
+        policy: &PolicyVersion,
+        actor: &Actor,
+    ) -> Option<String> {
+        let r = self.reader();
+        let person = r.person(&actor.identity);
+        if let Some(rule) = policy.policy.approvals.get(&Target::Release) {
+            let eligible = rule.approvers.contains(&person)
+                || actor.roles.iter().any(|x| rule.roles.contains(x));
+            if !eligible {
+                return Some(format!(
+                    "{person} is not an eligible approver of {release} (needs a role among {:?} or to be named)",
+                    rule.roles
+                ));
+            }
+        }
+        let excluded = eval::excluded_approvers(&snap.input, &policy.policy.separation);
+        excluded
+            .get(&person)
+            .map(|why| format!("separation of duties: {person} may not approve {release}: {why}"))
     }
 
     /// A decision on an exception (its retrospective approval) or a proposed policy version.

@@ -496,8 +496,17 @@ async fn approvals_enforce_separation_of_duties_and_the_evidence_digest() {
         q.body
     );
 
-    // The author is refused and nothing is recorded.
+    // The author is not offered the decision, is told why, and a forged post is refused with
+    // nothing recorded.
     let carol_page = ui.get(RELEASE, Some(&carol)).await;
+    assert!(!carol_page.body.contains("name=\"decision\""));
+    assert!(
+        carol_page.body.contains(
+            "You cannot decide on this release: separation of duties: carol may not approve"
+        ),
+        "{}",
+        carol_page.body
+    );
     let r = ui
         .post_form(
             &format!("{RELEASE}/decision"),

@@ -550,11 +550,17 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
     assert!(line.contains("/ui/ as `admin`"), "{line}");
     let password = std::fs::read_to_string(data.join("admin.password")).unwrap();
     assert_eq!(password.trim().len(), 24);
-    assert!(!server.seen.iter().any(|l| l.contains(password.trim())), "password printed");
+    assert!(
+        !server.seen.iter().any(|l| l.contains(password.trim())),
+        "password printed"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data.join("admin.password")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(data.join("admin.password"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let login = http(addr, "GET", "/ui/login", &[], b"").unwrap();

@@ -46,6 +46,8 @@ struct ReleasePage {
     policy_digest: String,
     monitoring: bool,
     can_approve: bool,
+    /// Why a viewer who approves elsewhere may not decide on this release.
+    ineligible: Option<String>,
     can_export: bool,
     certifications: Vec<Certification>,
     trace_svg: String,
@@ -91,18 +93,35 @@ pub async fn page(
     viewer.require(Permission::ReadEvidence, &scope)?;
     log_read(&state, &viewer, "release", json!({"release": id})).await?;
     let id2 = id.clone();
-    let (checks, tally, evidence_digest, policy_digest, monitoring) = gov(&state, &org, move |g| {
-        let (snap, policy) = g.snapshot(&id2, None, None)?;
-        let tally = trailmark_policy::eval::release_tally(&policy.policy, &snap.input);
-        Ok((
-            g.checks(&id2)?,
-            tally,
-            snap.input.approval.evidence_digest.clone(),
-            policy.digest.to_string(),
-            g.monitoring(&id2)?,
-        ))
-    })
-    .await?;
+    let can_approve = viewer
+        .caller
+        .0
+        .decide(Permission::Approve, &scope)
+        .is_allow();
+    let actor = Actor {
+        identity: format!("person:{}", viewer.user()),
+        roles: trailmark_policy::ops::roles_on(&viewer.caller.0, &scope.to_string()),
+    };
+    let (checks, tally, evidence_digest, policy_digest, monitoring, ineligible) =
+        gov(&state, &org, move |g| {
+            let (snap, policy) = g.snapshot(&id2, None, None)?;
+            let tally = trailmark_policy::eval::release_tally(&policy.policy, &snap.input);
+            // Offer the decision only to those who may make it; say why to the others.
+            let ineligible = if can_approve {
+                g.release_ineligibility(&id2, &actor)?
+            } else {
+                None
+            };
+            Ok((
+                g.checks(&id2)?,
+                tally,
+                snap.input.approval.evidence_digest.clone(),
+                policy.digest.to_string(),
+                g.monitoring(&id2)?,
+                ineligible,
+            ))
+        })
+        .await?;
     let (id3, org3) = (id.clone(), org.clone());
     let (view, certifications) = work(&state, move |st| {
         let people = st.people();
@@ -130,11 +149,8 @@ pub async fn page(
     render(&ReleasePage {
         nav: viewer.nav("dashboard"),
         href: release_href(&id),
-        can_approve: viewer
-            .caller
-            .0
-            .decide(Permission::Approve, &scope)
-            .is_allow(),
+        can_approve: can_approve && ineligible.is_none(),
+        ineligible,
         can_export: viewer
             .caller
             .0
