@@ -145,6 +145,78 @@ impl Sessions {
     }
 }
 
+/// Sign-in attempts: after [`MAX_FAILURES`] failures for one user name within
+/// [`FAILURE_WINDOW`], further attempts for it are refused without checking the password
+/// (online guessing), until the window passes. Failed attempts are evidence, but an anonymous
+/// client must not be able to grow the log without bound: at most [`MAX_RECORDED_PER_MINUTE`]
+/// failures a minute are recorded; the rest are counted in the server's log only.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    state: Mutex<ThrottleState>,
+}
+
+pub const MAX_FAILURES: u32 = 10;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const MAX_RECORDED_PER_MINUTE: u32 = 60;
+
+#[derive(Debug, Default)]
+struct ThrottleState {
+    per_user: HashMap<String, (Instant, u32)>,
+    minute: Option<Instant>,
+    recorded: u32,
+}
+
+impl LoginThrottle {
+    /// Whether an attempt for `user` may be checked now.
+    pub fn allows(&self, user: &str) -> bool {
+        let now = Instant::now();
+        let Ok(s) = self.state.lock() else {
+            return false;
+        };
+        match s.per_user.get(&user.to_lowercase()) {
+            Some((start, n)) if now.duration_since(*start) < FAILURE_WINDOW => *n < MAX_FAILURES,
+            _ => true,
+        }
+    }
+
+    /// Counts a failure for `user`; returns whether it should be recorded in the log.
+    pub fn failed(&self, user: &str) -> bool {
+        let now = Instant::now();
+        let Ok(mut s) = self.state.lock() else {
+            return false;
+        };
+        if s.per_user.len() >= 10_000 {
+            s.per_user
+                .retain(|_, (start, _)| now.duration_since(*start) < FAILURE_WINDOW);
+        }
+        let entry = s.per_user.entry(user.to_lowercase()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= FAILURE_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        match s.minute {
+            Some(m) if now.duration_since(m) < Duration::from_secs(60) => {}
+            _ => {
+                s.minute = Some(now);
+                s.recorded = 0;
+            }
+        }
+        if s.recorded < MAX_RECORDED_PER_MINUTE {
+            s.recorded += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A successful sign-in clears the user's failures.
+    pub fn succeeded(&self, user: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            s.per_user.remove(&user.to_lowercase());
+        }
+    }
+}
+
 /// The value of cookie `name` in the request, if present once.
 pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
@@ -202,6 +274,23 @@ mod tests {
         let (t2, _) = s.start("bob", Duration::from_secs(60)).expect("randomness");
         s.end(&t2);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn repeated_failures_throttle_one_user_name_only() {
+        let t = LoginThrottle::default();
+        for _ in 0..MAX_FAILURES {
+            assert!(t.allows("Alice"));
+            assert!(t.failed("alice"));
+        }
+        assert!(!t.allows("alice"), "the eleventh attempt is not checked");
+        assert!(!t.allows("ALICE"));
+        assert!(t.allows("bob"));
+        t.succeeded("alice");
+        assert!(t.allows("alice"));
+        // The log records at most MAX_RECORDED_PER_MINUTE failures a minute, whoever they are for.
+        let recorded = (0..100).filter(|i| t.failed(&format!("user{i}"))).count();
+        assert_eq!(recorded as u32, MAX_RECORDED_PER_MINUTE - MAX_FAILURES);
     }
 
     #[test]

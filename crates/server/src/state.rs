@@ -26,6 +26,8 @@ pub struct Inner {
     pub people: std::sync::RwLock<Arc<trailmark_ingest::identity::IdentityMap>>,
     /// Signed-in people of the web UI.
     pub sessions: crate::session::Sessions,
+    /// Failed web sign-ins per user name.
+    pub logins: crate::session::LoginThrottle,
     /// The key release certifications are signed with (the log's), when this server may certify.
     certifier: std::sync::RwLock<Option<trailmark_log::SignerKey>>,
     draining: AtomicBool,
@@ -57,6 +59,7 @@ impl AppState {
             hooks,
             people: std::sync::RwLock::new(Arc::default()),
             sessions: crate::session::Sessions::default(),
+            logins: crate::session::LoginThrottle::default(),
             certifier: std::sync::RwLock::new(None),
             draining: AtomicBool::new(false),
         })))

@@ -315,6 +315,37 @@ async fn sign_in_sessions_and_csrf() {
         "password never stored"
     );
 
+    // Online guessing: after ten failures for one user name, attempts are not even checked.
+    for i in 0..12 {
+        let form = ui.get("/ui/login", None).await;
+        let csrf = form.csrf();
+        let r = ui
+            .post_form(
+                "/ui/login",
+                Some(&format!("trailmark_login_csrf={csrf}")),
+                &[
+                    ("username", "carol"),
+                    (
+                        "password",
+                        if i < 11 {
+                            "guess guess guess"
+                        } else {
+                            PASSWORD
+                        },
+                    ),
+                    ("csrf", &csrf),
+                ],
+            )
+            .await;
+        let expected = if i < 10 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(r.status, expected, "attempt {i}");
+    }
+    assert_eq!(ui.records("security.login_failed").len(), 11);
+
     // Without the form's token (a cross-site post): refused before any password check.
     let r = ui
         .post_form(
@@ -328,7 +359,7 @@ async fn sign_in_sessions_and_csrf() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(ui.records("security.login_failed").len(), 1);
+    assert_eq!(ui.records("security.login_failed").len(), 11);
 
     // An open redirect is not followed: `next` must stay inside the UI.
     let form = ui.get("/ui/login", None).await;

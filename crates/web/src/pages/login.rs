@@ -120,11 +120,22 @@ pub async fn submit(
         );
     }
     let user = c.username.trim().to_owned();
+    if !state.logins.allows(&user) {
+        tracing::warn!("web sign-in throttled after repeated failures");
+        return login_page(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &next,
+            &user,
+            Some("Too many failed attempts for this user name: try again in 15 minutes."),
+        );
+    }
     let password = c.password;
     let attempt = user.clone();
     let outcome = work(&state, move |st| {
         match st.access.authenticate_user(&attempt, &password) {
             Ok(p) => {
+                st.logins.succeeded(&attempt);
                 let orgs = trailmark_server::auth::Caller(p.clone()).orgs();
                 let actor = format!("user:{attempt}");
                 let rec = governance_record(
@@ -140,6 +151,10 @@ pub async fn submit(
                 Ok(Ok(p))
             }
             Err(AccessError::BadCredentials) => {
+                if !st.logins.failed(&attempt) {
+                    tracing::warn!("failed web sign-in not recorded: over the per-minute budget");
+                    return Ok(Err(()));
+                }
                 let rec = governance_record(
                     "security.login_failed",
                     "trailmark-server",
