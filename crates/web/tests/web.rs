@@ -519,10 +519,18 @@ async fn approvals_enforce_separation_of_duties_and_the_evidence_digest() {
         page.body[digest_at..digest_at + page.body[digest_at..].find('<').expect("end")].to_owned();
     assert!(digest.starts_with("sha256:"), "{digest}");
 
-    // The queue lists it for both approvers.
+    // The queue lists it for both approvers, and tells the author she cannot decide.
     let q = ui.get("/ui/approvals", Some(&alice)).await;
     assert!(
         q.body.contains("release:acme/payments/pay@1.0"),
+        "{}",
+        q.body
+    );
+    assert!(q.body.contains("can decide</span>") && !q.body.contains("cannot decide"));
+    let q = ui.get("/ui/approvals", Some(&carol)).await;
+    assert!(
+        q.body
+            .contains("cannot decide</span> <span class=\"muted\">separation of duties"),
         "{}",
         q.body
     );
@@ -875,4 +883,52 @@ async fn metrics_page_shows_dora_and_approval_bottlenecks_with_charts() {
         "{}",
         m.body
     );
+}
+
+/// Accessibility basics on every main page: a language, one `h1`, a label for every visible
+/// form field, a skip link, and the current section marked for assistive technology.
+#[tokio::test]
+async fn pages_have_labels_headings_and_landmarks() {
+    let ui = Ui::new();
+    let alice = ui.login("alice").await;
+    for path in [
+        "/ui/",
+        RELEASE,
+        "/ui/approvals",
+        "/ui/search?field=ticket&value=PAY-7",
+        &format!("/ui/records/{}", ui.records("git.commit")[0].record.index.0),
+        "/ui/log",
+        "/ui/policies",
+        "/ui/exceptions",
+        "/ui/metrics",
+    ] {
+        let page = ui.get(path, Some(&alice)).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        let b = &page.body;
+        assert!(b.contains("<html lang=\"en\">"), "{path}: no language");
+        assert_eq!(b.matches("<h1").count(), 1, "{path}: one h1");
+        assert!(
+            b.contains("href=\"#main\"") && b.contains("<main id=\"main\""),
+            "{path}: skip link"
+        );
+        for (at, _) in b
+            .match_indices("<input")
+            .chain(b.match_indices("<select"))
+            .chain(b.match_indices("<textarea"))
+        {
+            let tag = &b[at..at + b[at..].find('>').expect("tag end")];
+            if tag.contains("type=\"hidden\"") {
+                continue;
+            }
+            let id_at = tag
+                .find(" id=\"")
+                .unwrap_or_else(|| panic!("{path}: field without id: {tag}"))
+                + 5;
+            let id = &tag[id_at..id_at + tag[id_at..].find('"').expect("id end")];
+            assert!(
+                b.contains(&format!("<label for=\"{id}\">")),
+                "{path}: field {id} has no label"
+            );
+        }
+    }
 }

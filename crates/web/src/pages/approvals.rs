@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
 use trailmark_access::{Permission, Scope};
+use trailmark_policy::Actor;
 use trailmark_policy::ops::Pending;
 use trailmark_server::AppState;
 
@@ -19,6 +20,8 @@ pub struct QueueItem {
     pub href: String,
     pub requested: String,
     pub due: String,
+    /// Why the viewer cannot decide on it (separation of duties...), when they cannot.
+    pub blocked: Option<String>,
 }
 
 #[derive(Template)]
@@ -57,9 +60,34 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
             .is_ok_and(|s| scopes.iter().any(|r| r.covers(&s)))
     });
     all.sort_by(|a, b| urgency(a).cmp(&urgency(b)).then(a.subject.cmp(&b.subject)));
+    // Say which items this approver cannot decide on, and why, rather than let them find out
+    // on submitting.
+    let mut blocked = Vec::with_capacity(all.len());
+    for p in &all {
+        let reason = match (
+            p.subject.strip_prefix("release:"),
+            p.project.parse::<Scope>(),
+        ) {
+            (Some(id), Ok(scope)) => {
+                let actor = Actor {
+                    identity: format!("person:{}", viewer.user()),
+                    roles: trailmark_policy::ops::roles_on(&viewer.caller.0, &scope.to_string()),
+                };
+                let id = id.to_owned();
+                gov(&state, scope.org().as_str(), move |g| {
+                    g.release_ineligibility(&id, &actor)
+                })
+                .await?
+            }
+            _ => None,
+        };
+        blocked.push(reason);
+    }
     let items = all
         .into_iter()
-        .map(|p| QueueItem {
+        .zip(blocked)
+        .map(|(p, blocked)| QueueItem {
+            blocked,
             href: match p.subject.strip_prefix("release:") {
                 Some(id) => release_href(id),
                 None if p.subject.starts_with("exception:") => "/ui/exceptions".into(),
