@@ -18,21 +18,7 @@ const ROW_H: usize = 34;
 const TOP: usize = 44;
 
 /// Escapes text for SVG/XML character data and attribute values.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use trailmark_metrics::svg::escape as xml_escape;
 
 fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {

@@ -54,6 +54,16 @@ impl Resp {
             .unwrap_or("")
     }
 
+    /// The evidence digest a release page shows.
+    fn digest(&self) -> String {
+        let at = self
+            .body
+            .find("id=\"evidence-digest\">")
+            .expect("digest shown")
+            + 21;
+        self.body[at..at + self.body[at..].find('<').expect("end")].to_owned()
+    }
+
     /// The value of `name="csrf" value="..."` in a page.
     fn csrf(&self) -> String {
         let at = self
@@ -510,13 +520,7 @@ async fn approvals_enforce_separation_of_duties_and_the_evidence_digest() {
 
     let page = ui.get(RELEASE, Some(&alice)).await;
     assert!(page.body.contains("name=\"decision\" value=\"approve\""));
-    let digest_at = page
-        .body
-        .find("id=\"evidence-digest\">")
-        .expect("digest shown")
-        + 21;
-    let digest =
-        page.body[digest_at..digest_at + page.body[digest_at..].find('<').expect("end")].to_owned();
+    let digest = page.digest();
     assert!(digest.starts_with("sha256:"), "{digest}");
 
     // The queue lists it for both approvers, and tells the author she cannot decide.
@@ -775,9 +779,7 @@ async fn metrics_page_shows_dora_and_approval_bottlenecks_with_charts() {
     let ui = Ui::new();
     let alice = ui.login("alice").await;
     let page = ui.get(RELEASE, Some(&alice)).await;
-    let digest_at = page.body.find("id=\"evidence-digest\">").expect("digest") + 21;
-    let digest =
-        page.body[digest_at..digest_at + page.body[digest_at..].find('<').expect("end")].to_owned();
+    let digest = page.digest();
     let r = ui
         .post_form(
             &format!("{RELEASE}/decision"),

@@ -7,13 +7,14 @@ use axum::extract::State;
 use axum::response::Response;
 use serde_json::{Value, json};
 use trailmark_access::{Permission, Scope};
-use trailmark_model::{Kind, Payload, Record, Timestamp};
+use trailmark_model::{Record, Timestamp};
 use trailmark_policy::kinds;
 use trailmark_server::AppState;
-use trailmark_server::auth::record_scope;
-use trailmark_store::Query;
 
-use super::{gov, log_read, orgs_with, release_href, render, short_time, work};
+use super::{
+    each, gov, inline, is_readable, log_read, of_kind, orgs_with, release_href, render, short_time,
+    subject_id, text, work,
+};
 use crate::error::UiError;
 use crate::viewer::{Nav, Viewer};
 
@@ -53,47 +54,15 @@ struct DashboardPage {
     deployments: Vec<DeployRow>,
 }
 
-fn text(v: &Value, ptr: &str) -> Option<String> {
-    v.pointer(ptr)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-fn inline(r: &Record) -> Value {
-    match &r.payload {
-        Payload::Inline(v) => v.clone(),
-        Payload::Blob { .. } => Value::Null,
-    }
-}
-
 /// Every `release.created` record the viewer may read (newest first), at most `limit`.
 pub fn releases(st: &AppState, readable: &[Scope], limit: usize) -> Result<Vec<Record>, UiError> {
-    let kind = Kind::parse(kinds::RELEASE_CREATED).map_err(|e| UiError::Internal(e.to_string()))?;
     let mut out = Vec::new();
-    let mut after = None;
-    loop {
-        let page = st
-            .store
-            .query(&Query {
-                kind: Some(kind.clone()),
-                after,
-                limit: 1000,
-                ..Query::default()
-            })
-            .map_err(trailmark_server::ApiError::from)?;
-        let n = page.len();
-        after = page.last().map(|r| r.record.index);
-        for r in page {
-            let scope = record_scope(&r.record, &st.config.default_org);
-            if readable.iter().any(|s| s.covers(&scope)) {
-                out.push(r.record);
-            }
+    each(st, of_kind(kinds::RELEASE_CREATED)?, |r| {
+        if is_readable(st, readable, &r.record) {
+            out.push(r.record);
         }
-        if n < 1000 {
-            break;
-        }
-    }
+        Ok(())
+    })?;
     out.reverse();
     out.truncate(limit);
     Ok(out)
@@ -108,59 +77,38 @@ pub fn recent_deployments(
 ) -> Result<Vec<DeployRow>, UiError> {
     let mut rows: Vec<(u64, DeployRow)> = Vec::new();
     for k in trailmark_dossier::audit::DEPLOY_KINDS {
-        let kind = Kind::parse(k).map_err(|e| UiError::Internal(e.to_string()))?;
-        let mut after = None;
-        loop {
-            let page = st
-                .store
-                .query(&Query {
-                    kind: Some(kind.clone()),
-                    since: Some(since),
-                    after,
-                    limit: 1000,
-                    ..Query::default()
-                })
-                .map_err(trailmark_server::ApiError::from)?;
-            let n = page.len();
-            after = page.last().map(|r| r.record.index);
-            for r in page {
-                let rec = &r.record;
-                let scope = record_scope(rec, &st.config.default_org);
-                if !readable.iter().any(|s| s.covers(&scope)) {
-                    continue;
-                }
-                let p = inline(rec);
-                let environment = rec
-                    .subjects
-                    .iter()
-                    .find(|s| s.ty.as_str() == "environment")
-                    .map(|s| s.id.as_str().to_owned())
-                    .or_else(|| text(&p, "/environment"))
-                    .unwrap_or_else(|| "unknown".into());
-                let status = text(&p, "/state")
-                    .or_else(|| text(&p, "/status"))
-                    .unwrap_or_else(|| "deployed".into());
-                let commit = rec
-                    .links
-                    .iter()
-                    .find(|l| l.to.ty.as_str() == "commit")
-                    .map(|l| l.to.id.as_str().chars().take(12).collect())
-                    .unwrap_or_default();
-                rows.push((
-                    rec.index.0,
-                    DeployRow {
-                        record: rec.index.0,
-                        environment,
-                        status,
-                        commit,
-                        at: short_time(&rec.recorded_at.to_string()),
-                    },
-                ));
+        let mut q = of_kind(k)?;
+        q.since = Some(since);
+        each(st, q, |r| {
+            let rec = &r.record;
+            if !is_readable(st, readable, rec) {
+                return Ok(());
             }
-            if n < 1000 {
-                break;
-            }
-        }
+            let p = inline(rec);
+            let environment = subject_id(rec, "environment")
+                .or_else(|| text(&p, "/environment"))
+                .unwrap_or_else(|| "unknown".into());
+            let status = text(&p, "/state")
+                .or_else(|| text(&p, "/status"))
+                .unwrap_or_else(|| "deployed".into());
+            let commit = rec
+                .links
+                .iter()
+                .find(|l| l.to.ty.as_str() == "commit")
+                .map(|l| l.to.id.as_str().chars().take(12).collect())
+                .unwrap_or_default();
+            rows.push((
+                rec.index.0,
+                DeployRow {
+                    record: rec.index.0,
+                    environment,
+                    status,
+                    commit,
+                    at: short_time(&rec.recorded_at.to_string()),
+                },
+            ));
+            Ok(())
+        })?;
     }
     rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     rows.truncate(limit);
@@ -169,30 +117,18 @@ pub fn recent_deployments(
 
 /// The gate decisions recorded for a release: the latest per environment.
 fn latest_gates(st: &AppState, id: &str) -> Result<Vec<(String, String)>, UiError> {
-    let kind = Kind::parse(kinds::GATE_DECIDED).map_err(|e| UiError::Internal(e.to_string()))?;
-    let subject = trailmark_model::Subject::parse("release", id)
-        .map_err(|e| UiError::BadRequest(format!("release {id:?}: {e:?}")))?;
-    let page = st
-        .store
-        .query(&Query {
-            kind: Some(kind),
-            subject: Some(subject),
-            limit: 1000,
-            ..Query::default()
-        })
-        .map_err(trailmark_server::ApiError::from)?;
+    let mut q = of_kind(kinds::GATE_DECIDED)?;
+    q.subject = Some(
+        trailmark_model::Subject::parse("release", id)
+            .map_err(|e| UiError::BadRequest(format!("release {id:?}: {e:?}")))?,
+    );
     let mut by_env: std::collections::BTreeMap<String, String> = Default::default();
-    for r in page {
-        let env = r
-            .record
-            .subjects
-            .iter()
-            .find(|s| s.ty.as_str() == "environment")
-            .map(|s| s.id.as_str().to_owned())
-            .unwrap_or_default();
+    each(st, q, |r| {
+        let env = subject_id(&r.record, "environment").unwrap_or_default();
         let decision = text(&inline(&r.record), "/decision").unwrap_or_else(|| "unknown".into());
         by_env.insert(env, decision);
-    }
+        Ok(())
+    })?;
     Ok(by_env.into_iter().collect())
 }
 
@@ -215,12 +151,7 @@ pub async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Respo
     let orgs = orgs_with(&viewer, Permission::ReadEvidence);
     let mut rows: Vec<ReleaseRow> = Vec::new();
     for rec in records {
-        let Some(id) = rec
-            .subjects
-            .iter()
-            .find(|s| s.ty.as_str() == "release")
-            .map(|s| s.id.as_str().to_owned())
-        else {
+        let Some(id) = subject_id(&rec, "release") else {
             continue;
         };
         let org = id.split('/').next().unwrap_or_default().to_owned();

@@ -10,13 +10,15 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use trailmark_access::Permission;
-use trailmark_model::{Kind, Payload};
+use trailmark_model::Kind;
 use trailmark_server::AppState;
-use trailmark_server::auth::{governance_record, record_scope};
+use trailmark_server::auth::governance_record;
 use trailmark_server::extract::Body;
-use trailmark_store::Query;
 
-use super::{check_csrf, form, log_read, orgs_with, query, render, short_time, work};
+use super::{
+    check_csrf, each, form, inline, is_readable, log_read, of_kind, orgs_with, query, render,
+    short_time, work,
+};
 use crate::error::UiError;
 use crate::viewer::{Nav, Viewer};
 
@@ -80,13 +82,6 @@ struct LogPage {
     notice: Option<String>,
 }
 
-fn inline(p: &Payload) -> Value {
-    match p {
-        Payload::Inline(v) => v.clone(),
-        Payload::Blob { .. } => Value::Null,
-    }
-}
-
 fn detail(v: &Value) -> String {
     let mut parts = Vec::new();
     if let Value::Object(m) = v {
@@ -108,31 +103,13 @@ fn detail(v: &Value) -> String {
 
 /// The latest `security.log_verified` record.
 fn last_verification(st: &AppState) -> Result<Option<LastVerification>, UiError> {
-    let kind =
-        Kind::parse("security.log_verified").map_err(|e| UiError::Internal(e.to_string()))?;
-    let mut after = None;
     let mut last = None;
-    loop {
-        let page = st
-            .store
-            .query(&Query {
-                kind: Some(kind.clone()),
-                after,
-                limit: 1000,
-                ..Query::default()
-            })
-            .map_err(trailmark_server::ApiError::from)?;
-        let n = page.len();
-        after = page.last().map(|r| r.record.index);
-        if let Some(r) = page.into_iter().last() {
-            last = Some(r);
-        }
-        if n < 1000 {
-            break;
-        }
-    }
+    each(st, of_kind("security.log_verified")?, |r| {
+        last = Some(r);
+        Ok(())
+    })?;
     Ok(last.map(|r| {
-        let p = inline(&r.record.payload);
+        let p = inline(&r.record);
         LastVerification {
             index: r.record.index.0,
             at: short_time(&r.record.recorded_at.to_string()),
@@ -205,36 +182,17 @@ pub async fn page(
             // Newest first across the audit kinds: gather each kind's records, then order.
             let mut found = Vec::new();
             for k in kinds {
-                let mut q = Query {
-                    kind: Some(k),
-                    after: None,
-                    limit: 1000,
-                    ..Query::default()
-                };
-                loop {
-                    let page = st
-                        .store
-                        .query(&q)
-                        .map_err(trailmark_server::ApiError::from)?;
-                    let n = page.len();
-                    q.after = page.last().map(|r| r.record.index);
-                    for r in page {
-                        if after.is_some_and(|a| r.record.index.0 >= a) {
-                            continue;
-                        }
-                        let scope = record_scope(&r.record, &st.config.default_org);
-                        if !readable.iter().any(|s| s.covers(&scope)) {
-                            continue;
-                        }
-                        if !actor.is_empty() && r.record.actor.as_deref() != Some(actor.as_str()) {
-                            continue;
-                        }
+                let mut q = of_kind("access.read")?;
+                q.kind = Some(k);
+                each(st, q, |r| {
+                    let keep = after.is_none_or(|a| r.record.index.0 < a)
+                        && is_readable(st, &readable, &r.record)
+                        && (actor.is_empty() || r.record.actor.as_deref() == Some(actor.as_str()));
+                    if keep {
                         found.push(r.record);
                     }
-                    if n < 1000 {
-                        break;
-                    }
-                }
+                    Ok(())
+                })?;
             }
             found.sort_by_key(|r| std::cmp::Reverse(r.index));
             if found.len() > 100 {
@@ -248,7 +206,7 @@ pub async fn page(
                     kind: r.kind.as_str().to_owned(),
                     at: short_time(&r.recorded_at.to_string()),
                     actor: r.actor.clone().unwrap_or_default(),
-                    detail: detail(&inline(&r.payload)),
+                    detail: detail(&inline(&r)),
                 })
                 .collect();
         }

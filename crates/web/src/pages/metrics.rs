@@ -15,10 +15,9 @@ use trailmark_metrics::svg::Chart;
 use trailmark_metrics::{Bucket, EnvFilter, Metrics};
 use trailmark_model::{Record, Timestamp};
 use trailmark_server::AppState;
-use trailmark_server::auth::record_scope;
 use trailmark_store::Query;
 
-use super::{log_read, query, render, work};
+use super::{each, is_readable, log_read, parse_day, query, render, work};
 use crate::error::UiError;
 use crate::viewer::{Nav, Viewer};
 
@@ -57,16 +56,7 @@ impl MetricsPage {
 }
 
 fn day(field: &str, s: &str, default: jiff::Timestamp) -> Result<jiff::Timestamp, UiError> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(default);
-    }
-    let d: jiff::civil::Date = s
-        .parse()
-        .map_err(|_| UiError::BadRequest(format!("{field} {s:?} is not a date like 2026-11-01")))?;
-    d.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .map(|z| z.timestamp())
-        .map_err(|e| UiError::BadRequest(format!("{field} {s:?}: {e}")))
+    Ok(parse_day(field, s)?.unwrap_or(default))
 }
 
 pub async fn page(
@@ -128,28 +118,17 @@ pub async fn page(
                 .unwrap_or(to),
         );
         let mut records: Vec<Record> = Vec::new();
-        let mut sq = Query {
+        let q = Query {
             until: Some(until),
             limit: 1000,
             ..Query::default()
         };
-        loop {
-            let page = st
-                .store
-                .query(&sq)
-                .map_err(trailmark_server::ApiError::from)?;
-            let n = page.len();
-            sq.after = page.last().map(|r| r.record.index);
-            for r in page {
-                let scope = record_scope(&r.record, &st.config.default_org);
-                if readable.iter().any(|s| s.covers(&scope)) {
-                    records.push(r.record);
-                }
+        each(st, q, |r| {
+            if is_readable(st, &readable, &r.record) {
+                records.push(r.record);
             }
-            if n < 1000 {
-                break;
-            }
-        }
+            Ok(())
+        })?;
         let people = st.people();
         let mut map = BTreeMap::new();
         if let Some(list) = people.to_json().get("people").and_then(Value::as_array) {

@@ -171,3 +171,86 @@ pub fn short_time(t: &str) -> String {
         Err(_) => t.to_owned(),
     }
 }
+
+/// A query for every record of `kind` (pages of 1000).
+pub fn of_kind(kind: &str) -> Result<trailmark_store::Query, UiError> {
+    let kind = trailmark_model::Kind::parse(kind)
+        .map_err(|e| UiError::Internal(format!("kind {kind:?}: {e}")))?;
+    Ok(trailmark_store::Query {
+        kind: Some(kind),
+        limit: 1000,
+        ..trailmark_store::Query::default()
+    })
+}
+
+/// Hands every record matching `q` to `f`, in index order, page after page.
+pub fn each(
+    st: &AppState,
+    mut q: trailmark_store::Query,
+    mut f: impl FnMut(trailmark_store::StoredRecord) -> Result<(), UiError>,
+) -> Result<(), UiError> {
+    q.limit = q.limit.clamp(1, 1000);
+    loop {
+        let page = st
+            .store
+            .query(&q)
+            .map_err(trailmark_server::ApiError::from)?;
+        let n = page.len();
+        q.after = page.last().map(|r| r.record.index);
+        for r in page {
+            f(r)?;
+        }
+        if n < q.limit as usize {
+            return Ok(());
+        }
+    }
+}
+
+/// Whether a record is filed under one of `readable`.
+pub fn is_readable(st: &AppState, readable: &[Scope], r: &trailmark_model::Record) -> bool {
+    let scope = trailmark_server::auth::record_scope(r, &st.config.default_org);
+    readable.iter().any(|s| s.covers(&scope))
+}
+
+/// An inline payload (`Null` for one stored beside the log).
+pub fn inline(r: &trailmark_model::Record) -> Value {
+    match &r.payload {
+        trailmark_model::Payload::Inline(v) => v.clone(),
+        trailmark_model::Payload::Blob { .. } => Value::Null,
+    }
+}
+
+/// A non-empty string at `ptr`.
+pub fn text(v: &Value, ptr: &str) -> Option<String> {
+    v.pointer(ptr)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// The id of the record's first subject of type `ty`.
+pub fn subject_id(r: &trailmark_model::Record, ty: &str) -> Option<String> {
+    r.subjects
+        .iter()
+        .find(|s| s.ty.as_str() == ty)
+        .map(|s| s.id.as_str().to_owned())
+}
+
+/// A form's date (`2026-11-01`, the start of that UTC day) or RFC 3339 instant; empty is `None`.
+pub fn parse_day(field: &str, s: &str) -> Result<Option<jiff::Timestamp>, UiError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(Some(t));
+    }
+    let d: jiff::civil::Date = s.parse().map_err(|_| {
+        UiError::BadRequest(format!(
+            "{field} {s:?} is not a date (2026-11-01) or an RFC 3339 instant"
+        ))
+    })?;
+    d.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .map(|z| Some(z.timestamp()))
+        .map_err(|e| UiError::BadRequest(format!("{field} {s:?}: {e}")))
+}

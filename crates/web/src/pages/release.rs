@@ -10,17 +10,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use trailmark_access::Permission;
 use trailmark_dossier::View;
-use trailmark_model::{Kind, Payload};
+use trailmark_model::Payload;
 use trailmark_policy::eval::Tally;
 use trailmark_policy::ops::CheckItem;
 use trailmark_policy::{Actor, kinds};
 use trailmark_server::AppState;
 use trailmark_server::extract::{Body, Path};
-use trailmark_store::Query;
 
 use super::{
-    check_csrf, encode_component, form, gov, log_read, project_scope, query, release_href, render,
-    short_time, work,
+    check_csrf, each, encode_component, form, gov, log_read, of_kind, project_scope, query,
+    release_href, render, short_time, subject_id, work,
 };
 use crate::error::UiError;
 use crate::viewer::{Nav, Viewer};
@@ -171,33 +170,21 @@ pub async fn page(
 }
 
 fn certifications(st: &AppState, id: &str) -> Result<Vec<Certification>, UiError> {
-    let kind =
-        Kind::parse(kinds::RELEASE_CERTIFIED).map_err(|e| UiError::Internal(e.to_string()))?;
-    let subject = trailmark_model::Subject::parse("release", id)
-        .map_err(|e| UiError::BadRequest(format!("release {id:?}: {e:?}")))?;
-    let found = st
-        .store
-        .query(&Query {
-            kind: Some(kind),
-            subject: Some(subject),
-            limit: 1000,
-            ..Query::default()
-        })
-        .map_err(trailmark_server::ApiError::from)?;
-    Ok(found
-        .into_iter()
-        .map(|r| Certification {
+    let mut q = of_kind(kinds::RELEASE_CERTIFIED)?;
+    q.subject = Some(
+        trailmark_model::Subject::parse("release", id)
+            .map_err(|e| UiError::BadRequest(format!("release {id:?}: {e:?}")))?,
+    );
+    let mut out = Vec::new();
+    each(st, q, |r| {
+        out.push(Certification {
             record: r.record.index.0,
-            environment: r
-                .record
-                .subjects
-                .iter()
-                .find(|s| s.ty.as_str() == "environment")
-                .map(|s| s.id.as_str().to_owned())
-                .unwrap_or_default(),
+            environment: subject_id(&r.record, "environment").unwrap_or_default(),
             at: short_time(&r.record.recorded_at.to_string()),
-        })
-        .collect())
+        });
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 #[derive(Debug, Deserialize)]

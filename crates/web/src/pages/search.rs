@@ -14,7 +14,7 @@ use trailmark_server::AppState;
 use trailmark_server::auth::record_scope;
 use trailmark_store::{Query, StoredRecord};
 
-use super::{log_read, query, render, short_time, work};
+use super::{log_read, parse_day, query, render, short_time, work};
 use crate::error::UiError;
 use crate::viewer::{Nav, Viewer};
 
@@ -66,27 +66,6 @@ struct SearchPage {
 const PAGE: usize = 50;
 const SCAN_BUDGET: usize = 20_000;
 
-/// A date (`2026-11-01`) or an instant (RFC 3339), as the start of that day in UTC.
-fn parse_when(field: &str, s: &str) -> Result<Option<Timestamp>, UiError> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    if let Ok(t) = s.parse::<jiff::Timestamp>() {
-        return Ok(Some(Timestamp(t)));
-    }
-    let d: jiff::civil::Date = s.parse().map_err(|_| {
-        UiError::BadRequest(format!(
-            "{field} {s:?} is not a date (2026-11-01) or an RFC 3339 instant"
-        ))
-    })?;
-    let t = d
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .map_err(|e| UiError::BadRequest(format!("{field} {s:?}: {e}")))?
-        .timestamp();
-    Ok(Some(Timestamp(t)))
-}
-
 fn hit(r: &StoredRecord) -> Hit {
     let rec = &r.record;
     Hit {
@@ -137,8 +116,8 @@ pub async fn page(
             "" => None,
             k => Some(Kind::parse(k).map_err(|e| UiError::BadRequest(format!("kind {k:?}: {e}")))?),
         };
-        let since = parse_when("from", &q.from)?;
-        let until = parse_when("to", &q.to)?;
+        let since = parse_day("from", &q.from)?.map(Timestamp);
+        let until = parse_day("to", &q.to)?.map(Timestamp);
         log_read(
             &state,
             &viewer,
