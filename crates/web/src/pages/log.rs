@@ -3,6 +3,8 @@
 //! `security.*` records. Auditors (and admins) can run a full verification from here; its
 //! outcome is itself recorded (`security.log_verified`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
@@ -21,6 +23,8 @@ use super::{
 };
 use crate::error::UiError;
 use crate::viewer::{Nav, Viewer};
+
+static VERIFYING: AtomicBool = AtomicBool::new(false);
 
 /// The kinds the explorer offers (the access-governance trail).
 pub const AUDIT_KINDS: [&str; 12] = [
@@ -271,7 +275,13 @@ pub async fn verify(
     viewer.scopes(Permission::ExportEvidence)?;
     let actor = format!("user:{}", viewer.user());
     let orgs = orgs_with(&viewer, Permission::ExportEvidence);
-    let ok = work(&state, move |st| {
+    // A full verification reads the whole log: one at a time, whoever asks.
+    if VERIFYING.swap(true, Ordering::SeqCst) {
+        return Err(UiError::Refused(
+            "a full verification is already running; its outcome will show on the log page".into(),
+        ));
+    }
+    let result = work(&state, move |st| {
         let report = trailmark_store::verify_log(
             st.store.as_ref(),
             std::slice::from_ref(st.store.verifier()),
@@ -313,7 +323,9 @@ pub async fn verify(
             .map_err(trailmark_server::ApiError::from)?;
         Ok(ok)
     })
-    .await?;
+    .await;
+    VERIFYING.store(false, Ordering::SeqCst);
+    let ok = result?;
     let to = format!("/ui/log?verified={}", if ok { "ok" } else { "failed" });
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response())
 }

@@ -41,6 +41,8 @@ struct MetricsPage {
     m: Metrics,
     charts: Vec<Chart>,
     records: usize,
+    /// The earliest record time read.
+    since: String,
 }
 
 impl MetricsPage {
@@ -58,6 +60,10 @@ impl MetricsPage {
 fn day(field: &str, s: &str, default: jiff::Timestamp) -> Result<jiff::Timestamp, UiError> {
     Ok(parse_day(field, s)?.unwrap_or(default))
 }
+
+/// How far before the window records are read (commits behind a deployment, requests behind
+/// an approval).
+const LOOKBACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 180);
 
 pub async fn page(
     State(state): State<AppState>,
@@ -103,6 +109,7 @@ pub async fn page(
     };
     let mq = trailmark_metrics::Query::new(envs, Timestamp(from), Timestamp(to), bucket)
         .map_err(|e| UiError::BadRequest(e.to_string()))?;
+    let since = from.checked_sub(LOOKBACK).unwrap_or(from);
     log_read(
         &state,
         &viewer,
@@ -111,14 +118,17 @@ pub async fn page(
     )
     .await?;
     let (m, records) = work(&state, move |st| {
-        // Every readable record recorded before the window's end plus a month (late failure
-        // signals); the window's own records and the commits and requests before it.
+        // The readable records from LOOKBACK before the window (the commits, requests and
+        // deployments its events refer to) to a month after it (late failure signals). Older
+        // commits are not seen: a lead time longer than LOOKBACK is left out, and the page says
+        // which records were read.
         let until = Timestamp(
             to.checked_add(jiff::SignedDuration::from_hours(24 * 30))
                 .unwrap_or(to),
         );
         let mut records: Vec<Record> = Vec::new();
         let q = Query {
+            since: Some(Timestamp(since)),
             until: Some(until),
             limit: 1000,
             ..Query::default()
@@ -169,5 +179,6 @@ pub async fn page(
         m,
         charts,
         records,
+        since: since.strftime("%Y-%m-%d").to_string(),
     })
 }
