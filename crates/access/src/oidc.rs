@@ -229,7 +229,55 @@ impl OidcVerifier {
         Ok(self.verify_inner(jwt, now)?)
     }
 
+    /// Verifies a token (signature, issuer, audience, times: everything but the claim rules)
+    /// and returns its claims: for a web sign-in, which maps a claim to a local user and checks
+    /// its own nonce.
+    pub fn verify_claims(
+        &self,
+        jwt: &str,
+        now: Timestamp,
+    ) -> Result<Map<String, Value>, AccessError> {
+        Ok(self.verified(jwt, now)?.1)
+    }
+
     fn verify_inner(&self, jwt: &str, now: Timestamp) -> Result<Principal, OidcError> {
+        let (provider, claims) = self.verified(jwt, now)?;
+        let config = &provider.config;
+        let malformed = |reason: &str| OidcError::Malformed {
+            reason: reason.to_owned(),
+        };
+        let subject = match claims.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+            _ => return Err(malformed("the claims have no \"sub\" string")),
+        };
+
+        let mut grants: Vec<Grant> = config
+            .rules
+            .iter()
+            .filter(|r| r.matches(&claims))
+            .map(|r| r.grant.clone())
+            .collect();
+        grants.sort();
+        grants.dedup();
+        if grants.is_empty() {
+            return Err(OidcError::NoRuleMatched {
+                issuer: config.issuer.clone(),
+                subject,
+            });
+        }
+        Ok(Principal {
+            id: format!("oidc:{}#{subject}", config.issuer),
+            kind: PrincipalKind::Workload,
+            grants,
+            person: None,
+        })
+    }
+
+    fn verified(
+        &self,
+        jwt: &str,
+        now: Timestamp,
+    ) -> Result<(&ProviderState, Map<String, Value>), OidcError> {
         let malformed = |reason: &str| OidcError::Malformed {
             reason: reason.to_owned(),
         };
@@ -324,31 +372,7 @@ impl OidcVerifier {
             });
         }
         check_times(&claims, config, now)?;
-        let subject = match claims.get("sub") {
-            Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
-            _ => return Err(malformed("the claims have no \"sub\" string")),
-        };
-
-        let mut grants: Vec<Grant> = config
-            .rules
-            .iter()
-            .filter(|r| r.matches(&claims))
-            .map(|r| r.grant.clone())
-            .collect();
-        grants.sort();
-        grants.dedup();
-        if grants.is_empty() {
-            return Err(OidcError::NoRuleMatched {
-                issuer: config.issuer.clone(),
-                subject,
-            });
-        }
-        Ok(Principal {
-            id: format!("oidc:{}#{subject}", config.issuer),
-            kind: PrincipalKind::Workload,
-            grants,
-            person: None,
-        })
+        Ok((provider, claims))
     }
 }
 

@@ -12,6 +12,18 @@
 //! # secure_cookies = true
 //! # session_idle_minutes = 30
 //! # session_max_hours = 12
+//! # Optional: sign in to the web UI with an OpenID Connect provider (code flow + PKCE). The
+//! # claim `user_claim` of the ID token names the local user, who must exist.
+//! # [login_oidc]
+//! # name = "Acme SSO"
+//! # issuer = "https://sso.acme.example"
+//! # client_id = "trailmark"
+//! # client_secret_file = "/run/secrets/oidc-client"   # or TRAILMARK_LOGIN_OIDC_SECRET
+//! # authorization_endpoint = "https://sso.acme.example/authorize"
+//! # token_endpoint = "https://sso.acme.example/token"
+//! # jwks_url = "https://sso.acme.example/jwks"
+//! # redirect_url = "https://trailmark.acme.example/ui/login/oidc/callback"
+//! # user_claim = "preferred_username"
 //!
 //! [[hooks]]
 //! source = "github"              # github | gitlab | jira | jenkins | cdevents
@@ -192,6 +204,26 @@ pub struct Config {
     /// How long a web UI session lasts without activity, and at most.
     pub session_idle: std::time::Duration,
     pub session_max: std::time::Duration,
+    /// Web UI sign-in through an OpenID Connect provider (authorization code flow with PKCE),
+    /// besides local passwords.
+    pub login_oidc: Option<LoginOidc>,
+}
+
+/// An OpenID Connect provider people sign in to the web UI with. The ID token's `user_claim`
+/// names the local user (who must exist: roles are granted to local users).
+#[derive(Clone, Debug)]
+pub struct LoginOidc {
+    /// Issuer, audience (= the client id), key set and clock leeway of the ID tokens.
+    pub provider: OidcProvider,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    /// This server's callback, registered with the provider: `…/ui/login/oidc/callback`.
+    pub redirect_url: String,
+    pub user_claim: String,
+    /// The sign-in button's text ("Sign in with …").
+    pub name: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +242,111 @@ struct RawConfig {
     secure_cookies: Option<bool>,
     session_idle_minutes: Option<u64>,
     session_max_hours: Option<u64>,
+    login_oidc: Option<RawLoginOidc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoginOidc {
+    name: Option<String>,
+    issuer: String,
+    client_id: String,
+    client_secret: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_file: Option<PathBuf>,
+    jwks_url: Option<String>,
+    redirect_url: String,
+    user_claim: Option<String>,
+    leeway_secs: Option<u64>,
+}
+
+/// `https://`, or plain `http://` to a loopback address only (a local test provider).
+fn secure_url(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    ["127.0.0.1", "localhost", "[::1]"].iter().any(|host| {
+        rest.strip_prefix(host)
+            .is_some_and(|after| after.is_empty() || after.starts_with([':', '/']))
+    })
+}
+
+fn login_oidc(raw: RawLoginOidc, env_secret: Option<String>) -> Result<LoginOidc, ConfigError> {
+    let at = "login_oidc";
+    for (field, url) in [
+        ("authorization_endpoint", &raw.authorization_endpoint),
+        ("token_endpoint", &raw.token_endpoint),
+        ("redirect_url", &raw.redirect_url),
+    ] {
+        if !secure_url(url) {
+            return Err(bad(
+                format!("{at}.{field}"),
+                format!("{url:?} must be https:// (plain http only for loopback)"),
+            ));
+        }
+    }
+    if !raw.redirect_url.ends_with("/ui/login/oidc/callback") {
+        return Err(bad(
+            format!("{at}.redirect_url"),
+            "must be this server's `/ui/login/oidc/callback` URL",
+        ));
+    }
+    if raw.client_id.is_empty() {
+        return Err(bad(format!("{at}.client_id"), "is empty"));
+    }
+    let secret = match (env_secret, raw.client_secret, raw.client_secret_file) {
+        (Some(s), _, _) | (None, Some(s), None) => s.into_bytes(),
+        (None, None, Some(f)) => std::fs::read_to_string(&f)
+            .map_err(|e| {
+                bad(
+                    format!("{at}.client_secret_file"),
+                    format!("{}: {e}", f.display()),
+                )
+            })?
+            .trim_end_matches(['\n', '\r'])
+            .as_bytes()
+            .to_vec(),
+        (None, Some(_), Some(_)) => {
+            return Err(bad(
+                at,
+                "give client_secret or client_secret_file, not both",
+            ));
+        }
+        (None, None, None) => {
+            return Err(bad(
+                at,
+                "no client secret: set client_secret_file, or TRAILMARK_LOGIN_OIDC_SECRET",
+            ));
+        }
+    };
+    let jwks = match (raw.jwks_file, raw.jwks_url) {
+        (Some(f), None) => JwksSource::File(f),
+        (None, Some(u)) => JwksSource::Url(u),
+        _ => return Err(bad(at, "give exactly one of jwks_file, jwks_url")),
+    };
+    Ok(LoginOidc {
+        provider: OidcProvider {
+            issuer: raw.issuer.clone(),
+            audience: raw.client_id.clone(),
+            jwks,
+            rules: Vec::new(),
+            leeway_secs: raw.leeway_secs.unwrap_or(60),
+        },
+        client_id: raw.client_id,
+        client_secret: Secret::new(secret),
+        authorization_endpoint: raw.authorization_endpoint,
+        token_endpoint: raw.token_endpoint,
+        redirect_url: raw.redirect_url,
+        user_claim: raw
+            .user_claim
+            .unwrap_or_else(|| "preferred_username".to_owned()),
+        name: raw.name.unwrap_or(raw.issuer),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -557,6 +694,10 @@ impl Config {
             Some(n) if n > 24 * 365 => Err(bad(setting, "is implausibly long")),
             Some(n) => Ok(std::time::Duration::from_secs(n * unit)),
         };
+        let login_oidc = match raw.login_oidc {
+            None => None,
+            Some(l) => Some(login_oidc(l, var("TRAILMARK_LOGIN_OIDC_SECRET"))?),
+        };
         let session_idle = minutes("session_idle_minutes", raw.session_idle_minutes, 30, 60)?;
         let session_max = minutes("session_max_hours", raw.session_max_hours, 12, 3600)?;
         Ok(Config {
@@ -565,6 +706,7 @@ impl Config {
                 .unwrap_or_else(|| !listen.ip().is_loopback()),
             session_idle,
             session_max,
+            login_oidc,
             listen,
             data_dir: raw
                 .data_dir

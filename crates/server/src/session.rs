@@ -217,6 +217,68 @@ impl LoginThrottle {
     }
 }
 
+/// The cookie that ties an OpenID Connect sign-in to the browser that started it. `Lax`, not
+/// `Strict`: the provider's redirect back is a cross-site top-level navigation.
+pub const OIDC_STATE_COOKIE: &str = "trailmark_oidc_state";
+const PENDING_LIFETIME: Duration = Duration::from_secs(10 * 60);
+
+/// An OpenID Connect sign-in waiting for the provider's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingLogin {
+    /// Must come back in the ID token (replay of another sign-in's token).
+    pub nonce: String,
+    /// The PKCE code verifier (RFC 7636): only this server can redeem the code.
+    pub verifier: String,
+    pub next: String,
+}
+
+/// Sign-ins started and not yet finished, keyed by the SHA-256 of their `state`; each can be
+/// finished once, within ten minutes.
+#[derive(Debug, Default)]
+pub struct PendingLogins {
+    live: Mutex<HashMap<[u8; 32], (Instant, PendingLogin)>>,
+}
+
+impl PendingLogins {
+    /// Starts one; returns its `state` (also the cookie's value).
+    pub fn start(&self, next: &str) -> Option<(String, PendingLogin)> {
+        let (state, nonce, verifier) = (random_token(), random_token(), random_token());
+        if state.is_empty() || nonce.is_empty() || verifier.is_empty() {
+            return None;
+        }
+        let p = PendingLogin {
+            nonce,
+            verifier,
+            next: next.to_owned(),
+        };
+        let now = Instant::now();
+        let mut live = self.live.lock().ok()?;
+        live.retain(|_, (t, _)| now.duration_since(*t) < PENDING_LIFETIME);
+        if live.len() >= MAX_SESSIONS {
+            return None;
+        }
+        live.insert(digest(&state), (now, p.clone()));
+        Some((state, p))
+    }
+
+    /// Finishes one: returns it once, if it is live.
+    pub fn take(&self, state: &str) -> Option<PendingLogin> {
+        let mut live = self.live.lock().ok()?;
+        let (t, p) = live.remove(&digest(state))?;
+        (t.elapsed() < PENDING_LIFETIME).then_some(p)
+    }
+}
+
+/// A cookie like [`set_cookie`] but `SameSite=Lax` (sent on the provider's redirect back).
+pub fn set_lax_cookie(name: &str, value: &str, secure: bool, max_age: Duration) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!(
+        "{name}={value}; Path=/ui/login/oidc; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        max_age.as_secs()
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
 /// The value of cookie `name` in the request, if present once.
 pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers

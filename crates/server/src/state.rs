@@ -28,6 +28,9 @@ pub struct Inner {
     pub sessions: crate::session::Sessions,
     /// Failed web sign-ins per user name.
     pub logins: crate::session::LoginThrottle,
+    /// OpenID Connect sign-ins under way, and the verifier of their ID tokens.
+    pub pending_logins: crate::session::PendingLogins,
+    pub login_verifier: Option<OidcVerifier>,
     /// The key release certifications are signed with (the log's), when this server may certify.
     certifier: std::sync::RwLock<Option<trailmark_log::SignerKey>>,
     draining: AtomicBool,
@@ -51,6 +54,10 @@ impl AppState {
     ) -> Result<AppState, AccessError> {
         let hooks = config.hooks.iter().map(|h| (h.path(), h.clone())).collect();
         let oidc = OidcVerifier::new(config.oidc.clone())?;
+        let login_verifier = match &config.login_oidc {
+            Some(l) => Some(OidcVerifier::new(vec![l.provider.clone()])?),
+            None => None,
+        };
         Ok(AppState(Arc::new(Inner {
             store,
             access,
@@ -60,6 +67,8 @@ impl AppState {
             people: std::sync::RwLock::new(Arc::default()),
             sessions: crate::session::Sessions::default(),
             logins: crate::session::LoginThrottle::default(),
+            pending_logins: crate::session::PendingLogins::default(),
+            login_verifier,
             certifier: std::sync::RwLock::new(None),
             draining: AtomicBool::new(false),
         })))

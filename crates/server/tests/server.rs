@@ -376,6 +376,29 @@ async fn configuration_errors_name_the_setting() {
     )
     .expect_err("unknown source");
     assert!(e.to_string().contains("bitbucket"), "{e}");
+    // Web sessions: Secure cookies unless on loopback; sign-in providers over https only.
+    assert!(!Config::from_toml("", &env).expect("default").secure_cookies);
+    assert!(
+        Config::from_toml("listen = \"0.0.0.0:8080\"", &env)
+            .expect("any address")
+            .secure_cookies
+    );
+    let oidc = |endpoint: &str| {
+        format!(
+            "[login_oidc]\nissuer = \"https://sso\"\nclient_id = \"t\"\nclient_secret = \"s\"\nauthorization_endpoint = \"https://sso/a\"\ntoken_endpoint = \"{endpoint}\"\njwks_url = \"https://sso/k\"\nredirect_url = \"https://tm/ui/login/oidc/callback\"\n"
+        )
+    };
+    let e = Config::from_toml(&oidc("http://sso.example/token"), &env).expect_err("plain http");
+    assert_eq!(e.setting, "login_oidc.token_endpoint");
+    let c = Config::from_toml(&oidc("https://sso/token"), &env).expect("https");
+    let l = c.login_oidc.expect("configured");
+    assert_eq!(l.user_claim, "preferred_username");
+    assert!(
+        !format!("{l:?}").contains("\"s\""),
+        "the client secret is redacted"
+    );
+    let e = Config::from_toml("session_idle_minutes = 0", &env).expect_err("zero");
+    assert_eq!(e.setting, "session_idle_minutes");
     let e = Config::from_toml("lisen = \"127.0.0.1:1\"", &env).expect_err("typo");
     assert!(e.to_string().contains("lisen"), "{e}");
     let e = Config::from_toml("[[hooks]]\nsource = \"github\"", &env).expect_err("no secret");

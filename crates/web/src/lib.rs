@@ -28,7 +28,12 @@ pub use viewer::Viewer;
 /// The UI's routes, to merge into the server's router ([`trailmark_server::app_with`]).
 pub fn routes() -> Router<AppState> {
     use pages::*;
-    Router::new()
+    let router = Router::new();
+    #[cfg(feature = "oidc-login")]
+    let router = router
+        .route("/ui/login/oidc", get(oidc::start))
+        .route("/ui/login/oidc/callback", get(oidc::callback));
+    router
         .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/app.css", get(stylesheet))

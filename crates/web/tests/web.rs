@@ -89,6 +89,11 @@ impl Ui {
     /// dave develops on acme/web only, bea administers beta. A policy, carol's commit and the
     /// release `acme/payments/pay@1.0` linking it.
     fn new() -> Ui {
+        Ui::with_config("")
+    }
+
+    /// [`Ui::new`] with more server configuration (TOML).
+    fn with_config(extra: &str) -> Ui {
         let dir = tempfile::tempdir().expect("tempdir");
         let signer = SignerKey::from_seed("test.example/log", [7; 32]).expect("key");
         let store = Arc::new(
@@ -128,7 +133,7 @@ impl Ui {
             .expect("grant");
         }
         let config = Config::from_toml(
-            "default_org = \"acme\"\nlisten = \"127.0.0.1:8080\"\n",
+            &format!("default_org = \"acme\"\nlisten = \"127.0.0.1:8080\"\n{extra}"),
             &BTreeMap::new(),
         )
         .expect("config");
@@ -932,5 +937,267 @@ async fn pages_have_labels_headings_and_landmarks() {
                 "{path}: field {id} has no label"
             );
         }
+    }
+}
+
+#[cfg(feature = "oidc-login")]
+mod oidc {
+    //! Sign-in through an OpenID Connect provider: a provider served on loopback redeems the
+    //! code (checking the PKCE verifier) for an RS256 ID token.
+    use std::sync::Mutex;
+
+    use axum::extract::State;
+    use base64::Engine as _;
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use sha2::{Digest as _, Sha256};
+
+    use super::*;
+
+    const KEY: &[u8] = include_bytes!("../../access/tests/data/test-only-rsa-a.key.pem");
+    const ISSUER: &str = "https://sso.acme.example";
+
+    /// What the provider will answer: the expected PKCE challenge, and the claims to sign.
+    #[derive(Default)]
+    struct Idp {
+        challenge: String,
+        claims: Value,
+    }
+
+    async fn token(
+        State(idp): State<Arc<Mutex<Idp>>>,
+        body: String,
+    ) -> (StatusCode, axum::Json<Value>) {
+        let form: BTreeMap<String, String> = serde_urlencoded::from_str(&body).expect("form");
+        let idp = idp.lock().expect("lock");
+        let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(verifier.as_bytes()));
+        if form.get("code").map(String::as_str) != Some("the-code")
+            || challenge != idp.challenge
+            || form.get("client_secret").map(String::as_str) != Some("client-secret-0123456789")
+        {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": "invalid_grant"})),
+            );
+        }
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("k1".into());
+        let key = EncodingKey::from_rsa_pem(KEY).expect("key");
+        let jwt = jsonwebtoken::encode(&header, &idp.claims, &key).expect("sign");
+        (
+            StatusCode::OK,
+            axum::Json(json!({"id_token": jwt, "token_type": "Bearer"})),
+        )
+    }
+
+    fn query_param(url: &str, name: &str) -> String {
+        let q = url.split_once('?').expect("query").1;
+        let map: BTreeMap<String, String> = serde_urlencoded::from_str(q).expect("query");
+        map.get(name).cloned().unwrap_or_default()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn people_sign_in_through_the_provider_as_their_local_user() {
+        let idp = Arc::new(Mutex::new(Idp::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = axum::Router::new()
+            .route("/token", axum::routing::post(token))
+            .with_state(idp.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+
+        let keys = tempfile::tempdir().expect("tempdir");
+        let mut jwk = Jwk::from_encoding_key(
+            &EncodingKey::from_rsa_pem(KEY).expect("key"),
+            Algorithm::RS256,
+        )
+        .expect("jwk");
+        jwk.common.key_id = Some("k1".into());
+        let jwks = keys.path().join("jwks.json");
+        std::fs::write(
+            &jwks,
+            serde_json::to_string(&JwkSet { keys: vec![jwk] }).expect("json"),
+        )
+        .expect("write");
+        let ui = Ui::with_config(&format!(
+            r#"
+[login_oidc]
+name = "Acme SSO"
+issuer = "{ISSUER}"
+client_id = "trailmark"
+client_secret = "client-secret-0123456789"
+authorization_endpoint = "http://{addr}/authorize"
+token_endpoint = "http://{addr}/token"
+jwks_file = "{}"
+redirect_url = "http://127.0.0.1:8080/ui/login/oidc/callback"
+"#,
+            jwks.display()
+        ));
+        let form = ui.get("/ui/login", None).await;
+        assert!(
+            form.body.contains(">Sign in with Acme SSO</a>"),
+            "{}",
+            form.body
+        );
+
+        // Start: to the provider, with state, nonce and an S256 PKCE challenge.
+        let start = |ui: &Ui| {
+            let ui = ui.app.clone();
+            async move {
+                let res = ui
+                    .oneshot(
+                        Request::get("/ui/login/oidc?next=%2Fui%2Fapprovals")
+                            .body(Body::empty())
+                            .expect("req"),
+                    )
+                    .await
+                    .expect("infallible");
+                assert_eq!(res.status(), StatusCode::SEE_OTHER);
+                let to = res.headers()[header::LOCATION]
+                    .to_str()
+                    .expect("text")
+                    .to_owned();
+                let cookie = res.headers()[header::SET_COOKIE]
+                    .to_str()
+                    .expect("text")
+                    .to_owned();
+                (to, cookie)
+            }
+        };
+        let (to, set) = start(&ui).await;
+        assert!(
+            to.starts_with(&format!(
+                "http://{addr}/authorize?response_type=code&client_id=trailmark"
+            )),
+            "{to}"
+        );
+        assert_eq!(query_param(&to, "code_challenge_method"), "S256");
+        let st = query_param(&to, "state");
+        assert!(
+            set.starts_with(&format!("trailmark_oidc_state={st};")) && set.contains("SameSite=Lax"),
+            "{set}"
+        );
+        let now = jiff::Timestamp::now().as_second();
+        let claims = |nonce: &str, user: &str| {
+            json!({"iss": ISSUER, "aud": "trailmark", "sub": "0042", "preferred_username": user,
+                   "nonce": nonce, "iat": now - 5, "exp": now + 300})
+        };
+        {
+            let mut i = idp.lock().expect("lock");
+            i.challenge = query_param(&to, "code_challenge");
+            i.claims = claims(&query_param(&to, "nonce"), "alice");
+        }
+        let cookie = format!("trailmark_oidc_state={st}");
+        let callback = format!("/ui/login/oidc/callback?code=the-code&state={st}");
+
+        // From another browser (no state cookie): refused.
+        let r = ui.get(&callback, None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(r.body.contains("not started in this browser"));
+
+        let r = ui.get(&callback, Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location(), "/ui/approvals");
+        let session = r
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("trailmark_session="))
+            .expect("session")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_owned();
+        let page = ui.get("/ui/approvals", Some(&session)).await;
+        assert!(
+            page.body.contains("Signed in as <strong>alice</strong>"),
+            "{}",
+            page.body
+        );
+        let logins = ui.records("access.login");
+        let last = logins.last().expect("login recorded");
+        assert_eq!(payload(last)["method"], "oidc");
+        assert_eq!(last.record.actor.as_deref(), Some("user:alice"));
+
+        // The same answer again (a replayed redirect): refused.
+        let r = ui.get(&callback, Some(&cookie)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(r.body.contains("expired or was already used"));
+
+        // An ID token minted for another sign-in (wrong nonce): refused.
+        let (to, _) = start(&ui).await;
+        let st = query_param(&to, "state");
+        {
+            let mut i = idp.lock().expect("lock");
+            i.challenge = query_param(&to, "code_challenge");
+            i.claims = claims("someone else's nonce", "alice");
+        }
+        let r = ui
+            .get(
+                &format!("/ui/login/oidc/callback?code=the-code&state={st}"),
+                Some(&format!("trailmark_oidc_state={st}")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            r.body.contains("not the answer to this sign-in"),
+            "{}",
+            r.body
+        );
+
+        // A person the provider knows but Trailmark does not: refused, roles come from us.
+        let (to, _) = start(&ui).await;
+        let st = query_param(&to, "state");
+        {
+            let mut i = idp.lock().expect("lock");
+            i.challenge = query_param(&to, "code_challenge");
+            i.claims = claims(&query_param(&to, "nonce"), "mallory");
+        }
+        let r = ui
+            .get(
+                &format!("/ui/login/oidc/callback?code=the-code&state={st}"),
+                Some(&format!("trailmark_oidc_state={st}")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            r.body.contains("mallory has no Trailmark account"),
+            "{}",
+            r.body
+        );
+
+        // A code the provider will not redeem (a PKCE verifier that does not match).
+        let (to, _) = start(&ui).await;
+        let st = query_param(&to, "state");
+        idp.lock().expect("lock").challenge = "not-this".into();
+        let r = ui
+            .get(
+                &format!("/ui/login/oidc/callback?code=the-code&state={st}"),
+                Some(&format!("trailmark_oidc_state={st}")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            r.body.contains("refused the code (400: invalid_grant)"),
+            "{}",
+            r.body
+        );
+
+        // The provider says no.
+        let r = ui
+            .get("/ui/login/oidc/callback?error=access_denied", None)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert!(r.body.contains("access_denied"));
+        assert_eq!(
+            ui.records("access.login").len(),
+            logins.len(),
+            "no other sign-in recorded"
+        );
     }
 }

@@ -27,6 +27,8 @@ struct LoginPage<'a> {
     csrf: &'a str,
     error: Option<&'a str>,
     user: &'a str,
+    /// "Sign in with …": the provider's name and the link that starts it.
+    provider: Option<(String, String)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -35,14 +37,14 @@ pub struct LoginQuery {
 }
 
 /// Only a path inside the UI: never another site (an open redirect after sign-in).
-fn safe_next(next: Option<&str>) -> &str {
+pub(crate) fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(n) if n.starts_with("/ui/") && !n.starts_with("//") && !n.contains('\\') => n,
         _ => "/ui/",
     }
 }
 
-fn login_page(
+pub(crate) fn login_page(
     state: &AppState,
     status: StatusCode,
     next: &str,
@@ -55,11 +57,23 @@ fn login_page(
             "no randomness for a sign-in token".into(),
         ));
     }
+    // The provider's button, when sign-in through one is built in and configured.
+    let provider = if cfg!(feature = "oidc-login") {
+        state.config.login_oidc.as_ref().map(|l| {
+            (
+                l.name.clone(),
+                format!("/ui/login/oidc?next={}", super::encode_component(next)),
+            )
+        })
+    } else {
+        None
+    };
     let mut res = render(&LoginPage {
         next,
         csrf: &csrf,
         error,
         user,
+        provider,
     })?;
     *res.status_mut() = status;
     res.headers_mut().append(

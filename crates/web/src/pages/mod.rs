@@ -7,6 +7,8 @@ pub mod governance;
 pub mod log;
 pub mod login;
 pub mod metrics;
+#[cfg(feature = "oidc-login")]
+pub mod oidc;
 pub mod release;
 pub mod search;
 
