@@ -69,7 +69,11 @@ pub fn render(view: &View, meta: &ExportMeta) -> Result<Vec<u8>, PdfError> {
 
 /// The document's creation date: `generated_at` to the second, in UTC.
 fn timestamp(generated_at: &str) -> Result<Timestamp, PdfError> {
-    let bad = || PdfError(format!("generated_at {generated_at:?} is not an RFC 3339 instant"));
+    let bad = || {
+        PdfError(format!(
+            "generated_at {generated_at:?} is not an RFC 3339 instant"
+        ))
+    };
     let t: jiff::Timestamp = generated_at.parse().map_err(|_| bad())?;
     let dt = jiff::tz::Offset::UTC.to_datetime(t);
     let small = |n: i8| u8::try_from(n).map_err(|_| bad());
@@ -297,7 +301,12 @@ mod tests {
             );
         }
         // The template's own words are there too (the data did not end the document early).
-        for s in ["Thefivequestions", "Traceabilitymatrix", "Controlmapping", "Howtoverify"] {
+        for s in [
+            "Thefivequestions",
+            "Traceabilitymatrix",
+            "Controlmapping",
+            "Howtoverify",
+        ] {
             assert!(text.contains(s), "{s} missing");
         }
         // And it renders to a PDF.

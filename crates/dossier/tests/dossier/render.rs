@@ -955,7 +955,10 @@ mod pdf {
         assert!(bytes.trim_ascii_end().ends_with(b"%%EOF"));
         // PDF/A identification in the XMP metadata (ISO 19005-2, part 2, conformance level B).
         assert!(contains(&bytes, "<pdfaid:part>2</pdfaid:part>"));
-        assert!(contains(&bytes, "<pdfaid:conformance>B</pdfaid:conformance>"));
+        assert!(contains(
+            &bytes,
+            "<pdfaid:conformance>B</pdfaid:conformance>"
+        ));
         // The document's dates are the dossier's (`generated_at`), never the clock's.
         assert!(contains(
             &bytes,
@@ -972,7 +975,9 @@ mod pdf {
         assert!(first == again, "two renderings of one dossier differ");
         // ...and a different dossier to different bytes: the content and the date count.
         let mut other = view();
-        other.gaps.push("commit 0badc0ffee00 has no linked ticket.".into());
+        other
+            .gaps
+            .push("commit 0badc0ffee00 has no linked ticket.".into());
         assert!(pdf::render(&other, &meta()).unwrap() != first);
         let mut later = meta();
         later.generated_at = "2026-03-05T16:31:03Z".into();
