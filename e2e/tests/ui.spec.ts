@@ -79,6 +79,10 @@ test('an auditor exports the dossier, searches, and sees a verified proof', asyn
   const dossier = JSON.parse(fs.readFileSync(file!, 'utf8'));
   expect(dossier.format).toBe('trailmark.dossier/v1');
   expect(dossier.release).toBe('acme/payments/pay@1.0');
+  const pdfPromise = page.waitForEvent('download');
+  await page.getByRole('link', { name: 'Dossier (PDF)' }).click();
+  const pdf = fs.readFileSync((await (await pdfPromise).path())!);
+  expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
 
   await page.getByRole('link', { name: 'Search' }).click();
   await page.getByLabel('Look for').selectOption('commit');

@@ -22,6 +22,10 @@ pub enum DossierFormat {
     Html,
     /// OSCAL 1.1.2 assessment results (one result for the release, a finding per control).
     Oscal,
+    /// A printable PDF/A-2b document with the same content as the HTML page; the same dossier
+    /// always gives the same bytes. Binary: use --out or redirect stdout.
+    #[cfg(feature = "pdf")]
+    Pdf,
 }
 
 #[derive(Debug, Args)]
@@ -114,15 +118,17 @@ fn err(e: DossierError) -> CliError {
 }
 
 fn write_out(out: &mut dyn Write, bytes: &[u8]) -> Result<(), CliError> {
-    out.write_all(bytes)
-        .and_then(|()| out.write_all(b"\n"))
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                CliError::BrokenPipe
-            } else {
-                CliError::Environment(e.to_string())
-            }
-        })
+    write_bytes(out, bytes).and_then(|()| write_bytes(out, b"\n"))
+}
+
+fn write_bytes(out: &mut dyn Write, bytes: &[u8]) -> Result<(), CliError> {
+    out.write_all(bytes).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::BrokenPipe
+        } else {
+            CliError::Environment(e.to_string())
+        }
+    })
 }
 
 fn time(flag: &str, s: &str) -> Result<Timestamp, CliError> {
@@ -156,6 +162,9 @@ pub fn dossier(dir: &DataDir, a: DossierArgs, out: &mut dyn Write) -> Result<(),
             &trailmark_dossier::oscal::assessment_results(&d.view, &d.meta()),
         )
         .map_err(|e| CliError::Environment(e.to_string()))?,
+        #[cfg(feature = "pdf")]
+        DossierFormat::Pdf => trailmark_dossier::pdf::render(&d.view, &d.meta())
+            .map_err(|e| CliError::Environment(e.to_string()))?,
     };
     eprintln!(
         "dossier of {}: {} records, {} blobs, {} gaps; export recorded at {}",
@@ -167,6 +176,9 @@ pub fn dossier(dir: &DataDir, a: DossierArgs, out: &mut dyn Write) -> Result<(),
     );
     match a.out {
         Some(path) => std::fs::write(&path, &bytes).map_err(io(path.display().to_string())),
+        #[cfg(feature = "pdf")]
+        // A binary file ends where it ends: no newline after `%%EOF`.
+        None if a.format == DossierFormat::Pdf => write_bytes(out, &bytes),
         None => write_out(out, &bytes),
     }
 }

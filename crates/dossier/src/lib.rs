@@ -12,6 +12,8 @@ mod error;
 pub mod html;
 pub mod mem;
 pub mod oscal;
+#[cfg(feature = "pdf")]
+pub mod pdf;
 pub mod verify;
 pub mod view;
 

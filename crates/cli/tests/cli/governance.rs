@@ -307,6 +307,29 @@ fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line()
     );
     let oscal = env.ok(&["dossier", "--release", r, "--format", "oscal"]);
     assert!(oscal.contains("\"assessment-results\""), "{oscal}");
+    if cfg!(feature = "pdf") {
+        // To a file, and to stdout byte for byte (no newline after %%EOF).
+        let pdf = env.file("dossier.pdf", "");
+        env.ok(&[
+            "dossier",
+            "--release",
+            r,
+            "--format",
+            "pdf",
+            "--out",
+            pdf.to_str().unwrap(),
+        ]);
+        let bytes = std::fs::read(&pdf).unwrap();
+        assert!(bytes.starts_with(b"%PDF-"));
+        let pdfa = b"<pdfaid:part>2</pdfaid:part>";
+        assert!(bytes.windows(pdfa.len()).any(|w| w == pdfa), "not PDF/A-2");
+        let out = env.run(&["dossier", "--release", r, "--format", "pdf"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(out.stdout.starts_with(b"%PDF-") && out.stdout.ends_with(b"%%EOF"));
+    } else {
+        let out = env.run(&["dossier", "--release", r, "--format", "pdf"]);
+        assert_eq!(code(&out), 2, "{}", stderr(&out));
+    }
     // The auditor's population and a sample drawn from it, with its evidence pack.
     env.ok(&[
         "ingest",

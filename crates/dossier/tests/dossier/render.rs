@@ -936,3 +936,59 @@ fn oscal_stays_valid_for_awkward_input() {
     uuids.dedup();
     assert_eq!(uuids.len(), total, "duplicate UUIDs");
 }
+
+/// The PDF rendering (feature `pdf`): PDF/A-2b, reproducible, and the view's words in it.
+#[cfg(feature = "pdf")]
+mod pdf {
+    use trailmark_dossier::pdf;
+
+    use super::{meta, view};
+
+    fn contains(hay: &[u8], needle: &str) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    #[test]
+    fn pdf_is_a_pdf_a_2b_document_dated_by_the_dossier() {
+        let bytes = pdf::render(&view(), &meta()).unwrap();
+        assert!(bytes.starts_with(b"%PDF-1.7"), "{:?}", &bytes[..16]);
+        assert!(bytes.trim_ascii_end().ends_with(b"%%EOF"));
+        // PDF/A identification in the XMP metadata (ISO 19005-2, part 2, conformance level B).
+        assert!(contains(&bytes, "<pdfaid:part>2</pdfaid:part>"));
+        assert!(contains(
+            &bytes,
+            "<pdfaid:conformance>B</pdfaid:conformance>"
+        ));
+        // The document's dates are the dossier's (`generated_at`), never the clock's.
+        assert!(contains(
+            &bytes,
+            "<xmp:CreateDate>2026-03-05T16:31:02+00:00</xmp:CreateDate>"
+        ));
+        assert!(contains(&bytes, "/CreationDate(D:20260305163102Z)"));
+        assert!(contains(&bytes, "/Creator(Trailmark)"));
+    }
+
+    #[test]
+    fn the_same_dossier_renders_to_the_same_bytes() {
+        let first = pdf::render(&view(), &meta()).unwrap();
+        let again = pdf::render(&view(), &meta()).unwrap();
+        assert!(first == again, "two renderings of one dossier differ");
+        // ...and a different dossier to different bytes: the content and the date count.
+        let mut other = view();
+        other
+            .gaps
+            .push("commit 0badc0ffee00 has no linked ticket.".into());
+        assert!(pdf::render(&other, &meta()).unwrap() != first);
+        let mut later = meta();
+        later.generated_at = "2026-03-05T16:31:03Z".into();
+        assert!(pdf::render(&view(), &later).unwrap() != first);
+    }
+
+    #[test]
+    fn a_dossier_whose_generated_at_is_not_a_time_is_refused_with_the_reason() {
+        let mut m = meta();
+        m.generated_at = "tomorrow".into();
+        let e = pdf::render(&view(), &m).unwrap_err().to_string();
+        assert!(e.contains("\"tomorrow\" is not an RFC 3339 instant"), "{e}");
+    }
+}

@@ -50,7 +50,8 @@ fn actor(caller: &Caller) -> String {
 #[into_params(parameter_in = Query)]
 pub struct DossierParams {
     /// `json` (default): the self-verifying bundle; `html`: one printable page; `oscal`:
-    /// OSCAL assessment results.
+    /// OSCAL assessment results; `pdf`: a PDF/A-2b document with the HTML page's content
+    /// (when the server is built with PDF support).
     pub format: Option<String>,
     /// Include the raw inputs (webhook bodies, reports) records were derived from.
     pub raw_inputs: Option<bool>,
@@ -72,10 +73,15 @@ pub async fn export(
     let (id, scope) = scoped(&org, &project, &release)?;
     caller.require(Permission::ExportEvidence, &scope)?;
     let format = p.format.unwrap_or_else(|| "json".into());
-    if !matches!(format.as_str(), "json" | "html" | "oscal") {
+    if !matches!(format.as_str(), "json" | "html" | "oscal" | "pdf") {
         return Err(ApiError::BadRequest(format!(
-            "format {format:?}: expected json, html or oscal"
+            "format {format:?}: expected json, html, oscal or pdf"
         )));
+    }
+    if format == "pdf" && !cfg!(feature = "pdf") {
+        return Err(ApiError::BadRequest(
+            "format \"pdf\": this server was built without PDF support".into(),
+        ));
     }
     log_read(&state, &caller, "dossier", json!({"release": id})).await?;
     let opts = BuildOptions {
@@ -89,6 +95,16 @@ pub async fn export(
     })
     .await?;
     let (bytes, media) = match format.as_str() {
+        #[cfg(feature = "pdf")]
+        // Typesetting is CPU work: on the blocking pool, never on the executor.
+        "pdf" => (
+            blocking(move || {
+                trailmark_dossier::pdf::render(&d.view, &d.meta())
+                    .map_err(|e| ApiError::Internal(e.to_string()))
+            })
+            .await?,
+            "application/pdf",
+        ),
         "html" => (
             trailmark_dossier::html::render(&d.view, &d.meta()).into_bytes(),
             "text/html; charset=utf-8",

@@ -97,7 +97,7 @@ async fn dossiers_are_exported_certified_explained_and_verify_offline() {
     env.get(&format!("{base}/dossier"), "admin-beta")
         .await
         .problem(403, "forbidden");
-    env.get(&format!("{base}/dossier?format=pdf"), "auditor")
+    env.get(&format!("{base}/dossier?format=docx"), "auditor")
         .await
         .problem(400, "bad-request");
     let exported = env
@@ -120,6 +120,25 @@ async fn dossiers_are_exported_certified_explained_and_verify_offline() {
         page.contains("acme/payments/pay@2") && page.contains("trailmark verify-dossier"),
         "{page}"
     );
+    let pdf = env
+        .get(&format!("{base}/dossier?format=pdf"), "auditor")
+        .await;
+    if cfg!(feature = "pdf") {
+        assert_eq!(pdf.status, StatusCode::OK);
+        assert_eq!(pdf.headers["content-type"], "application/pdf");
+        assert!(
+            pdf.body.starts_with(b"%PDF-"),
+            "{:?}",
+            &pdf.body[..16.min(pdf.body.len())]
+        );
+        let pdfa = b"<pdfaid:part>2</pdfaid:part>";
+        assert!(
+            pdf.body.windows(pdfa.len()).any(|w| w == pdfa),
+            "not PDF/A-2"
+        );
+    } else {
+        pdf.problem(400, "bad-request");
+    }
     let oscal = env
         .get(&format!("{base}/dossier?format=oscal"), "auditor")
         .await
