@@ -78,6 +78,58 @@ pub fn manifest(d: &Dossier, leaf_hashes: &BTreeMap<u64, String>) -> Value {
     })
 }
 
+/// SHA-256 of [`manifest`]'s canonical (RFC 8785) bytes — what the export record holds —
+/// written directly rather than through a JSON value: a 10,000-record dossier's manifest is
+/// 10,000 small arrays. `leaf_hashes` as in [`manifest`], in index order; the tests hold the two
+/// byte-identical.
+pub fn manifest_digest<'h>(
+    d: &Dossier,
+    leaf_hashes: impl IntoIterator<Item = (u64, &'h trailmark_log::Hash)>,
+) -> Digest {
+    use trailmark_model::write_canonical_string as string;
+    let view = canonical_bytes(&serde_json::to_value(&d.view).unwrap_or_default());
+    let mut out = Vec::with_capacity(4096);
+    // Keys in JCS order (all ASCII: byte order).
+    out.extend_from_slice(b"{\"as_of\":");
+    string(&d.as_of, &mut out);
+    out.extend_from_slice(b",\"blobs\":[");
+    for (n, k) in d.blobs.keys().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        string(k, &mut out);
+    }
+    out.extend_from_slice(b"],\"format\":");
+    string(&d.format, &mut out);
+    out.extend_from_slice(b",\"people_digest\":");
+    string(
+        &Digest::of(&canonical_bytes(&d.people)).to_string(),
+        &mut out,
+    );
+    out.extend_from_slice(b",\"policy_record\":");
+    out.extend_from_slice(d.policy_record.to_string().as_bytes());
+    out.extend_from_slice(b",\"records\":[");
+    let mut b64 = [0u8; 44];
+    for (n, (i, h)) in leaf_hashes.into_iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.push(b'[');
+        out.extend_from_slice(i.to_string().as_bytes());
+        out.extend_from_slice(b",\"");
+        // Base64 of 32 bytes is 44 characters, none of which JSON escapes.
+        let len = B64.encode_slice(h.as_bytes(), &mut b64).unwrap_or(0);
+        out.extend_from_slice(&b64[..len]);
+        out.extend_from_slice(b"\"]");
+    }
+    out.extend_from_slice(b"],\"release\":");
+    string(&d.release, &mut out);
+    out.extend_from_slice(b",\"view_digest\":");
+    string(&Digest::of(&view).to_string(), &mut out);
+    out.push(b'}');
+    Digest::of(&out)
+}
+
 /// Options for [`build`].
 #[derive(Clone, Debug, Default)]
 pub struct BuildOptions {
@@ -175,17 +227,13 @@ pub fn build(
         people: people.to_json(),
         export_record: 0,
     };
-    let hashes: BTreeMap<u64, String> = entries_leaf
-        .iter()
-        .map(|(i, (_, h))| (*i, h.clone()))
-        .collect();
-    let manifest_digest = Digest::of(&canonical_bytes(&manifest(&dossier, &hashes)));
+    let manifest_digest = manifest_digest(&dossier, entries_leaf.iter().map(|(i, (_, h))| (*i, h)));
     let project = dossier.view.release.project.clone();
     let export: NewRecord = trailmark_model::input::from_value(&json!({
         "kind": kinds::DOSSIER_EXPORTED,
         "subjects": [{"type": "release", "id": release}, {"type": "project", "id": project}],
         "actor": opts.actor,
-        "payload": {"manifest_digest": manifest_digest.to_string(), "records": hashes.len(), "as_of": dossier.as_of, "raw_inputs": opts.raw_inputs},
+        "payload": {"manifest_digest": manifest_digest.to_string(), "records": entries_leaf.len(), "as_of": dossier.as_of, "raw_inputs": opts.raw_inputs},
     }))
     .map_err(|e| DossierError::Refused(format!("export record: {e}")))?;
     let appended = store.append(vec![export])?;
@@ -229,7 +277,7 @@ pub fn build(
     Ok(dossier)
 }
 
-type Leaves = BTreeMap<u64, (Vec<u8>, String)>;
+type Leaves = BTreeMap<u64, (Vec<u8>, trailmark_log::Hash)>;
 
 /// Adds a record's leaf (and the blobs it cites) to what the dossier carries.
 fn add_record(
@@ -257,7 +305,7 @@ fn add_record(
     if let trailmark_model::Payload::Blob { digest, .. } = &rec.record.payload {
         blobs.insert(*digest);
     }
-    leaves.insert(i, (rec.leaf.clone(), B64.encode(rec.leaf_hash.as_bytes())));
+    leaves.insert(i, (rec.leaf.clone(), rec.leaf_hash));
     Ok(())
 }
 

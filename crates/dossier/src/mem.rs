@@ -3,16 +3,19 @@
 //! dossier alone. Indexed by subject and by link target, like the store.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use trailmark_model::{Digest, LogIndex, Rel, Subject};
+use trailmark_model::{Digest, LogIndex, Rel, Subject, Timestamp};
 use trailmark_policy::collect::Source;
 use trailmark_store::{Query, StoreError, StoredRecord};
 
 #[derive(Debug, Default)]
 pub struct MemSource {
-    records: BTreeMap<u64, StoredRecord>,
+    /// Shared with every reader: a query hands out the record itself, never a copy.
+    records: BTreeMap<u64, Arc<StoredRecord>>,
     blobs: BTreeMap<Digest, Vec<u8>>,
-    /// subject → records naming it as a subject (`None`) or a link target (`Some(rel)`).
+    /// subject → records naming it as a subject (`None`) or a link target (`Some(rel)`), in
+    /// the order they were inserted.
     mentions: BTreeMap<Subject, Vec<(u64, Option<Rel>)>>,
 }
 
@@ -28,14 +31,14 @@ impl MemSource {
                 .or_default()
                 .push((i, Some(l.rel.clone())));
         }
-        self.records.insert(i, r);
+        self.records.insert(i, Arc::new(r));
     }
 
     pub fn insert_blob(&mut self, d: Digest, bytes: Vec<u8>) {
         self.blobs.insert(d, bytes);
     }
 
-    pub fn records(&self) -> &BTreeMap<u64, StoredRecord> {
+    pub fn records(&self) -> &BTreeMap<u64, Arc<StoredRecord>> {
         &self.records
     }
 
@@ -43,32 +46,27 @@ impl MemSource {
         &self.blobs
     }
 
-    /// Only the records recorded by `as_of`, with the same blobs.
-    pub fn until(&self, as_of: trailmark_model::Timestamp) -> MemSource {
-        let mut out = MemSource {
-            blobs: self.blobs.clone(),
-            ..MemSource::default()
-        };
-        for r in self
-            .records
-            .values()
-            .filter(|r| r.record.recorded_at <= as_of)
-        {
-            out.insert(r.clone());
-        }
-        out
+    /// The same source seen as of `as_of`: only the records recorded by then exist (in
+    /// queries, mentions and lookups), with every blob. A view, not a copy.
+    pub fn until(&self, as_of: Timestamp) -> Until<'_> {
+        Until { src: self, as_of }
     }
-}
 
-impl Source for MemSource {
-    fn query(&self, q: &Query) -> Result<Vec<StoredRecord>, StoreError> {
+    /// Every record that passes `visible`, as a [`Source`] does it.
+    fn query_where(
+        &self,
+        q: &Query,
+        visible: impl Fn(&StoredRecord) -> bool,
+    ) -> Vec<Arc<StoredRecord>> {
         let start = q.after.map_or(0, |a| a.0.saturating_add(1));
-        let keep = |r: &&StoredRecord| {
-            q.kind.as_ref().is_none_or(|k| &r.record.kind == k)
+        let keep = |r: &&Arc<StoredRecord>| {
+            visible(r)
+                && q.kind.as_ref().is_none_or(|k| &r.record.kind == k)
                 && q.since.is_none_or(|t| r.record.recorded_at >= t)
                 && q.until.is_none_or(|t| r.record.recorded_at < t)
         };
-        Ok(match &q.subject {
+        let limit = usize::try_from(q.limit).unwrap_or(usize::MAX);
+        match &q.subject {
             Some(s) => {
                 let mut idx: Vec<u64> = self
                     .mentions
@@ -83,7 +81,7 @@ impl Source for MemSource {
                 idx.iter()
                     .filter_map(|i| self.records.get(i))
                     .filter(keep)
-                    .take(q.limit as usize)
+                    .take(limit)
                     .cloned()
                     .collect()
             }
@@ -92,29 +90,80 @@ impl Source for MemSource {
                 .range(start..)
                 .map(|(_, r)| r)
                 .filter(keep)
-                .take(q.limit as usize)
+                .take(limit)
                 .cloned()
                 .collect(),
-        })
+        }
     }
 
-    fn mentions(&self, s: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError> {
+    fn mentions_where(
+        &self,
+        s: &Subject,
+        visible: impl Fn(&StoredRecord) -> bool,
+    ) -> Vec<(LogIndex, Option<Rel>)> {
         let mut out: Vec<(LogIndex, Option<Rel>)> = self
             .mentions
             .get(s)
             .into_iter()
             .flatten()
+            .filter(|(i, _)| self.records.get(i).is_some_and(|r| visible(r)))
             .map(|(i, rel)| (LogIndex(*i), rel.clone()))
             .collect();
         out.sort_by_key(|(i, _)| i.0);
-        Ok(out)
+        out
+    }
+}
+
+impl Source for MemSource {
+    fn query(&self, q: &Query) -> Result<Vec<Arc<StoredRecord>>, StoreError> {
+        Ok(self.query_where(q, |_| true))
     }
 
-    fn record(&self, i: LogIndex) -> Result<Option<StoredRecord>, StoreError> {
+    fn mentions(&self, s: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError> {
+        Ok(self.mentions_where(s, |_| true))
+    }
+
+    fn record(&self, i: LogIndex) -> Result<Option<Arc<StoredRecord>>, StoreError> {
         Ok(self.records.get(&i.0).cloned())
     }
 
     fn blob(&self, d: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.blobs.get(d).cloned())
+    }
+}
+
+/// A [`MemSource`] as of an instant: records recorded after it do not exist.
+#[derive(Debug, Clone, Copy)]
+pub struct Until<'a> {
+    src: &'a MemSource,
+    as_of: Timestamp,
+}
+
+impl Until<'_> {
+    fn visible(&self, r: &StoredRecord) -> bool {
+        r.record.recorded_at <= self.as_of
+    }
+}
+
+impl Source for Until<'_> {
+    fn query(&self, q: &Query) -> Result<Vec<Arc<StoredRecord>>, StoreError> {
+        Ok(self.src.query_where(q, |r| self.visible(r)))
+    }
+
+    fn mentions(&self, s: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError> {
+        Ok(self.src.mentions_where(s, |r| self.visible(r)))
+    }
+
+    fn record(&self, i: LogIndex) -> Result<Option<Arc<StoredRecord>>, StoreError> {
+        Ok(self
+            .src
+            .records
+            .get(&i.0)
+            .filter(|r| self.visible(r))
+            .cloned())
+    }
+
+    fn blob(&self, d: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        self.src.blob(d)
     }
 }

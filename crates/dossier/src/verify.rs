@@ -12,12 +12,12 @@ use trailmark_ingest::identity::IdentityMap;
 use trailmark_log::{
     Hash, VerifierKey, leaf_hash, verify_checkpoint, verify_consistency, verify_inclusion,
 };
-use trailmark_model::{Digest, Payload, Timestamp, canonical_bytes, decode_leaf};
+use trailmark_model::{Digest, Payload, Timestamp, decode_leaf};
 use trailmark_policy::input::GateInput;
 use trailmark_policy::{Decision, Policy, kinds};
 use trailmark_store::StoredRecord;
 
-use crate::bundle::{Dossier, FORMAT, manifest};
+use crate::bundle::{Dossier, FORMAT, RecordEntry, manifest_digest};
 use crate::mem::MemSource;
 
 /// The dossier could not be read at all (exit 2), as opposed to read and found wrong.
@@ -74,58 +74,22 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
     };
     rep.checkpoint_size = cp.size;
 
-    // Records: each leaf proven into the signed tree, decoded strictly.
+    // Records: each leaf proven into the signed tree, decoded strictly. Every entry is
+    // checked on its own, so the entries are split over the machine's cores; the results are
+    // then taken in file order, as if checked one after another.
     let mut src = MemSource::default();
     let mut leaf_hashes = BTreeMap::new();
-    for e in &d.records {
-        let leaf = match B64.decode(&e.leaf) {
-            Ok(l) => l,
-            Err(err) => {
-                fail(
-                    &mut rep,
-                    format!("record {}: leaf is not base64: {err}", e.index),
-                );
-                continue;
+    for (e, checked) in d
+        .records
+        .iter()
+        .zip(check_entries(&d.records, cp.size, &cp.root))
+    {
+        rep.failures.extend(checked.failures);
+        if let Some(r) = checked.record {
+            if leaf_hashes.insert(e.index, r.leaf_hash).is_some() {
+                fail(&mut rep, format!("record {} appears twice", e.index));
             }
-        };
-        let h = leaf_hash(&leaf);
-        match hashes(&e.proof) {
-            Err(err) => fail(&mut rep, format!("record {}: proof hash {err}", e.index)),
-            Ok(proof) => {
-                if let Err(err) = verify_inclusion(e.index, cp.size, &h, &proof, &cp.root) {
-                    fail(
-                        &mut rep,
-                        format!(
-                            "record {}: not in the log at checkpoint size {}: {err}",
-                            e.index, cp.size
-                        ),
-                    );
-                    continue;
-                }
-            }
-        }
-        match decode_leaf(&leaf) {
-            Err(err) => fail(
-                &mut rep,
-                format!("record {}: leaf does not decode: {err}", e.index),
-            ),
-            Ok(record) if record.index.0 != e.index => fail(
-                &mut rep,
-                format!("record {}: its leaf says index {}", e.index, record.index.0),
-            ),
-            Ok(record) => {
-                if leaf_hashes
-                    .insert(e.index, B64.encode(h.as_bytes()))
-                    .is_some()
-                {
-                    fail(&mut rep, format!("record {} appears twice", e.index));
-                }
-                src.insert(StoredRecord {
-                    record,
-                    leaf,
-                    leaf_hash: h,
-                });
-            }
+            src.insert(r);
         }
     }
     rep.records = src.records().len();
@@ -172,9 +136,11 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
                     .and_then(Value::as_str)
                     .map(str::to_owned)
             });
-            let mut others = leaf_hashes.clone();
-            others.remove(&d.export_record);
-            let got = Digest::of(&canonical_bytes(&manifest(&d, &others))).to_string();
+            let others = leaf_hashes
+                .iter()
+                .filter(|(i, _)| **i != d.export_record)
+                .map(|(i, h)| (*i, h));
+            let got = manifest_digest(&d, others).to_string();
             if want.as_deref() != Some(got.as_str()) {
                 fail(
                     &mut rep,
@@ -282,6 +248,94 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         ),
     }
     Ok(rep)
+}
+
+/// One record entry, checked: what failed, and the record when it is in the log and decodes.
+#[derive(Debug, Default)]
+struct Checked {
+    failures: Vec<String>,
+    record: Option<StoredRecord>,
+}
+
+/// Below this many entries a second thread costs more than it saves.
+const PARALLEL_FROM: usize = 512;
+
+/// [`check_entry`] for every entry, in order; on several threads when there are many.
+fn check_entries(entries: &[RecordEntry], size: u64, root: &Hash) -> Vec<Checked> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(entries.len() / PARALLEL_FROM)
+        .max(1);
+    if threads == 1 {
+        return entries.iter().map(|e| check_entry(e, size, root)).collect();
+    }
+    let chunk = entries.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = entries
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|e| check_entry(e, size, root))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(done) => done,
+                // A panic is a bug, never an answer: re-raise it on the caller's thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// The leaf is base64, hashes into the tree of `size` leaves with `root` along its proof, and
+/// decodes strictly to a record with the entry's index.
+fn check_entry(e: &RecordEntry, size: u64, root: &Hash) -> Checked {
+    let mut out = Checked::default();
+    let leaf = match B64.decode(&e.leaf) {
+        Ok(l) => l,
+        Err(err) => {
+            out.failures
+                .push(format!("record {}: leaf is not base64: {err}", e.index));
+            return out;
+        }
+    };
+    let h = leaf_hash(&leaf);
+    match hashes(&e.proof) {
+        Err(err) => out
+            .failures
+            .push(format!("record {}: proof hash {err}", e.index)),
+        Ok(proof) => {
+            if let Err(err) = verify_inclusion(e.index, size, &h, &proof, root) {
+                out.failures.push(format!(
+                    "record {}: not in the log at checkpoint size {size}: {err}",
+                    e.index
+                ));
+                return out;
+            }
+        }
+    }
+    match decode_leaf(&leaf) {
+        Err(err) => out
+            .failures
+            .push(format!("record {}: leaf does not decode: {err}", e.index)),
+        Ok(record) if record.index.0 != e.index => out.failures.push(format!(
+            "record {}: its leaf says index {}",
+            e.index, record.index.0
+        )),
+        Ok(record) => {
+            out.record = Some(StoredRecord {
+                record,
+                leaf,
+                leaf_hash: h,
+            })
+        }
+    }
+    out
 }
 
 fn payload(src: &MemSource, r: &StoredRecord) -> Option<Value> {

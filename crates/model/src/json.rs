@@ -71,7 +71,8 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), H
     Ok(())
 }
 
-pub(crate) fn write_string(s: &str, out: &mut Vec<u8>) {
+/// Appends `s` as an RFC 8785 (JCS) string: for writers that produce canonical JSON directly.
+pub fn write_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;

@@ -4,6 +4,8 @@
 //! These structs are deliberately separate from the domain types: renaming a domain field must
 //! not change a single signed byte (the snapshot tests in `tests/model.rs` pin the bytes).
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -51,6 +53,55 @@ struct SubjectV1 {
 struct LinkV1 {
     rel: String,
     to: SubjectV1,
+}
+
+/// [`LeafV1`] as [`decode_leaf`] reads it: the same fields and rules, with the strings that are
+/// parsed into other types borrowed from the leaf bytes instead of copied first.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LeafIn<'a> {
+    v: u32,
+    index: u64,
+    #[serde(borrow)]
+    recorded_at: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    subjects: Vec<SubjectIn<'a>>,
+    #[serde(default)]
+    payload: Option<Value>,
+    #[serde(default, borrow)]
+    payload_digest: Option<Cow<'a, str>>,
+    #[serde(default)]
+    payload_size: Option<u64>,
+    #[serde(default, borrow)]
+    occurred_at: Option<Cow<'a, str>>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default, borrow)]
+    links: Vec<LinkIn<'a>>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectIn<'a> {
+    #[serde(rename = "type", borrow)]
+    ty: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkIn<'a> {
+    #[serde(borrow)]
+    rel: Cow<'a, str>,
+    #[serde(borrow)]
+    to: SubjectIn<'a>,
 }
 
 fn subject_v1(s: &Subject) -> SubjectV1 {
@@ -197,14 +248,14 @@ fn bad(msg: impl Into<String>) -> ModelError {
     ModelError::Leaf(msg.into())
 }
 
-fn subject_back(s: SubjectV1) -> Result<Subject, ModelError> {
+fn subject_back(s: SubjectIn<'_>) -> Result<Subject, ModelError> {
     Subject::parse(&s.ty, &s.id).map_err(|e| bad(format!("subject {}:{}: {e}", s.ty, s.id)))
 }
 
 /// Decodes stored leaf bytes back into a record. Strict: the bytes must be exactly the canonical
 /// encoding of what they decode to, so two different byte strings never mean the same record.
 pub fn decode_leaf(bytes: &[u8]) -> Result<Record, ModelError> {
-    let leaf: LeafV1<Value> = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    let leaf: LeafIn<'_> = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
     if leaf.v != 1 {
         return Err(bad(format!("unsupported leaf version {}", leaf.v)));
     }

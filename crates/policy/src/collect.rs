@@ -2,6 +2,7 @@
 //! includes, approvals, exceptions and branch protection, assembled into a [`GateInput`].
 //! Everything is read from records, so the same state can be rebuilt by anyone with the log.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -17,22 +18,25 @@ use crate::kinds;
 use crate::policy::Severity;
 
 /// What governance reads from: a store, or (offline) the records of a dossier.
+///
+/// Records come back shared (`Arc`): an in-memory source hands out its own records without
+/// copying them, and the reader caches them as they are.
 pub trait Source {
-    fn query(&self, q: &Query) -> Result<Vec<StoredRecord>, StoreError>;
+    fn query(&self, q: &Query) -> Result<Vec<Arc<StoredRecord>>, StoreError>;
     fn mentions(&self, s: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError>;
-    fn record(&self, i: LogIndex) -> Result<Option<StoredRecord>, StoreError>;
+    fn record(&self, i: LogIndex) -> Result<Option<Arc<StoredRecord>>, StoreError>;
     fn blob(&self, d: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 impl Source for dyn Store + '_ {
-    fn query(&self, q: &Query) -> Result<Vec<StoredRecord>, StoreError> {
-        Store::query(self, q)
+    fn query(&self, q: &Query) -> Result<Vec<Arc<StoredRecord>>, StoreError> {
+        Ok(Store::query(self, q)?.into_iter().map(Arc::new).collect())
     }
     fn mentions(&self, s: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError> {
         Store::mentions(self, s)
     }
-    fn record(&self, i: LogIndex) -> Result<Option<StoredRecord>, StoreError> {
-        Store::record(self, i)
+    fn record(&self, i: LogIndex) -> Result<Option<Arc<StoredRecord>>, StoreError> {
+        Ok(Store::record(self, i)?.map(Arc::new))
     }
     fn blob(&self, d: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
         Store::blob(self, d)
@@ -108,11 +112,7 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
             let n = page.len();
             after = page.last().map(|r| r.record.index);
             for r in page {
-                let r = self
-                    .cache
-                    .entry(r.record.index.0)
-                    .or_insert_with(|| Arc::new(r))
-                    .clone();
+                let r = self.cache.entry(r.record.index.0).or_insert(r).clone();
                 out.push(r);
             }
             if n < 1000 {
@@ -154,15 +154,15 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
             .store
             .record(LogIndex(i))?
             .ok_or_else(|| PolicyError::NotFound(format!("record {i}")))?;
-        let r = Arc::new(r);
         self.cache.insert(i, r.clone());
         Ok(r)
     }
 
-    /// A record's payload, fetched from its blob when large.
-    pub fn payload(&self, r: &Record) -> Result<Value, PolicyError> {
+    /// A record's payload, fetched from its blob when large; an inline payload is borrowed, not
+    /// copied.
+    pub fn payload<'r>(&self, r: &'r Record) -> Result<Cow<'r, Value>, PolicyError> {
         match &r.payload {
-            Payload::Inline(v) => Ok(v.clone()),
+            Payload::Inline(v) => Ok(Cow::Borrowed(v)),
             Payload::Blob { digest, .. } => {
                 let bytes = self
                     .store
@@ -171,10 +171,12 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
                         index: r.index.0,
                         message: format!("payload blob {digest} is missing"),
                     })?;
-                serde_json::from_slice(&bytes).map_err(|e| PolicyError::Stored {
-                    index: r.index.0,
-                    message: format!("payload blob: {e}"),
-                })
+                serde_json::from_slice(&bytes)
+                    .map(Cow::Owned)
+                    .map_err(|e| PolicyError::Stored {
+                        index: r.index.0,
+                        message: format!("payload blob: {e}"),
+                    })
             }
         }
     }

@@ -1382,7 +1382,7 @@ impl<S: crate::collect::Source + ?Sized> Reader<'_, S> {
     pub fn about_kind(
         &mut self,
         kind: &str,
-    ) -> Result<Vec<trailmark_store::StoredRecord>, PolicyError> {
+    ) -> Result<Vec<std::sync::Arc<trailmark_store::StoredRecord>>, PolicyError> {
         let kind =
             trailmark_model::Kind::parse(kind).map_err(|e| PolicyError::Refused(e.to_string()))?;
         let mut out = Vec::new();

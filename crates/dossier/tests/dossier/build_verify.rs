@@ -322,6 +322,56 @@ fn an_exported_dossier_verifies_offline_and_answers_the_auditor() {
     assert!(d.blobs.contains_key(&pr.to_string()));
 }
 
+/// The manifest digest is written directly (no JSON value) for speed; it must be exactly the
+/// SHA-256 of the documented manifest's RFC 8785 bytes, awkward strings included.
+#[test]
+fn the_direct_manifest_digest_is_the_canonical_manifests() {
+    use trailmark_dossier::bundle::{manifest, manifest_digest};
+    use trailmark_model::{Digest, canonical_bytes};
+    let w = World::new();
+    let id = w.release();
+    let mut d = w.export(&id);
+    let reference = |d: &Dossier| {
+        let hashes = d
+            .records
+            .iter()
+            .map(|r| {
+                let leaf = B64.decode(&r.leaf).unwrap();
+                (
+                    r.index,
+                    B64.encode(trailmark_log::leaf_hash(&leaf).as_bytes()),
+                )
+            })
+            .collect();
+        Digest::of(&canonical_bytes(&manifest(d, &hashes)))
+    };
+    let direct = |d: &Dossier| {
+        let hashes: Vec<(u64, trailmark_log::Hash)> = d
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    r.index,
+                    trailmark_log::leaf_hash(&B64.decode(&r.leaf).unwrap()),
+                )
+            })
+            .collect();
+        manifest_digest(d, hashes.iter().map(|(i, h)| (*i, h)))
+    };
+    assert_eq!(direct(&d), reference(&d));
+    d.release = "acme/pay/\"quoted\" \\ \u{1}\u{1f}\t\n é \u{10000} \u{e000}@1".into();
+    d.as_of = "\u{7f}</script>".into();
+    d.format = String::new();
+    d.policy_record = u64::MAX;
+    d.blobs.insert("\u{ffff}\u{10ffff}".into(), String::new());
+    d.blobs.insert("\u{8}\u{c}".into(), String::new());
+    d.view.gaps.push("\u{0}".into());
+    d.people = json!({"z": 1, "a": ["\u{2028}"]});
+    assert_eq!(direct(&d), reference(&d));
+    d.records.clear();
+    assert_eq!(direct(&d), reference(&d));
+}
+
 #[test]
 fn gaps_are_stated_and_an_ungated_deploy_is_named() {
     let w = World::new();
