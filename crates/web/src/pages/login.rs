@@ -150,18 +150,12 @@ pub async fn submit(
         match st.access.authenticate_user(&attempt, &password) {
             Ok(p) => {
                 st.logins.succeeded(&attempt);
-                let orgs = trailmark_server::auth::Caller(p.clone()).orgs();
-                let actor = format!("user:{attempt}");
-                let rec = governance_record(
-                    "access.login",
-                    &actor,
-                    &orgs,
-                    principal_subject(&actor).into_iter().collect(),
+                record_login(
+                    st,
+                    &p,
+                    &attempt,
                     json!({"via": "web", "method": "password"}),
                 )?;
-                st.store
-                    .append(vec![rec])
-                    .map_err(trailmark_server::ApiError::from)?;
                 Ok(Ok(p))
             }
             Err(AccessError::BadCredentials) => {
@@ -195,21 +189,8 @@ pub async fn submit(
             Some("Unknown user name or wrong password."),
         );
     }
-    let Some((token, _)) = state.sessions.start(&user, state.config.session_max) else {
-        return Err(UiError::Internal("could not start a session".into()));
-    };
-    let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
-    let h = res.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(
-            SESSION_COOKIE,
-            &token,
-            state.config.secure_cookies,
-            state.config.session_max,
-        ),
-    );
-    h.append(
+    let mut res = signed_in(&state, &user, next)?;
+    res.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(
             LOGIN_CSRF_COOKIE,
@@ -219,6 +200,46 @@ pub async fn submit(
         ),
     );
     Ok(res)
+}
+
+/// Starts `user`'s session and sends the browser on to `next` with its cookie.
+pub(crate) fn signed_in(state: &AppState, user: &str, next: String) -> Result<Response, UiError> {
+    let Some((token, _)) = state.sessions.start(user, state.config.session_max) else {
+        return Err(UiError::Internal("could not start a session".into()));
+    };
+    let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            SESSION_COOKIE,
+            &token,
+            state.config.secure_cookies,
+            state.config.session_max,
+        ),
+    );
+    Ok(res)
+}
+
+/// Appends the `access.login` record of `user` signing in (`how`: method and details).
+pub(crate) fn record_login(
+    st: &AppState,
+    principal: &trailmark_access::Principal,
+    user: &str,
+    how: serde_json::Value,
+) -> Result<(), UiError> {
+    let orgs = trailmark_server::auth::Caller(principal.clone()).orgs();
+    let actor = format!("user:{user}");
+    let rec = governance_record(
+        "access.login",
+        &actor,
+        &orgs,
+        principal_subject(&actor).into_iter().collect(),
+        how,
+    )?;
+    st.store
+        .append(vec![rec])
+        .map_err(trailmark_server::ApiError::from)?;
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,12 +13,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use trailmark_server::AppState;
-use trailmark_server::auth::{governance_record, principal_subject};
-use trailmark_server::session::{
-    OIDC_STATE_COOKIE, SESSION_COOKIE, cookie, same_token, set_cookie, set_lax_cookie,
-};
+use trailmark_server::session::{OIDC_STATE_COOKIE, cookie, same_token, set_lax_cookie};
 
-use super::login::{login_page, safe_next};
+use super::login::{login_page, record_login, safe_next, signed_in};
 use super::{query, work};
 use crate::error::UiError;
 
@@ -174,19 +171,13 @@ pub async fn callback(
             .access
             .user_principal(&user)
             .map_err(|e| UiError::from(trailmark_server::ApiError::from(e)))?;
-        let orgs = trailmark_server::auth::Caller(principal).orgs();
-        let actor = format!("user:{user}");
-        let rec = governance_record(
-            "access.login",
-            &actor,
-            &orgs,
-            principal_subject(&actor).into_iter().collect(),
+        record_login(
+            s,
+            &principal,
+            &user,
             json!({"via": "web", "method": "oidc", "issuer": cfg.provider.issuer,
                    "subject": claims.get("sub").cloned().unwrap_or(Value::Null)}),
         )?;
-        s.store
-            .append(vec![rec])
-            .map_err(trailmark_server::ApiError::from)?;
         Ok(Ok((user, pending.next)))
     })
     .await?;
@@ -197,21 +188,8 @@ pub async fn callback(
             return refused(&state, StatusCode::UNAUTHORIZED, &why);
         }
     };
-    let Some((token, _)) = state.sessions.start(&user, state.config.session_max) else {
-        return Err(UiError::Internal("could not start a session".into()));
-    };
-    let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
-    let h = res.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(
-            SESSION_COOKIE,
-            &token,
-            state.config.secure_cookies,
-            state.config.session_max,
-        ),
-    );
-    h.append(
+    let mut res = signed_in(&state, &user, next)?;
+    res.headers_mut().append(
         header::SET_COOKIE,
         set_lax_cookie(
             OIDC_STATE_COOKIE,
