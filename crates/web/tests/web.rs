@@ -1129,58 +1129,46 @@ redirect_url = "http://127.0.0.1:8080/ui/login/oidc/callback"
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert!(r.body.contains("expired or was already used"));
 
+        // A whole sign-in whose provider answers with `user` in a token carrying `nonce`
+        // (this sign-in's own when `None`); `challenge` overrides the PKCE challenge expected.
+        let attempt =
+            |nonce: Option<&'static str>, user: &'static str, challenge: Option<&'static str>| {
+                let (ui, idp) = (&ui, idp.clone());
+                async move {
+                    let (to, _) = start(ui).await;
+                    let st = query_param(&to, "state");
+                    {
+                        let mut i = idp.lock().expect("lock");
+                        i.challenge = challenge
+                            .map_or_else(|| query_param(&to, "code_challenge"), str::to_owned);
+                        let own = query_param(&to, "nonce");
+                        i.claims = claims(nonce.unwrap_or(&own), user);
+                    }
+                    ui.get(
+                        &format!("/ui/login/oidc/callback?code=the-code&state={st}"),
+                        Some(&format!("trailmark_oidc_state={st}")),
+                    )
+                    .await
+                }
+            };
         // An ID token minted for another sign-in (wrong nonce): refused.
-        let (to, _) = start(&ui).await;
-        let st = query_param(&to, "state");
-        {
-            let mut i = idp.lock().expect("lock");
-            i.challenge = query_param(&to, "code_challenge");
-            i.claims = claims("someone else's nonce", "alice");
-        }
-        let r = ui
-            .get(
-                &format!("/ui/login/oidc/callback?code=the-code&state={st}"),
-                Some(&format!("trailmark_oidc_state={st}")),
-            )
-            .await;
+        let r = attempt(Some("someone else's nonce"), "alice", None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert!(
             r.body.contains("not the answer to this sign-in"),
             "{}",
             r.body
         );
-
         // A person the provider knows but Trailmark does not: refused, roles come from us.
-        let (to, _) = start(&ui).await;
-        let st = query_param(&to, "state");
-        {
-            let mut i = idp.lock().expect("lock");
-            i.challenge = query_param(&to, "code_challenge");
-            i.claims = claims(&query_param(&to, "nonce"), "mallory");
-        }
-        let r = ui
-            .get(
-                &format!("/ui/login/oidc/callback?code=the-code&state={st}"),
-                Some(&format!("trailmark_oidc_state={st}")),
-            )
-            .await;
+        let r = attempt(None, "mallory", None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert!(
             r.body.contains("mallory has no Trailmark account"),
             "{}",
             r.body
         );
-
         // A code the provider will not redeem (a PKCE verifier that does not match).
-        let (to, _) = start(&ui).await;
-        let st = query_param(&to, "state");
-        idp.lock().expect("lock").challenge = "not-this".into();
-        let r = ui
-            .get(
-                &format!("/ui/login/oidc/callback?code=the-code&state={st}"),
-                Some(&format!("trailmark_oidc_state={st}")),
-            )
-            .await;
+        let r = attempt(None, "alice", Some("not-this")).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert!(
             r.body.contains("refused the code (400: invalid_grant)"),
