@@ -47,7 +47,6 @@ pub struct PdfError(pub String);
 /// CPU-bound (typesetting and font subsetting): async callers should run it on a blocking
 /// thread.
 pub fn render(view: &View, meta: &ExportMeta) -> Result<Vec<u8>, PdfError> {
-    let document = compile(view, meta)?;
     let options = PdfOptions {
         // Hashed into the PDF's document identifier: stable for the same dossier.
         ident: Smart::Custom(format!(
@@ -60,6 +59,7 @@ pub fn render(view: &View, meta: &ExportMeta) -> Result<Vec<u8>, PdfError> {
             .map_err(|e| PdfError(format!("PDF/A-2b: {}", e.message())))?,
         ..PdfOptions::default()
     };
+    let document = compile(view, meta)?;
     let pdf = typst_pdf::pdf(&document, &options).map_err(|e| PdfError(diagnostics(&e)));
     // typst memoizes across compilations; a long-running server must not keep every dossier's
     // layout alive.
