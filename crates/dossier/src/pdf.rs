@@ -47,7 +47,6 @@ pub struct PdfError(pub String);
 /// CPU-bound (typesetting and font subsetting): async callers should run it on a blocking
 /// thread.
 pub fn render(view: &View, meta: &ExportMeta) -> Result<Vec<u8>, PdfError> {
-    let document = compile(view, meta)?;
     let options = PdfOptions {
         // Hashed into the PDF's document identifier: stable for the same dossier.
         ident: Smart::Custom(format!(
@@ -60,6 +59,7 @@ pub fn render(view: &View, meta: &ExportMeta) -> Result<Vec<u8>, PdfError> {
             .map_err(|e| PdfError(format!("PDF/A-2b: {}", e.message())))?,
         ..PdfOptions::default()
     };
+    let document = compile(view, meta)?;
     let pdf = typst_pdf::pdf(&document, &options).map_err(|e| PdfError(diagnostics(&e)));
     // typst memoizes across compilations; a long-running server must not keep every dossier's
     // layout alive.
@@ -91,14 +91,48 @@ fn timestamp(generated_at: &str) -> Result<Timestamp, PdfError> {
 
 /// Lays the document out (pages of positioned text and shapes), before PDF conversion.
 pub(crate) fn compile(view: &View, meta: &ExportMeta) -> Result<PagedDocument, PdfError> {
-    let data = serde_json::to_vec(&serde_json::json!({"view": view, "meta": meta}))
-        .map_err(|e| PdfError(format!("the view as JSON: {e}")))?;
+    let mut data = serde_json::json!({"view": view, "meta": meta});
+    printable(&mut data);
+    let data = serde_json::to_vec(&data).map_err(|e| PdfError(format!("the view as JSON: {e}")))?;
     let world = DossierWorld::new(data)?;
     let warned = typst::compile::<PagedDocument>(&world);
     warned.output.map_err(|errors| {
         typst::comemo::evict(0);
         PdfError(diagnostics(&errors))
     })
+}
+
+/// Every string in `data` made printable with the embedded fonts: a character none of them has a
+/// glyph for (CJK, emoji, control characters...) is written as its code point, `[U+1F642]`.
+/// PDF/A forbids the "missing glyph" glyph, and a reader must be able to tell what was there.
+fn printable(data: &mut serde_json::Value) {
+    use serde_json::Value;
+    match data {
+        Value::String(s) if s.chars().any(|c| !covered(c)) => {
+            let mut out = String::with_capacity(s.len() + 16);
+            for c in s.chars() {
+                if covered(c) {
+                    out.push(c);
+                } else {
+                    out.push_str(&format!("[U+{:04X}]", u32::from(c)));
+                }
+            }
+            *s = out;
+        }
+        Value::Array(items) => items.iter_mut().for_each(printable),
+        Value::Object(map) => map.values_mut().for_each(printable),
+        _ => {}
+    }
+}
+
+/// Whether an embedded font can show `c` (line breaks and tabs are layout, not glyphs).
+fn covered(c: char) -> bool {
+    matches!(c, '\n' | '\t')
+        || (!c.is_control()
+            && FONT_SET
+                .1
+                .iter()
+                .any(|f| f.info().coverage.contains(u32::from(c))))
 }
 
 fn diagnostics(list: &[SourceDiagnostic]) -> String {
@@ -276,6 +310,25 @@ mod tests {
         assert!(families.contains(&"Libertinus Serif"), "{families:?}");
         assert!(families.contains(&"DejaVu Sans Mono"), "{families:?}");
         assert_eq!(FONT_SET.1.len(), FONTS.len());
+    }
+
+    /// Text no embedded font can show still renders (PDF/A allows no missing-glyph boxes): each
+    /// such character appears as its code point.
+    #[test]
+    fn characters_without_a_glyph_are_written_as_code_points() {
+        let (mut view, meta) = hostile();
+        view.gaps = vec![
+            "commit by 山田 🙂 ok\u{7}".into(),
+            "a\ttab and a\nnew line".into(),
+        ];
+        let text = squeeze(&text_of(&compile(&view, &meta).unwrap()));
+        assert!(
+            text.contains("commitby[U+5C71][U+7530][U+1F642]ok[U+0007]"),
+            "{text}"
+        );
+        assert!(render(&view, &meta).unwrap().starts_with(b"%PDF-"));
+        // Accented Latin, Greek and the like are in the fonts and stay as they are.
+        assert!(covered('é') && covered('ß') && covered('Ω') && covered('—'));
     }
 
     #[test]
