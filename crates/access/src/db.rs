@@ -207,6 +207,9 @@ impl Db for Postgres<'_, '_> {
 }
 
 /// A connection to one of the two databases.
+// One per access store, created once and never moved or copied: boxing the larger variant
+// would only add an indirection to every query.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Backend {
     Sqlite(Mutex<Connection>),
     /// The client, and the URL to reconnect with when the server dropped the session
