@@ -13,6 +13,12 @@ mod service;
 
 use clap::{CommandFactory, FromArgMatches};
 
+/// mimalloc rather than the system allocator: evidence is many small JSON values, and with
+/// glibc's malloc allocation and freeing were a quarter of a dossier verification's time
+/// (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let parsed = args::Cli::command()
         .try_get_matches()

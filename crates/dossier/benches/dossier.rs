@@ -20,6 +20,10 @@ use trailmark_model::input::from_value;
 use trailmark_policy::{Actor, Governance, Policy};
 use trailmark_store::{SqliteStore, Store};
 
+/// The `trailmark` binary's allocator, so the figures are what the CLI does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const POLICY: &str = "name = \"default\"\n[approvals.release]\nroles = [\"approver\"]\n[tickets]\napproved_states = [\"Done\"]\n[gates.production]\nchecks = [\"commits_have_tickets\", \"tickets_approved\", \"tests_pass\", \"scans_clean\", \"approvals\"]\n";
 
 struct Fixture {

@@ -49,7 +49,7 @@ pub struct Population {
 }
 
 fn text(v: &Value, ptr: &str) -> Option<String> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)

@@ -22,7 +22,7 @@ pub struct Computed {
 }
 
 fn text(v: &Value, ptr: &str) -> Option<String> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
@@ -102,8 +102,7 @@ pub fn view<S: Source + ?Sized>(
                 let decision = text(&p, "/decision/decision").unwrap_or_default();
                 let environment = text(&p, "/decision/environment").unwrap_or_default();
                 if decision != "deny" {
-                    let t: Option<Tally> = p
-                        .pointer("/decision/approval")
+                    let t: Option<Tally> = trailmark_model::json_at(&p, "/decision/approval")
                         .and_then(|t| serde_json::from_value(t.clone()).ok());
                     last_permit = Some((rr.index.0, t));
                 }

@@ -22,16 +22,40 @@ pub struct MemSource {
 impl MemSource {
     pub fn insert(&mut self, r: StoredRecord) {
         let i = r.record.index.0;
+        // Most subjects are already known (every commit's records name the commit): look up
+        // before cloning the key.
+        let mut add = |s: &Subject, rel: Option<&Rel>| match self.mentions.get_mut(s) {
+            Some(v) => v.push((i, rel.cloned())),
+            None => {
+                self.mentions.insert(s.clone(), vec![(i, rel.cloned())]);
+            }
+        };
         for s in &r.record.subjects {
-            self.mentions.entry(s.clone()).or_default().push((i, None));
+            add(s, None);
         }
         for l in &r.record.links {
-            self.mentions
-                .entry(l.to.clone())
-                .or_default()
-                .push((i, Some(l.rel.clone())));
+            add(&l.to, Some(&l.rel));
         }
         self.records.insert(i, Arc::new(r));
+    }
+
+    /// Moves every record of `later` in, as if each were [`MemSource::insert`]ed after this
+    /// source's own: a record index already here is replaced, and mentions keep their order.
+    pub fn append(&mut self, mut later: MemSource) {
+        if self.records.is_empty() && self.mentions.is_empty() && self.blobs.is_empty() {
+            *self = later;
+            return;
+        }
+        self.records.append(&mut later.records);
+        self.blobs.append(&mut later.blobs);
+        for (s, mut m) in later.mentions {
+            match self.mentions.get_mut(&s) {
+                Some(v) => v.append(&mut m),
+                None => {
+                    self.mentions.insert(s, m);
+                }
+            }
+        }
     }
 
     pub fn insert_blob(&mut self, d: Digest, bytes: Vec<u8>) {
@@ -96,6 +120,20 @@ impl MemSource {
         }
     }
 
+    fn mentioned_where(&self, s: &Subject, visible: impl Fn(&StoredRecord) -> bool) -> Vec<u64> {
+        let mut out: Vec<u64> = self
+            .mentions
+            .get(s)
+            .into_iter()
+            .flatten()
+            .map(|(i, _)| *i)
+            .filter(|i| self.records.get(i).is_some_and(|r| visible(r)))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     fn mentions_where(
         &self,
         s: &Subject,
@@ -121,6 +159,10 @@ impl Source for MemSource {
 
     fn mentions(&self, s: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError> {
         Ok(self.mentions_where(s, |_| true))
+    }
+
+    fn mentioned_in(&self, s: &Subject) -> Result<Vec<u64>, StoreError> {
+        Ok(self.mentioned_where(s, |_| true))
     }
 
     fn record(&self, i: LogIndex) -> Result<Option<Arc<StoredRecord>>, StoreError> {
@@ -152,6 +194,10 @@ impl Source for Until<'_> {
 
     fn mentions(&self, s: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError> {
         Ok(self.src.mentions_where(s, |r| self.visible(r)))
+    }
+
+    fn mentioned_in(&self, s: &Subject) -> Result<Vec<u64>, StoreError> {
+        Ok(self.src.mentioned_where(s, |r| self.visible(r)))
     }
 
     fn record(&self, i: LogIndex) -> Result<Option<Arc<StoredRecord>>, StoreError> {

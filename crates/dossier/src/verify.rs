@@ -2,22 +2,23 @@
 //! verifier key given; size and root come only from the verified checkpoint. Reports every
 //! failure precisely rather than stopping at the first.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use trailmark_ingest::identity::IdentityMap;
 use trailmark_log::{
-    Hash, VerifierKey, leaf_hash, verify_checkpoint, verify_consistency, verify_inclusion,
+    Hash, NodeCache, VerifierKey, leaf_hash, verify_checkpoint, verify_consistency,
 };
 use trailmark_model::{Digest, Payload, Timestamp, decode_leaf};
 use trailmark_policy::input::GateInput;
 use trailmark_policy::{Decision, Policy, kinds};
 use trailmark_store::StoredRecord;
 
-use crate::bundle::{Dossier, FORMAT, RecordEntry, manifest_digest};
+use crate::bundle::{ConsistencyEntry, Dossier, FORMAT, manifest_digest};
 use crate::mem::MemSource;
 
 /// The dossier could not be read at all (exit 2), as opposed to read and found wrong.
@@ -44,16 +45,116 @@ impl Report {
     }
 }
 
-fn hashes(list: &[String]) -> Result<Vec<Hash>, String> {
+fn hashes<S: AsRef<str>>(list: &[S]) -> Result<Vec<Hash>, String> {
     list.iter()
-        .map(|h| Hash::from_base64(h).map_err(|e| format!("{h:?}: {e}")))
+        .map(|h| {
+            let h = h.as_ref();
+            Hash::from_base64(h).map_err(|e| format!("{h:?}: {e}"))
+        })
         .collect()
+}
+
+/// The dossier as [`verify`] reads it: the same fields as [`Dossier`] (and as strict), but the
+/// record entries' base64 text is borrowed from the file rather than copied into 150,000 small
+/// strings. A field added to [`Dossier`] must be added here; the build-then-verify tests fail
+/// until it is.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DossierIn<'a> {
+    format: String,
+    release: String,
+    as_of: String,
+    policy_record: u64,
+    checkpoint: String,
+    #[serde(borrow)]
+    records: Vec<EntryIn<'a>>,
+    consistency: Vec<ConsistencyEntry>,
+    #[serde(borrow)]
+    blobs: BTreeMap<String, Text<'a>>,
+    view: crate::view::View,
+    people: Value,
+    export_record: u64,
+}
+
+/// [`crate::bundle::RecordEntry`], borrowed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryIn<'a> {
+    index: u64,
+    #[serde(borrow)]
+    leaf: Text<'a>,
+    #[serde(borrow)]
+    proof: Vec<Text<'a>>,
+}
+
+/// A JSON string borrowed from the input when it has no escapes (base64 never needs one), and
+/// copied when a writer escaped something anyway (`\/` is legal JSON for `/`).
+struct Text<'a>(Cow<'a, str>);
+
+impl AsRef<str> for Text<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
 }
 
 /// Verifies a dossier file's bytes against the log's verifier key.
 pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
-    let d: Dossier = serde_json::from_slice(bytes)
+    // UTF-8 is checked once for the whole file, so that the parser, reading a `str`, does not
+    // check it again string by string (10 MB of base64 at 10,000 records).
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Unreadable(format!("not a Trailmark dossier: not UTF-8 text: {e}")))?;
+    let parsed: DossierIn<'_> = serde_json::from_str(text)
         .map_err(|e| Unreadable(format!("not a Trailmark dossier: {e}")))?;
+    let DossierIn {
+        format,
+        release,
+        as_of,
+        policy_record,
+        checkpoint,
+        records,
+        consistency,
+        blobs,
+        view,
+        people,
+        export_record,
+    } = parsed;
+    // Everything but the record entries and the blobs' bytes, which are checked on their own:
+    // what the manifest and the view rebuild read.
+    let d = Dossier {
+        format,
+        release,
+        as_of,
+        policy_record,
+        checkpoint,
+        records: Vec::new(),
+        consistency,
+        blobs: blobs.keys().map(|k| (k.clone(), String::new())).collect(),
+        view,
+        people,
+        export_record,
+    };
     let mut rep = Report {
         release: d.release.clone(),
         ..Report::default()
@@ -75,26 +176,24 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
     rep.checkpoint_size = cp.size;
 
     // Records: each leaf proven into the signed tree, decoded strictly. Every entry is
-    // checked on its own, so the entries are split over the machine's cores; the results are
-    // then taken in file order, as if checked one after another.
+    // checked on its own, so the entries are split over the machine's cores, and each part
+    // indexes its own records; the parts are then taken in file order, as if checked one after
+    // another.
     let mut src = MemSource::default();
     let mut leaf_hashes = BTreeMap::new();
-    for (e, checked) in d
-        .records
-        .iter()
-        .zip(check_entries(&d.records, cp.size, &cp.root))
-    {
-        rep.failures.extend(checked.failures);
-        if let Some(r) = checked.record {
-            if leaf_hashes.insert(e.index, r.leaf_hash).is_some() {
-                fail(&mut rep, format!("record {} appears twice", e.index));
+    for part in check_entries(&records, cp.size, &cp.root) {
+        rep.failures.extend(part.failures);
+        for (index, hash) in part.leaf_hashes {
+            if leaf_hashes.insert(index, hash).is_some() {
+                fail(&mut rep, format!("record {index} appears twice"));
             }
-            src.insert(r);
         }
+        src.append(part.src);
     }
+    drop(records);
     rep.records = src.records().len();
 
-    for (digest, b64) in &d.blobs {
+    for (digest, b64) in &blobs {
         let Ok(digest_v) = digest.parse::<Digest>() else {
             fail(
                 &mut rep,
@@ -102,7 +201,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
             );
             continue;
         };
-        match B64.decode(b64) {
+        match B64.decode(b64.0.as_bytes()) {
             Ok(bytes) if Digest::of(&bytes) == digest_v => {
                 src.insert_blob(digest_v, bytes);
             }
@@ -128,44 +227,70 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         }
     }
 
-    // The export record commits to exactly these records, blobs, view and identity map.
-    match src.records().get(&d.export_record) {
-        Some(r) if r.record.kind.as_str() == kinds::DOSSIER_EXPORTED => {
-            let want = payload(&src, r).and_then(|p| {
-                p.get("manifest_digest")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            });
-            let others = leaf_hashes
-                .iter()
-                .filter(|(i, _)| **i != d.export_record)
-                .map(|(i, h)| (*i, h));
-            let got = manifest_digest(&d, others).to_string();
-            if want.as_deref() != Some(got.as_str()) {
-                fail(
-                    &mut rep,
-                    format!(
-                        "the dossier is not what was exported (export record {}): records, blobs, the identity map or the view were added, removed or changed",
-                        d.export_record
-                    ),
-                );
-            }
-            if r.record.subjects.iter().all(|s| s.id.as_str() != d.release) {
-                fail(
-                    &mut rep,
-                    format!("export record {} is about another release", d.export_record),
-                );
-            }
-        }
-        _ => fail(
+    // The view rebuild, the longest single check, runs beside all the others: what the file
+    // commits to (manifest digest, consistency between checkpoints) and what the records
+    // commit to (the export record, gate decisions, certifications). Their failures are still
+    // reported in the order the checks are listed in, the view's last.
+    let (rebuilt, (file, others)) = rayon::join(
+        || rebuild_view(&src, &d),
+        || {
+            let file = file_commitments(&d, &leaf_hashes, &cp, key);
+            let others = record_commitments(&d, &src, &file, key);
+            (file, others)
+        },
+    );
+    rep.failures.extend(others.failures);
+    rep.consistency_proofs = file.consistency_proofs;
+    rep.gate_decisions_recomputed = others.gate_decisions_recomputed;
+    rep.certifications = others.certifications;
+
+    // The view, rebuilt from the records alone.
+    match rebuilt {
+        Ok(v) if v == d.view => {}
+        Ok(_) => fail(
             &mut rep,
-            format!(
-                "export record {} is missing or is not a dossier.exported record",
-                d.export_record
-            ),
+            "the view (questions, matrix, controls, gaps) does not match what the records say"
+                .into(),
+        ),
+        Err(e) => fail(
+            &mut rep,
+            format!("the view cannot be rebuilt from the records: {e}"),
         ),
     }
+    // Freeing 10,000 records and their payloads is a tenth of the work above and decides
+    // nothing: leave it to a thread of its own so the answer is not kept waiting for it (when
+    // no thread can be started, the closure is dropped here, which frees them as usual).
+    let _ = std::thread::Builder::new()
+        .name("dossier-free".into())
+        .spawn(move || drop((src, d, leaf_hashes)));
+    Ok(rep)
+}
 
+/// What the file commits to, from the leaf hashes and the file alone.
+struct FileCommitments {
+    /// The manifest digest of this file, for the export record to hold.
+    manifest: Digest,
+    /// Consistency-proof failures (before the gate decisions' in the report).
+    failures: Vec<String>,
+    consistency_proofs: usize,
+}
+
+fn file_commitments(
+    d: &Dossier,
+    leaf_hashes: &BTreeMap<u64, Hash>,
+    cp: &trailmark_log::Checkpoint,
+    key: &VerifierKey,
+) -> FileCommitments {
+    let others = leaf_hashes
+        .iter()
+        .filter(|(i, _)| **i != d.export_record)
+        .map(|(i, h)| (*i, h));
+    let mut rep = FileCommitments {
+        manifest: manifest_digest(d, others),
+        failures: Vec::new(),
+        consistency_proofs: 0,
+    };
+    let fail = |rep: &mut FileCommitments, m: String| rep.failures.push(m);
     for c in &d.consistency {
         match verify_checkpoint(&c.checkpoint, std::slice::from_ref(key), None) {
             Err(e) => fail(
@@ -193,6 +318,62 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         }
     }
 
+    rep
+}
+
+/// What the records' own commitments say: the export record holds this file's manifest
+/// digest, every gate decision recomputes, every certification verifies.
+#[derive(Default)]
+struct RecordCommitments {
+    failures: Vec<String>,
+    gate_decisions_recomputed: usize,
+    certifications: usize,
+}
+
+fn record_commitments(
+    d: &Dossier,
+    src: &MemSource,
+    file: &FileCommitments,
+    key: &VerifierKey,
+) -> RecordCommitments {
+    let mut rep = RecordCommitments::default();
+    let fail = |rep: &mut RecordCommitments, m: String| rep.failures.push(m);
+    // The export record commits to exactly these records, blobs, view and identity map.
+    match src.records().get(&d.export_record) {
+        Some(r) if r.record.kind.as_str() == kinds::DOSSIER_EXPORTED => {
+            let want = payload(src, r).and_then(|p| {
+                p.get("manifest_digest")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+            let got = file.manifest.to_string();
+            if want.as_deref() != Some(got.as_str()) {
+                fail(
+                    &mut rep,
+                    format!(
+                        "the dossier is not what was exported (export record {}): records, blobs, the identity map or the view were added, removed or changed",
+                        d.export_record
+                    ),
+                );
+            }
+            if r.record.subjects.iter().all(|s| s.id.as_str() != d.release) {
+                fail(
+                    &mut rep,
+                    format!("export record {} is about another release", d.export_record),
+                );
+            }
+        }
+        _ => fail(
+            &mut rep,
+            format!(
+                "export record {} is missing or is not a dossier.exported record",
+                d.export_record
+            ),
+        ),
+    }
+
+    // Consistency failures come after the export record's and before the gate decisions'.
+    rep.failures.extend(file.failures.iter().cloned());
     // Every gate decision recomputed from its recorded input and policy.
     for r in src
         .records()
@@ -200,11 +381,11 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         .filter(|r| r.record.kind.as_str() == kinds::GATE_DECIDED)
     {
         let i = r.record.index.0;
-        let Some(p) = payload(&src, r) else {
+        let Some(p) = payload(src, r) else {
             fail(&mut rep, format!("gate decision {i}: payload missing"));
             continue;
         };
-        match recompute(&src, &p) {
+        match recompute(src, &p) {
             Ok(true) => rep.gate_decisions_recomputed += 1,
             Ok(false) => fail(
                 &mut rep,
@@ -222,7 +403,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         .values()
         .filter(|r| r.record.kind.as_str() == kinds::RELEASE_CERTIFIED)
     {
-        match payload(&src, r).map(|p| {
+        match payload(src, r).map(|p| {
             crate::cert::verify_envelope(p.get("envelope").unwrap_or(&Value::Null), key, &d.release)
         }) {
             Some(Ok(_)) => rep.certifications += 1,
@@ -234,20 +415,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         }
     }
 
-    // The view, rebuilt from the records alone.
-    match rebuild_view(&src, &d) {
-        Ok(v) if v == d.view => {}
-        Ok(_) => fail(
-            &mut rep,
-            "the view (questions, matrix, controls, gaps) does not match what the records say"
-                .into(),
-        ),
-        Err(e) => fail(
-            &mut rep,
-            format!("the view cannot be rebuilt from the records: {e}"),
-        ),
-    }
-    Ok(rep)
+    rep
 }
 
 /// One record entry, checked: what failed, and the record when it is in the log and decodes.
@@ -257,46 +425,48 @@ struct Checked {
     record: Option<StoredRecord>,
 }
 
-/// Below this many entries a second thread costs more than it saves.
-const PARALLEL_FROM: usize = 512;
+/// A run of consecutive entries, checked and indexed.
+#[derive(Default)]
+struct Part {
+    failures: Vec<String>,
+    /// `(index, leaf hash)` of every record that decoded, in file order.
+    leaf_hashes: Vec<(u64, Hash)>,
+    src: MemSource,
+}
 
-/// [`check_entry`] for every entry, in order; on several threads when there are many.
-fn check_entries(entries: &[RecordEntry], size: u64, root: &Hash) -> Vec<Checked> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(entries.len() / PARALLEL_FROM)
+/// Fewer entries than this are not worth a part of their own.
+const PART_MIN: usize = 512;
+
+/// [`check_entry`] for every entry, in contiguous parts on rayon's pool (one node cache per
+/// part, whose neighbouring proofs share their upper nodes), returned in file order.
+fn check_entries(entries: &[EntryIn<'_>], size: u64, root: &Hash) -> Vec<Part> {
+    use rayon::prelude::*;
+    let parts = rayon::current_num_threads()
+        .min(entries.len() / PART_MIN)
         .max(1);
-    if threads == 1 {
-        return entries.iter().map(|e| check_entry(e, size, root)).collect();
-    }
-    let chunk = entries.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = entries
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|e| check_entry(e, size, root))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| match w.join() {
-                Ok(done) => done,
-                // A panic is a bug, never an answer: re-raise it on the caller's thread.
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    })
+    entries
+        .par_chunks(entries.len().div_ceil(parts).max(1))
+        .map(|chunk| {
+            let mut cache = NodeCache::new();
+            let mut part = Part::default();
+            for e in chunk {
+                let checked = check_entry(e, size, root, &mut cache);
+                part.failures.extend(checked.failures);
+                if let Some(r) = checked.record {
+                    part.leaf_hashes.push((e.index, r.leaf_hash));
+                    part.src.insert(r);
+                }
+            }
+            part
+        })
+        .collect()
 }
 
 /// The leaf is base64, hashes into the tree of `size` leaves with `root` along its proof, and
 /// decodes strictly to a record with the entry's index.
-fn check_entry(e: &RecordEntry, size: u64, root: &Hash) -> Checked {
+fn check_entry(e: &EntryIn<'_>, size: u64, root: &Hash, cache: &mut NodeCache) -> Checked {
     let mut out = Checked::default();
-    let leaf = match B64.decode(&e.leaf) {
+    let leaf = match B64.decode(e.leaf.0.as_bytes()) {
         Ok(l) => l,
         Err(err) => {
             out.failures
@@ -310,7 +480,7 @@ fn check_entry(e: &RecordEntry, size: u64, root: &Hash) -> Checked {
             .failures
             .push(format!("record {}: proof hash {err}", e.index)),
         Ok(proof) => {
-            if let Err(err) = verify_inclusion(e.index, size, &h, &proof, root) {
+            if let Err(err) = cache.verify_inclusion(e.index, size, &h, &proof, root) {
                 out.failures.push(format!(
                     "record {}: not in the log at checkpoint size {size}: {err}",
                     e.index

@@ -171,7 +171,7 @@ pub(crate) fn parse_object(bytes: &[u8], format: Format) -> Result<Value, Ingest
 
 /// The string at a JSON pointer, trimmed; `None` when absent, not a string, or blank.
 pub(crate) fn text<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -179,7 +179,9 @@ pub(crate) fn text<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
 
 /// The value at a JSON pointer, `null` when absent (for payload building).
 pub(crate) fn at(v: &Value, ptr: &str) -> Value {
-    v.pointer(ptr).cloned().unwrap_or(Value::Null)
+    trailmark_model::json_at(v, ptr)
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 /// A full commit SHA, lowercased; `None` for short SHAs, branch names and the all-zero SHA

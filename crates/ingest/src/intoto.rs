@@ -511,7 +511,7 @@ fn envelope_record(
 }
 
 fn str_at(v: &Value, ptr: &str) -> Option<String> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)

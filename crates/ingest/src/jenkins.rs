@@ -14,7 +14,7 @@ const F: Format = Format::Jenkins;
 const PHASES: [&str; 5] = ["QUEUED", "STARTED", "COMPLETED", "FINALIZED", "DELETED"];
 
 fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())

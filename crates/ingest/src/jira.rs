@@ -20,7 +20,7 @@ use crate::{Context, Draft, Format, IngestError, Parsed, Skipped};
 const F: Format = Format::Jira;
 
 fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())

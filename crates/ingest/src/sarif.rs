@@ -47,14 +47,14 @@ fn supported(version: &str) -> bool {
 }
 
 fn str_at<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())
 }
 
 fn index_at(v: &Value, ptr: &str) -> Option<usize> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_i64)
         .and_then(|i| usize::try_from(i).ok())
 }

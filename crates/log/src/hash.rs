@@ -123,6 +123,15 @@ pub fn empty_root() -> Hash {
 /// [`Hash::from_base64`] with the narrower error type, for parsers that
 /// wrap it with line context.
 pub(crate) fn decode_base64(s: &str) -> Result<Hash, HashError> {
+    // Fast path without allocating (proof files carry thousands of hashes); anything else
+    // takes the slow path below, which names what is wrong.
+    let mut buf = [0u8; 33];
+    if s.len() == 44
+        && let Ok(32) = STANDARD.decode_slice(s, &mut buf)
+        && let Ok(h) = <[u8; 32]>::try_from(&buf[..32])
+    {
+        return Ok(Hash(h));
+    }
     let bytes = STANDARD.decode(s).map_err(|e| HashError::Base64 {
         reason: e.to_string(),
     })?;

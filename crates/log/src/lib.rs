@@ -29,4 +29,4 @@ pub use note::{
 };
 pub use proof_file::{TLOG_PROOF_HEADER, TlogProof, verify_tlog_proof};
 pub use tree::{Frontier, NodeId, NodeSource, consistency_proof, inclusion_proof, root};
-pub use verify::{root_from_inclusion_proof, verify_consistency, verify_inclusion};
+pub use verify::{NodeCache, root_from_inclusion_proof, verify_consistency, verify_inclusion};

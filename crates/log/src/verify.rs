@@ -28,6 +28,73 @@ pub fn root_from_inclusion_proof(
     leaf: &Hash,
     proof: &[Hash],
 ) -> Result<Hash, VerifyError> {
+    root_with(index, size, leaf, proof, &mut node_hash)
+}
+
+/// Remembers the last node hash computed at each step of an audit path, so that checking
+/// many proofs of neighbouring leaves (a dossier carries one per record) hashes each shared
+/// upper node once instead of once per leaf.
+///
+/// It is a cache of the pure function `node_hash(left, right)`: an entry is used only when
+/// both inputs are byte-for-byte the ones it was computed from, so a proof checked through
+/// it succeeds or fails exactly as [`verify_inclusion`] would. Keep one per thread.
+#[derive(Clone, Debug, Default)]
+pub struct NodeCache {
+    /// Per audit-path step: `(left, right, node_hash(left, right))`.
+    steps: Vec<Option<(Hash, Hash, Hash)>>,
+}
+
+impl NodeCache {
+    pub fn new() -> NodeCache {
+        NodeCache::default()
+    }
+
+    /// [`verify_inclusion`], reusing node hashes computed for earlier proofs.
+    pub fn verify_inclusion(
+        &mut self,
+        index: u64,
+        size: u64,
+        leaf: &Hash,
+        proof: &[Hash],
+        root: &Hash,
+    ) -> Result<(), VerifyError> {
+        let mut step = 0;
+        let steps = &mut self.steps;
+        let computed = root_with(index, size, leaf, proof, &mut |l: &Hash, r: &Hash| {
+            if steps.len() <= step {
+                steps.push(None);
+            }
+            let slot = &mut steps[step];
+            step += 1;
+            if let Some((a, b, h)) = slot
+                && a == l
+                && b == r
+            {
+                return *h;
+            }
+            let h = node_hash(l, r);
+            *slot = Some((*l, *r, h));
+            h
+        })?;
+        if computed != *root {
+            return Err(VerifyError::RootMismatch {
+                expected: *root,
+                computed,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// RFC 9162's inclusion algorithm with the node hash function as a parameter (see
+/// [`NodeCache`]); `node(left, right)` must return `node_hash(left, right)`.
+fn root_with(
+    index: u64,
+    size: u64,
+    leaf: &Hash,
+    proof: &[Hash],
+    node: &mut impl FnMut(&Hash, &Hash) -> Hash,
+) -> Result<Hash, VerifyError> {
     if index >= size {
         return Err(VerifyError::IndexOutOfRange { index, size });
     }
@@ -51,7 +118,7 @@ pub fn root_from_inclusion_proof(
             return Err(wrong_size);
         }
         if f & 1 == 1 || f == s {
-            r = node_hash(p, &r);
+            r = node(p, &r);
             if f & 1 == 0 {
                 while f & 1 == 0 && f != 0 {
                     f >>= 1;
@@ -59,7 +126,7 @@ pub fn root_from_inclusion_proof(
                 }
             }
         } else {
-            r = node_hash(&r, p);
+            r = node(&r, p);
         }
         f >>= 1;
         s >>= 1;

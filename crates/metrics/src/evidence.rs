@@ -36,7 +36,7 @@ pub(crate) fn payload<'r>(r: &'r Record, blobs: Option<&dyn Blobs>) -> Option<Co
 
 /// The trimmed, non-empty string at a JSON pointer.
 pub(crate) fn text<'v>(v: &'v Value, ptr: &str) -> Option<&'v str> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -6,6 +6,36 @@ use crate::error::FieldError;
 /// Largest integer every JCS implementation renders exactly (IEEE 754 double precision).
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
+/// The value at a JSON pointer (RFC 6901), as [`serde_json::Value::pointer`] finds it, without
+/// allocating: `pointer` builds a `String` per segment to unescape it, and readers look up a
+/// handful of fields in every record they read. Segments with `~` escapes take `pointer`'s path.
+pub fn at<'v>(value: &'v serde_json::Value, ptr: &str) -> Option<&'v serde_json::Value> {
+    if ptr.contains('~') {
+        return value.pointer(ptr);
+    }
+    if ptr.is_empty() {
+        return Some(value);
+    }
+    let rest = ptr.strip_prefix('/')?;
+    let mut v = value;
+    for seg in rest.split('/') {
+        v = match v {
+            serde_json::Value::Object(m) => m.get(seg)?,
+            serde_json::Value::Array(a) => a.get(array_index(seg)?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+/// An array index segment as RFC 6901 spells it: decimal, no sign, no leading zero.
+fn array_index(seg: &str) -> Option<usize> {
+    if seg.is_empty() || (seg.len() > 1 && seg.starts_with('0')) || seg.starts_with('+') {
+        return None;
+    }
+    seg.parse().ok()
+}
+
 /// RFC 8785 (JCS) canonical bytes of a JSON value.
 ///
 /// Evidence never contains floats (input parsing refuses them), and for float-free JSON JCS is

@@ -19,7 +19,7 @@ pub mod wire;
 pub use error::{FieldError, ModelError};
 pub use ids::{Digest, Kind, LogIndex, Rel, SubjectType, Timestamp};
 pub use input::{Item, RecordsError, parse_record, parse_records};
-pub use json::{canonical_bytes, write_string as write_canonical_string};
+pub use json::{at as json_at, canonical_bytes, write_string as write_canonical_string};
 pub use record::{
     Blob, LARGE_PAYLOAD_BYTES, Link, NewRecord, Payload, Record, Sealed, Subject, SubjectError,
 };

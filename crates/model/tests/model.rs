@@ -303,6 +303,31 @@ mod jcs {
                 serde_json_canonicalizer::to_vec(&v).unwrap()
             );
         }
+
+        /// The allocation-free pointer walk finds what serde_json's `pointer` finds, for
+        /// pointers into the value (every path that exists) and for arbitrary pointer text.
+        #[test]
+        fn json_at_agrees_with_serde_json_pointer(v in json(), junk in "(/[a-z0-9~+]{0,3}){0,4}") {
+            let mut paths = vec![String::new()];
+            let mut stack = vec![(String::new(), &v)];
+            while let Some((p, x)) = stack.pop() {
+                match x {
+                    Value::Object(m) => for (k, c) in m {
+                        let seg = k.replace('~', "~0").replace('/', "~1");
+                        stack.push((format!("{p}/{seg}"), c));
+                    },
+                    Value::Array(a) => for (i, c) in a.iter().enumerate() {
+                        stack.push((format!("{p}/{i}"), c));
+                    },
+                    _ => {}
+                }
+                paths.push(p);
+            }
+            paths.push(junk);
+            for p in &paths {
+                prop_assert_eq!(trailmark_model::json_at(&v, p), v.pointer(p), "pointer {:?}", p);
+            }
+        }
     }
 
     #[test]

@@ -26,6 +26,16 @@ pub trait Source {
     fn mentions(&self, s: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError>;
     fn record(&self, i: LogIndex) -> Result<Option<Arc<StoredRecord>>, StoreError>;
     fn blob(&self, d: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The records naming `s` as a subject or link target, in log order, each once: what
+    /// [`Reader::mentioning`] needs of [`Source::mentions`], which a source may answer without
+    /// building the relations.
+    fn mentioned_in(&self, s: &Subject) -> Result<Vec<u64>, StoreError> {
+        let mut idx: Vec<u64> = self.mentions(s)?.into_iter().map(|(i, _)| i.0).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        Ok(idx)
+    }
 }
 
 impl Source for dyn Store + '_ {
@@ -52,7 +62,7 @@ pub struct Reader<'a, S: Source + ?Sized = dyn Store + 'a> {
     // copied once per commit.
     cache: BTreeMap<u64, Arc<StoredRecord>>,
     blobs: std::cell::RefCell<BTreeSet<Digest>>,
-    mentions: BTreeMap<Subject, Vec<u64>>,
+    mentions: BTreeMap<Subject, Arc<[u64]>>,
 }
 
 impl<S: Source + ?Sized> std::fmt::Debug for Reader<'_, S> {
@@ -127,21 +137,14 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
         let idx = match self.mentions.get(s) {
             Some(idx) => idx.clone(),
             None => {
-                let idx: Vec<u64> = self
-                    .store
-                    .mentions(s)?
-                    .into_iter()
-                    .map(|(i, _)| i.0)
-                    .collect::<BTreeSet<u64>>()
-                    .into_iter()
-                    .collect();
+                let idx: Arc<[u64]> = self.store.mentioned_in(s)?.into();
                 self.mentions.insert(s.clone(), idx.clone());
                 idx
             }
         };
         let mut out = Vec::with_capacity(idx.len());
-        for i in idx {
-            out.push(self.record(i)?);
+        for i in idx.iter() {
+            out.push(self.record(*i)?);
         }
         Ok(out)
     }
@@ -190,14 +193,16 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
 }
 
 fn text(v: &Value, ptr: &str) -> Option<String> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
 }
 
 fn int(v: &Value, ptr: &str) -> i64 {
-    v.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+    trailmark_model::json_at(v, ptr)
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 fn targets<'r>(r: &'r Record, ty: &'r str) -> impl Iterator<Item = (&'r str, &'r str)> + 'r {
@@ -500,19 +505,23 @@ impl<S: Source + ?Sized> Reader<'_, S> {
                 "github.commit" | "gitlab.commit" | "git.commit" if about_commit => {
                     ev.used.insert(rec.index.0);
                     let p = self.payload(rec)?;
-                    for (role, list) in [
-                        ("author", &mut info.authors),
-                        ("committer", &mut info.committers),
+                    for (username, email, list) in [
+                        ("/author/username", "/author/email", &mut info.authors),
+                        (
+                            "/committer/username",
+                            "/committer/email",
+                            &mut info.committers,
+                        ),
                     ] {
                         let ids = [
-                            text(&p, &format!("/{role}/username")).map(|u| {
+                            text(&p, username).map(|u| {
                                 if kind == "gitlab.commit" {
                                     format!("gitlab:{u}")
                                 } else {
                                     format!("github:{u}")
                                 }
                             }),
-                            text(&p, &format!("/{role}/email")).map(|e| format!("email:{e}")),
+                            text(&p, email).map(|e| format!("email:{e}")),
                         ];
                         for raw in ids.into_iter().flatten() {
                             let who = self.person(&raw);

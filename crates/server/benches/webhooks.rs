@@ -40,6 +40,11 @@ use trailmark_log::SignerKey;
 use trailmark_server::{AppState, Config, governance};
 use trailmark_store::{SqliteStore, Store};
 
+/// The `trailmark` binary's allocator, so the server in this process allocates as `trailmark
+/// serve` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const SECRET: &str = "bench-webhook-secret-0123456789";

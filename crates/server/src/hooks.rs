@@ -9,7 +9,8 @@
 //! | jenkins, cdevents | `X-Hub-Signature-256: sha256=<hex HMAC>`, or `X-Trailmark-Token: <secret>` |
 //!
 //! Every comparison is constant time. A delivery that fails authentication gets 401 and is
-//! itself recorded (`security.webhook_rejected`: source, reason, body digest — never the body).
+//! itself recorded (`security.webhook_rejected`: source, reason, body digest — never the body),
+//! at most [`MAX_REJECTIONS_RECORDED_PER_MINUTE`] a minute.
 
 use std::sync::LazyLock;
 
@@ -151,6 +152,10 @@ fn context(source: HookSource, headers: &HeaderMap) -> Context {
     ctx
 }
 
+/// Rejected deliveries recorded per minute: anyone can send a badly signed one, and each
+/// record grows the log for good. Past this, rejections are refused alike but only logged.
+pub const MAX_REJECTIONS_RECORDED_PER_MINUTE: u32 = 60;
+
 /// Receives one webhook delivery.
 #[utoipa::path(post, path = "/hooks/{source}", tag = "webhooks",
     params(("source" = String, Path, description = "github, gitlab, jira, jenkins or cdevents")),
@@ -176,6 +181,18 @@ pub async fn receive(
         .ok_or_else(|| ApiError::NotFound(format!("no webhook is configured at {path}")))?;
     body.require_media_type(&["application/json", "application/cloudevents+json"])?;
     if let Err(failure) = authenticate(&hook, &headers, &body.bytes) {
+        let refused = ApiError::BadSignature(format!(
+            "{} webhook rejected: {}",
+            hook.source,
+            failure.text()
+        ));
+        if !state.webhook_rejections.take() {
+            tracing::warn!(
+                source = hook.source.name(),
+                "rejected webhook delivery not recorded: over the per-minute budget"
+            );
+            return Err(refused);
+        }
         let digest = Digest::of(&body.bytes);
         let ctx = context(hook.source, &headers);
         let record = governance_record(
@@ -195,11 +212,7 @@ pub async fn receive(
         )?;
         let store = state.store.clone();
         blocking(move || Ok(store.append(vec![record])?)).await?;
-        return Err(ApiError::BadSignature(format!(
-            "{} webhook rejected: {}",
-            hook.source,
-            failure.text()
-        )));
+        return Err(refused);
     }
     let ctx = context(hook.source, &headers);
     let deploy_request = crate::respond::request(&hook, ctx.event.as_deref(), &body.bytes);

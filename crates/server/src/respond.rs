@@ -56,7 +56,7 @@ pub struct Answer {
 }
 
 fn text<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }

@@ -150,9 +150,19 @@ impl Sessions {
 /// (online guessing), until the window passes. Failed attempts are evidence, but an anonymous
 /// client must not be able to grow the log without bound: at most [`MAX_RECORDED_PER_MINUTE`]
 /// failures a minute are recorded; the rest are counted in the server's log only.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LoginThrottle {
     state: Mutex<ThrottleState>,
+    recorded: RecordBudget,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> LoginThrottle {
+        LoginThrottle {
+            state: Mutex::default(),
+            recorded: RecordBudget::new(MAX_RECORDED_PER_MINUTE),
+        }
+    }
 }
 
 pub const MAX_FAILURES: u32 = 10;
@@ -162,8 +172,43 @@ pub const MAX_RECORDED_PER_MINUTE: u32 = 60;
 #[derive(Debug, Default)]
 struct ThrottleState {
     per_user: HashMap<String, (Instant, u32)>,
-    minute: Option<Instant>,
-    recorded: u32,
+}
+
+/// How many records of one kind of unauthenticated failure (a failed sign-in, a webhook whose
+/// signature does not match) may be appended per minute. Each failure is evidence, but an
+/// anonymous client must not be able to grow the log without bound; past the budget the
+/// failure is only counted in the server's own log.
+#[derive(Debug)]
+pub struct RecordBudget {
+    per_minute: u32,
+    /// The current minute's start and the records appended in it.
+    minute: Mutex<Option<(Instant, u32)>>,
+}
+
+impl RecordBudget {
+    pub const fn new(per_minute: u32) -> RecordBudget {
+        RecordBudget {
+            per_minute,
+            minute: Mutex::new(None),
+        }
+    }
+
+    /// Takes one record from this minute's budget; `false` when it is spent.
+    pub fn take(&self) -> bool {
+        let now = Instant::now();
+        let Ok(mut m) = self.minute.lock() else {
+            return false;
+        };
+        let (start, used) = match *m {
+            Some((start, used)) if now.duration_since(start) < Duration::from_secs(60) => {
+                (start, used)
+            }
+            _ => (now, 0),
+        };
+        let ok = used < self.per_minute;
+        *m = Some((start, if ok { used + 1 } else { used }));
+        ok
+    }
 }
 
 impl LoginThrottle {
@@ -194,19 +239,8 @@ impl LoginThrottle {
             *entry = (now, 0);
         }
         entry.1 = entry.1.saturating_add(1);
-        match s.minute {
-            Some(m) if now.duration_since(m) < Duration::from_secs(60) => {}
-            _ => {
-                s.minute = Some(now);
-                s.recorded = 0;
-            }
-        }
-        if s.recorded < MAX_RECORDED_PER_MINUTE {
-            s.recorded += 1;
-            true
-        } else {
-            false
-        }
+        drop(s);
+        self.recorded.take()
     }
 
     /// A successful sign-in clears the user's failures.

@@ -28,6 +28,8 @@ pub struct Inner {
     pub sessions: crate::session::Sessions,
     /// Failed web sign-ins per user name.
     pub logins: crate::session::LoginThrottle,
+    /// Rejected webhook deliveries recorded this minute (see [`crate::session::RecordBudget`]).
+    pub webhook_rejections: crate::session::RecordBudget,
     /// OpenID Connect sign-ins under way, and the verifier of their ID tokens.
     pub pending_logins: crate::session::PendingLogins,
     pub login_verifier: Option<OidcVerifier>,
@@ -67,6 +69,9 @@ impl AppState {
             people: std::sync::RwLock::new(Arc::default()),
             sessions: crate::session::Sessions::default(),
             logins: crate::session::LoginThrottle::default(),
+            webhook_rejections: crate::session::RecordBudget::new(
+                crate::hooks::MAX_REJECTIONS_RECORDED_PER_MINUTE,
+            ),
             pending_logins: crate::session::PendingLogins::default(),
             login_verifier,
             certifier: std::sync::RwLock::new(None),

@@ -233,7 +233,7 @@ pub struct VerifyOptions {
 /// `index`, so the first `"index":` in the bytes is the top-level one.
 fn leaf_index(leaf: &[u8]) -> Option<u64> {
     const KEY: &[u8] = b"\"index\":";
-    let at = leaf.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let at = memchr::memmem::find(leaf, KEY)? + KEY.len();
     let digits = leaf[at..].iter().take_while(|b| b.is_ascii_digit()).count();
     std::str::from_utf8(&leaf[at..at + digits])
         .ok()?
@@ -251,72 +251,67 @@ pub fn verify_log(
     verify_log_with(store, verifiers, VerifyOptions::default(), progress)
 }
 
-/// [`verify_log`] with options. Reading rows and hashing overlap: a scoped thread fetches the
-/// next chunk while this one is hashed.
+/// [`verify_log`] with options. Two scoped threads read and hash alternate chunks of rows
+/// while this one builds the tree from them in order.
 pub fn verify_log_with(
     store: &dyn Store,
     verifiers: &[VerifierKey],
     options: VerifyOptions,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, StoreError> {
-    // Two cores, two stages: a scoped thread pulls rows out of the backend into one contiguous
-    // buffer per chunk (one allocation, one memcpy per row); this thread hashes the leaves and
-    // builds the tree. Each stage is about as long as the other.
+    // Reading rows out of the backend and hashing each leaf is per row, so it is split over
+    // two scanning threads, each with its own read connection, taking alternate chunks of
+    // the index range; this thread takes the chunks back in order and builds the tree (a
+    // third of the work). Chunks are index ranges, so a gap (missing records) cannot make two
+    // chunks overlap: rows at or past a chunk's end are left to the next one.
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Packed, StoreError>>(2);
-        scope.spawn(move || {
-            let mut after = None;
-            loop {
-                let mut packed = Packed::default();
-                let scanned = store.scan_leaves(after, SCAN_CHUNK, &mut |idx, leaf, stored| {
-                    packed.push(idx, leaf, stored)
-                });
-                let done = match &scanned {
-                    Ok(n) => {
-                        after = packed.rows.last().map(|r| r.idx).or(after);
-                        *n == 0
+        let receivers: Vec<_> = (0..SCANNERS)
+            .map(|first| {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Scanned>(2);
+                scope.spawn(move || {
+                    let mut k = first;
+                    loop {
+                        let start = k * u64::from(SCAN_CHUNK);
+                        let end = start + u64::from(SCAN_CHUNK);
+                        let mut rows = Vec::with_capacity(SCAN_CHUNK as usize);
+                        let scanned = store.scan_leaves(
+                            start.checked_sub(1),
+                            SCAN_CHUNK,
+                            &mut |idx, leaf, stored| {
+                                if idx < end {
+                                    rows.push(LeafCheck::of(
+                                        idx,
+                                        leaf,
+                                        stored.try_into().ok(),
+                                        options.deep,
+                                    ));
+                                }
+                            },
+                        );
+                        // Nothing at or after `start`: the log ends before this chunk.
+                        let done = !matches!(scanned, Ok(n) if n > 0);
+                        if tx.send(scanned.map(|_| (!done).then_some(rows))).is_err() || done {
+                            break;
+                        }
+                        k += SCANNERS;
                     }
-                    Err(_) => true,
-                };
-                if tx.send(scanned.map(|_| packed)).is_err() || done {
-                    break;
-                }
-            }
+                });
+                rx
+            })
+            .collect();
+        let in_order = (0u64..).map_while(|k| {
+            let rx = receivers.get(usize::try_from(k % SCANNERS).ok()?)?;
+            rx.recv().ok()
         });
-        verify_rows(store, verifiers, options, progress, rx)
+        verify_rows(store, verifiers, progress, in_order)
     })
 }
 
-/// A chunk of raw rows copied out of the backend: leaf bytes back to back in `data`.
-#[derive(Default)]
-struct Packed {
-    data: Vec<u8>,
-    rows: Vec<PackedRow>,
-}
+/// Threads reading and hashing rows while one builds the tree (see [`verify_log_with`]).
+const SCANNERS: u64 = 2;
 
-struct PackedRow {
-    idx: u64,
-    start: usize,
-    end: usize,
-    /// The stored leaf hash, when it is 32 bytes (anything else cannot match).
-    stored: Option<[u8; 32]>,
-}
-
-impl Packed {
-    fn push(&mut self, idx: u64, leaf: &[u8], stored: &[u8]) {
-        if self.data.capacity() == 0 {
-            self.data.reserve(SCAN_CHUNK as usize * (leaf.len() + 64));
-        }
-        let start = self.data.len();
-        self.data.extend_from_slice(leaf);
-        self.rows.push(PackedRow {
-            idx,
-            start,
-            end: self.data.len(),
-            stored: stored.try_into().ok(),
-        });
-    }
-}
+/// One chunk from a scanning thread: its rows, hashed, or `None` past the end of the log.
+type Scanned = Result<Option<Vec<LeafCheck>>, StoreError>;
 
 /// What one row says once hashed.
 struct LeafCheck {
@@ -348,9 +343,8 @@ impl LeafCheck {
 fn verify_rows(
     store: &dyn Store,
     verifiers: &[VerifierKey],
-    options: VerifyOptions,
     progress: &mut dyn FnMut(u64, u64),
-    chunks: std::sync::mpsc::Receiver<Result<Packed, StoreError>>,
+    chunks: impl Iterator<Item = Scanned>,
 ) -> Result<VerifyReport, StoreError> {
     let total = store.size()?;
     let origin = store.origin().to_owned();
@@ -392,13 +386,10 @@ fn verify_rows(
         };
 
     for packed in chunks {
-        let packed = packed?;
-        if packed.rows.is_empty() {
+        let Some(packed) = packed? else {
             break;
-        }
-        for r in &packed.rows {
-            let leaf = packed.data.get(r.start..r.end).unwrap_or_default();
-            let row = LeafCheck::of(r.idx, leaf, r.stored.as_ref(), options.deep);
+        };
+        for row in packed {
             if row.idx != pos {
                 report.fail(Failure::Missing {
                     from: pos,

@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use trailmark_log::{
-    Frontier, Hash, NodeId, NodeSource, ProofError, VerifyError, consistency_proof, empty_root,
-    inclusion_proof, leaf_hash, node_hash, root, verify_consistency, verify_inclusion,
+    Frontier, Hash, NodeCache, NodeId, NodeSource, ProofError, VerifyError, consistency_proof,
+    empty_root, inclusion_proof, leaf_hash, node_hash, root, verify_consistency, verify_inclusion,
 };
 
 use crate::common::{Lcg, MemTree, flip, mth, test_leaves};
@@ -124,6 +124,19 @@ fn sample(size: u64, all_below: u64, rng: &mut Lcg, extra: &[u64]) -> BTreeSet<u
 fn inclusion_proofs_verify_and_every_mutation_fails() {
     let w = world();
     let mut rng = Lcg(1);
+    // One cache across every check, warmed by the valid proofs: each verdict below is also
+    // asserted to be the cache's verdict, so a cache hit can never accept what the plain
+    // algorithm rejects (or the other way round).
+    let mut cache = NodeCache::new();
+    let mut verify_inclusion = |index: u64, size: u64, leaf: &Hash, proof: &[Hash], root: &Hash| {
+        let plain = verify_inclusion(index, size, leaf, proof, root);
+        assert_eq!(
+            cache.verify_inclusion(index, size, leaf, proof, root),
+            plain,
+            "cached verdict for {index}/{size}"
+        );
+        plain
+    };
     for size in 1..=MAX as u64 {
         let root_n = &w.roots[size as usize];
         let indices = sample(

@@ -55,6 +55,32 @@ async fn a_signed_github_delivery_is_stored_durably_with_its_raw_input() {
 }
 
 #[tokio::test]
+async fn rejected_deliveries_are_recorded_up_to_a_budget_per_minute_and_all_refused() {
+    let env = Env::new();
+    let body = fixture("github/push/payload.json");
+    let before = env.size();
+    let budget = trailmark_server::hooks::MAX_REJECTIONS_RECORDED_PER_MINUTE as usize;
+    for i in 0..budget + 5 {
+        let req = Request::post("/hooks/github")
+            .header("content-type", "application/json")
+            .header("x-github-event", "push")
+            .header("x-github-delivery", format!("flood-{i}"))
+            .header("x-hub-signature-256", hmac_hex("not-the-secret-at-all", &body));
+        let r = env
+            .send(req.body(Body::from(body.clone())).expect("request"))
+            .await;
+        r.problem(401, "bad-signature");
+    }
+    // An anonymous sender cannot grow the log without bound: the first ones are evidence,
+    // the rest of the minute's are refused alike but not appended.
+    assert_eq!(env.records_of("security.webhook_rejected").len(), budget);
+    assert_eq!(env.size(), before + budget as u64);
+    // A correctly signed delivery still goes through.
+    let r = env.github("push", "after-flood", &body).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn a_bad_signature_is_refused_before_parsing_and_recorded() {
     let env = Env::new();
     let body = fixture("github/push/payload.json");

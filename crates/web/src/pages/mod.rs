@@ -224,7 +224,7 @@ pub fn inline(r: &trailmark_model::Record) -> Value {
 
 /// A non-empty string at `ptr`.
 pub fn text(v: &Value, ptr: &str) -> Option<String> {
-    v.pointer(ptr)
+    trailmark_model::json_at(v, ptr)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
