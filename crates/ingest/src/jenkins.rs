@@ -154,6 +154,8 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     let scm_url = s(build, "/scm/url");
     let repo = scm_url.and_then(repo_from_url);
 
+    // The plugin sends artifacts as an object keyed by file name; they are listed by name
+    // (JSON object order carries no meaning, and the parser keeps keys sorted).
     let artifacts: Vec<Value> = match build.get("artifacts") {
         Some(Value::Object(m)) => m
             .iter()
