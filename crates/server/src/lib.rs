@@ -80,6 +80,7 @@ pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
         )
         .route("/records/{index}", get(api::evidence::one))
         .route("/graph", get(api::evidence::graph))
+        .route("/metrics", get(api::metrics::metrics))
         .route("/blobs/{digest}", get(api::evidence::blob))
         .route("/checkpoints/latest", get(api::log::latest))
         .route("/checkpoints/{size}", get(api::log::at_size))

@@ -6,6 +6,7 @@ pub mod dossier;
 pub mod evidence;
 pub mod health;
 pub mod log;
+pub mod metrics;
 pub mod releases;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -16,6 +17,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Trailmark", description = "A verifiable system of record for software-delivery evidence."),
     paths(
         evidence::append, evidence::query, evidence::one, evidence::graph, evidence::blob,
+        metrics::metrics,
         log::latest, log::at_size, log::inclusion, log::consistency,
         access::create_token, access::list_tokens, access::revoke_token, access::create_user,
         access::add_grant, access::revoke_grant, access::create_project, access::whoami,

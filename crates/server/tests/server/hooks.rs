@@ -65,7 +65,10 @@ async fn rejected_deliveries_are_recorded_up_to_a_budget_per_minute_and_all_refu
             .header("content-type", "application/json")
             .header("x-github-event", "push")
             .header("x-github-delivery", format!("flood-{i}"))
-            .header("x-hub-signature-256", hmac_hex("not-the-secret-at-all", &body));
+            .header(
+                "x-hub-signature-256",
+                hmac_hex("not-the-secret-at-all", &body),
+            );
         let r = env
             .send(req.body(Body::from(body.clone())).expect("request"))
             .await;

@@ -129,6 +129,12 @@ async fn every_endpoint_checks_every_role() {
         ),
         case(
             Method::GET,
+            "/api/v1/metrics?env=*&bucket=week",
+            None,
+            ALL_READERS,
+        ),
+        case(
+            Method::GET,
             format!("/api/v1/blobs/{digest}"),
             None,
             EXPORTERS,
@@ -227,6 +233,11 @@ async fn every_endpoint_checks_every_role() {
             }
             (Method::GET, u) if u.starts_with("/api/v1/graph") => {
                 assert!(r.json()["records"].as_array().expect("records").is_empty());
+            }
+            // Metrics over beta's own records only (acme's scoping: `records.rs`).
+            (Method::GET, u) if u.starts_with("/api/v1/metrics") => {
+                assert!(r.status.is_success(), "{u}: {}", r.status);
+                assert_eq!(r.json()["metrics"]["deployment_frequency"]["total"], 0);
             }
             // Checkpoints and proofs are one log's hashes: no tenant's evidence.
             (Method::GET, u)

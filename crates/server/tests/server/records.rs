@@ -552,3 +552,74 @@ async fn the_graph_links_across_tools_and_hides_what_the_caller_may_not_read() {
         .await
         .problem(400, "bad-request");
 }
+
+#[tokio::test]
+async fn metrics_count_only_what_the_caller_may_read_and_name_bad_parameters() {
+    let env = Env::new();
+    let deploy = |project: &str, id: &str| {
+        trailmark_model::input::from_value(&json!({
+            "kind": "github.deployment_status",
+            "subjects": [{"type": "deployment", "id": id}, {"type": "environment", "id": "production"},
+                         {"type": "project", "id": project}],
+            "payload": {"state": "success", "environment": "production"}
+        }))
+        .expect("deploy record")
+    };
+    env.store
+        .append(vec![
+            deploy("acme/payments", "1"),
+            deploy("acme/payments", "2"),
+            deploy("acme/web", "3"),
+        ])
+        .expect("append");
+    let day = |hours: i64| {
+        jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_hours(hours))
+            .expect("time")
+            .strftime("%Y-%m-%d")
+            .to_string()
+    };
+    let (from, to) = (day(-72), day(24));
+    let uri = format!("/api/v1/metrics?env=production&from={from}&to={to}&bucket=day");
+
+    // The whole organisation: all three; a developer on acme/web: only its own one.
+    let r = env.get(&uri, "auditor").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(v["metrics"]["deployment_frequency"]["total"], 3, "{v}");
+    assert_eq!(v["env"], "production");
+    assert_eq!(v["bucket"], "day");
+    assert!(v["records_read"].as_u64().expect("count") >= 3);
+    let per_bucket: u64 = v["metrics"]["deployment_frequency"]["per_bucket"]
+        .as_array()
+        .expect("buckets")
+        .iter()
+        .filter_map(serde_json::Value::as_u64)
+        .sum();
+    assert_eq!(per_bucket, 3, "every deployment falls in a bucket");
+    let r = env.get(&uri, "developer-web").await;
+    assert_eq!(r.json()["metrics"]["deployment_frequency"]["total"], 1);
+    // Another environment: none.
+    let r = env
+        .get(
+            &format!("/api/v1/metrics?env=staging&from={from}&to={to}"),
+            "auditor",
+        )
+        .await;
+    assert_eq!(r.json()["metrics"]["deployment_frequency"]["total"], 0);
+    // Defaults: production, by week, twelve weeks to the end of today.
+    let r = env.get("/api/v1/metrics", "auditor").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["bucket"], "week");
+    assert_eq!(r.json()["metrics"]["deployment_frequency"]["total"], 3);
+
+    // Bad parameters are named, with a 400.
+    let r = env.get("/api/v1/metrics?bucket=fortnight", "auditor").await;
+    assert!(r.problem(400, "bad-request").contains("bucket"));
+    let r = env.get("/api/v1/metrics?from=yesterday", "auditor").await;
+    assert!(r.problem(400, "bad-request").contains("from \"yesterday\""));
+    let r = env
+        .get(&format!("/api/v1/metrics?from={to}&to={from}"), "auditor")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}

@@ -240,19 +240,5 @@ pub fn subject_id(r: &trailmark_model::Record, ty: &str) -> Option<String> {
 
 /// A form's date (`2026-11-01`, the start of that UTC day) or RFC 3339 instant; empty is `None`.
 pub fn parse_day(field: &str, s: &str) -> Result<Option<jiff::Timestamp>, UiError> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    if let Ok(t) = s.parse::<jiff::Timestamp>() {
-        return Ok(Some(t));
-    }
-    let d: jiff::civil::Date = s.parse().map_err(|_| {
-        UiError::BadRequest(format!(
-            "{field} {s:?} is not a date (2026-11-01) or an RFC 3339 instant"
-        ))
-    })?;
-    d.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .map(|z| Some(z.timestamp()))
-        .map_err(|e| UiError::BadRequest(format!("{field} {s:?}: {e}")))
+    trailmark_server::api::metrics::day(field, s).map_err(UiError::BadRequest)
 }
