@@ -480,6 +480,56 @@ fn tampering_is_rejected_with_the_right_reason() {
     assert!(verify::verify(b"{\"format\": 1}", &key).is_err());
 }
 
+/// The offline verifier reads files an auditor was handed: whatever their bytes, it answers
+/// without panicking, and it accepts only a file that says exactly what was exported. A JSON
+/// writer may spell the same file differently (`\/` for `/`), and that still verifies.
+#[test]
+fn any_change_to_the_file_is_refused_or_means_the_same() {
+    let w = World::new();
+    let id = w.release();
+    let d = w.export(&id);
+    let key = w.signer.verifier();
+    let bytes = serde_json::to_vec(&d).unwrap();
+    assert!(verify::verify(&bytes, &key).unwrap().ok());
+
+    // The same dossier with every `/` escaped (legal JSON, the same strings): the record
+    // entries' base64 is then copied rather than borrowed, and still verifies.
+    let escaped = String::from_utf8(bytes.clone()).unwrap().replace('/', "\\/");
+    assert!(escaped.contains("\\/"));
+    let r = verify::verify(escaped.as_bytes(), &key).unwrap();
+    assert!(r.ok(), "{:?}", r.failures);
+
+    // Single-byte changes, deletions and truncations at positions spread over the file.
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let (mut refused, mut unreadable) = (0, 0);
+    for round in 0..150 {
+        let mut t = bytes.clone();
+        let at = next(t.len());
+        match round % 3 {
+            0 => t[at] ^= 1 << next(8),
+            1 => {
+                t.remove(at);
+            }
+            _ => t.truncate(at),
+        }
+        match verify::verify(&t, &key) {
+            Err(_) => unreadable += 1,
+            Ok(r) if !r.ok() => refused += 1,
+            Ok(_) => {
+                let same: Dossier = serde_json::from_slice(&t).expect("it verified, so it parses");
+                assert_eq!(same, d, "round {round}: a changed file verified (byte {at})");
+            }
+        }
+    }
+    assert!(refused > 0 && unreadable > 0, "{refused} refused, {unreadable} unreadable");
+}
+
 #[test]
 fn a_certification_signed_with_another_key_is_rejected() {
     let w = World::new();
