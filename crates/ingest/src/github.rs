@@ -40,10 +40,14 @@ const EVENTS: &[&str] = &[
 
 /// Parses one GitHub webhook body.
 pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
-    let v = parse_object(bytes, F)?;
+    from_value(&parse_object_with(bytes, F, Some(unread_link))?, ctx)
+}
+
+/// The records of a parsed GitHub body.
+fn from_value(v: &Value, ctx: &Context) -> Result<Parsed, IngestError> {
     let event = match ctx.event.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
         Some(e) => e.to_ascii_lowercase(),
-        None => infer_event(&v)
+        None => infer_event(v)
             .ok_or_else(|| {
                 IngestError::schema(
                     F,
@@ -62,26 +66,26 @@ pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
     };
     // Organization rulesets have no repository; everything else is scoped to one.
     if event == "repository_ruleset" && v.get("repository").is_none_or(Value::is_null) {
-        ruleset(&v, None, &mut out)?;
+        ruleset(v, None, &mut out)?;
         return Ok(out.parsed);
     }
-    let repo = Repo::of(&v)?;
+    let repo = Repo::of(v)?;
     match event.as_str() {
-        "push" => push(&v, &repo, &mut out)?,
-        "pull_request" => pull_request(&v, &repo, &mut out)?,
-        "pull_request_review" => review(&v, &repo, &mut out)?,
-        "check_run" => check_run(&v, &repo, &mut out)?,
-        "check_suite" => check_suite(&v, &repo, &mut out)?,
-        "workflow_run" => workflow_run(&v, &repo, &mut out)?,
-        "workflow_job" => workflow_job(&v, &repo, &mut out)?,
-        "status" => status(&v, &repo, &mut out)?,
-        "deployment" | "deployment_status" => deployment(&v, &repo, &event, &mut out)?,
-        "deployment_review" => deployment_review(&v, &repo, &mut out)?,
-        "deployment_protection_rule" => protection_rule(&v, &repo, &mut out)?,
-        "release" => release(&v, &repo, &mut out)?,
-        "branch_protection_rule" => branch_protection(&v, &repo, &mut out)?,
-        "repository_ruleset" => ruleset(&v, Some(&repo), &mut out)?,
-        "member" => member(&v, &repo, &mut out)?,
+        "push" => push(v, &repo, &mut out)?,
+        "pull_request" => pull_request(v, &repo, &mut out)?,
+        "pull_request_review" => review(v, &repo, &mut out)?,
+        "check_run" => check_run(v, &repo, &mut out)?,
+        "check_suite" => check_suite(v, &repo, &mut out)?,
+        "workflow_run" => workflow_run(v, &repo, &mut out)?,
+        "workflow_job" => workflow_job(v, &repo, &mut out)?,
+        "status" => status(v, &repo, &mut out)?,
+        "deployment" | "deployment_status" => deployment(v, &repo, &event, &mut out)?,
+        "deployment_review" => deployment_review(v, &repo, &mut out)?,
+        "deployment_protection_rule" => protection_rule(v, &repo, &mut out)?,
+        "release" => release(v, &repo, &mut out)?,
+        "branch_protection_rule" => branch_protection(v, &repo, &mut out)?,
+        "repository_ruleset" => ruleset(v, Some(&repo), &mut out)?,
+        "member" => member(v, &repo, &mut out)?,
         _ => return Err(IngestError::Event { format: F, event }),
     }
     Ok(out.parsed)
@@ -151,8 +155,42 @@ pub fn infer_event(v: &Value) -> Option<&'static str> {
 
 /// Parses the body as a JSON object (a UTF-8 BOM is tolerated).
 pub(crate) fn parse_object(bytes: &[u8], format: Format) -> Result<Value, IngestError> {
+    parse_object_with(bytes, format, None)
+}
+
+/// The API-link members of GitHub objects (`hooks_url`, `followers_url`, … — about half of
+/// every repository, user and organization object) that no handler reads. The raw body is kept
+/// beside the records, so leaving them out of the parsed value loses nothing.
+fn unread_link(key: &str) -> bool {
+    const READ: &[&str] = &[
+        "html_url",
+        "target_url",
+        "log_url",
+        "environment_url",
+        "deployment_callback_url",
+    ];
+    key.ends_with("_url") && !READ.contains(&key)
+}
+
+/// [`parse_object`], skipping (still checking the syntax of) every object member whose key
+/// `skip` names: each would cost allocations for a string nobody reads.
+fn parse_object_with(
+    bytes: &[u8],
+    format: Format,
+    skip: Option<fn(&str) -> bool>,
+) -> Result<Value, IngestError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| IngestError::json(format, &e))?;
+    let v: Value = match skip {
+        None => serde_json::from_slice(bytes),
+        Some(skip) => {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            serde::de::DeserializeSeed::deserialize(Pruned(skip), &mut de).and_then(|v| {
+                de.end()?;
+                Ok(v)
+            })
+        }
+    }
+    .map_err(|e| IngestError::json(format, &e))?;
     if !v.is_object() {
         let found = match v {
             Value::Array(_) => "an array",
@@ -167,6 +205,96 @@ pub(crate) fn parse_object(bytes: &[u8], format: Format) -> Result<Value, Ingest
         ));
     }
     Ok(v)
+}
+
+/// A JSON value without the object members `.0` names (see [`parse_object_with`]).
+#[derive(Clone, Copy)]
+struct Pruned(fn(&str) -> bool);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Pruned {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Pruned {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(self)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if (self.0)(&key.0) {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else {
+                let v = map.next_value_seed(self)?;
+                out.insert(key.0.into_owned(), v);
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// An object key, borrowed from the body when it has no escapes (checking a key that is then
+/// skipped should not allocate).
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// The string at a JSON pointer, trimmed; `None` when absent, not a string, or blank.
@@ -1156,6 +1284,71 @@ fn without(v: &Value, keys: &[&str]) -> Value {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// Skipping the API links no handler reads changes no record: every GitHub body in the
+    /// shared fixtures gives exactly the same records (and skips) parsed whole and pruned.
+    #[test]
+    fn pruned_parsing_gives_the_records_of_the_whole_body() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/ingest/github");
+        let mut files = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "json") {
+                    files.push(p);
+                }
+            }
+        }
+        assert!(files.len() >= 30, "{} GitHub fixtures", files.len());
+        let mut compared = 0;
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            let event = f
+                .parent()
+                .and_then(|d| d.file_name())
+                .and_then(|n| n.to_str())
+                .unwrap()
+                .to_owned();
+            for ctx in [ctx(&event), Context::default()] {
+                let whole = parse_object(&bytes, F).and_then(|v| from_value(&v, &ctx));
+                let pruned = parse(&bytes, &ctx);
+                match (whole, pruned) {
+                    (Ok(w), Ok(p)) => {
+                        let json = |x: &Parsed| {
+                            x.records
+                                .iter()
+                                .map(|r| format!("{r:?}"))
+                                .collect::<Vec<_>>()
+                        };
+                        assert_eq!(json(&w), json(&p), "{}", f.display());
+                        assert_eq!(w.skipped, p.skipped, "{}", f.display());
+                        compared += 1;
+                    }
+                    (Err(w), Err(p)) => assert_eq!(w.to_string(), p.to_string()),
+                    (w, p) => panic!("{}: whole {w:?}, pruned {p:?}", f.display()),
+                }
+            }
+        }
+        assert!(compared >= 30, "{compared} bodies compared");
+        // The links really are left out.
+        let v = parse_object_with(
+            br#"{"repository": {"hooks_url": "h", "html_url": "x", "name": "n"}, "a": [{"b_url": 1}]}"#,
+            F,
+            Some(unread_link),
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"repository": {"html_url": "x", "name": "n"}, "a": [{}]})
+        );
+        // And a skipped member is still parsed: bad JSON there is still an error.
+        assert!(parse_object_with(br#"{"hooks_url": [1,}"#, F, Some(unread_link)).is_err());
+        assert!(parse_object_with(br#"{"a": 1} x"#, F, Some(unread_link)).is_err());
+    }
 
     const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
     const SHA2: &str = "c4295bd74fb0f4fda03689c3df3f2803b658fd85";

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use trailmark_ingest::identity::IdentityMap;
 use trailmark_model::Rel;
-use trailmark_model::{Digest, LogIndex, Payload, Record, Subject, Timestamp, canonical_bytes};
+use trailmark_model::{Digest, LogIndex, Payload, Record, Subject, Timestamp};
 use trailmark_store::{Query, Store, StoreError, StoredRecord};
 
 use crate::error::PolicyError;
@@ -843,9 +843,9 @@ impl<S: Source + ?Sized> Reader<'_, S> {
     /// SHA-256 over the release's links and the leaf hashes of every evidence record about
     /// what it includes: approvals are of this, and lapse when it changes.
     fn content_digest(&mut self, release: &Release, ev: &Evidence) -> Result<Digest, PolicyError> {
-        let mut leaves = Vec::new();
+        let mut leaves = Vec::with_capacity(ev.used.len());
         for i in &ev.used {
-            leaves.push(hex(&self.record(*i)?.leaf_hash));
+            leaves.push(self.record(*i)?.leaf_hash);
         }
         let mut links: Vec<String> = release
             .links
@@ -866,16 +866,88 @@ impl<S: Source + ?Sized> Reader<'_, S> {
             })
             .collect();
         docs.sort();
-        let v = serde_json::json!({
-            "release": release.id,
-            "links": links,
-            "documents": docs,
-            "evidence": leaves,
-        });
-        Ok(Digest::of(&canonical_bytes(&v)))
+        Ok(Digest::of(&content_bytes(
+            &release.id,
+            &links,
+            &docs,
+            &leaves,
+        )))
     }
 }
 
-fn hex(h: &trailmark_log::Hash) -> String {
-    h.to_hex()
+/// The canonical (RFC 8785) bytes of `{"release", "links", "documents", "evidence": [hex leaf
+/// hash, …]}`, written directly: a release of thousands of records would otherwise build a
+/// JSON value of as many hex strings only to canonicalize it. The unit test holds the two
+/// byte-identical.
+fn content_bytes(
+    release: &str,
+    links: &[String],
+    docs: &[String],
+    leaves: &[trailmark_log::Hash],
+) -> Vec<u8> {
+    use trailmark_model::write_canonical_string as string;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let list = |items: &[String], out: &mut Vec<u8>| {
+        for (n, s) in items.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            string(s, out);
+        }
+    };
+    let mut out = Vec::with_capacity(68 * leaves.len() + 32 * links.len() + 64);
+    // Keys in JCS order (all ASCII: byte order).
+    out.extend_from_slice(b"{\"documents\":[");
+    list(docs, &mut out);
+    out.extend_from_slice(b"],\"evidence\":[");
+    for (n, h) in leaves.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        for b in h.as_bytes() {
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0x0f)]);
+        }
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"],\"links\":[");
+    list(links, &mut out);
+    out.extend_from_slice(b"],\"release\":");
+    string(release, &mut out);
+    out.push(b'}');
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    #[test]
+    fn content_bytes_are_the_canonical_json_of_the_content() {
+        let leaves: Vec<trailmark_log::Hash> =
+            (0u8..5).map(|i| trailmark_log::leaf_hash(&[i])).collect();
+        let hex: Vec<String> = leaves.iter().map(|h| h.to_hex()).collect();
+        for (release, links, docs) in [
+            ("acme/pay/pay@1.0", vec![], vec![]),
+            (
+                "acme/pay/p\"ay\u{7f}@1",
+                vec![
+                    "commit:abc".to_owned(),
+                    "ticket:PAY-1 \\ \u{1}\u{2028}é😀".to_owned(),
+                ],
+                vec!["adr:0001@".to_owned(), "runbook:r\"1@v2".to_owned()],
+            ),
+        ] {
+            let reference = serde_json::json!({
+                "release": release,
+                "links": links,
+                "documents": docs,
+                "evidence": hex,
+            });
+            assert_eq!(
+                String::from_utf8(super::content_bytes(release, &links, &docs, &leaves)).unwrap(),
+                String::from_utf8(trailmark_model::canonical_bytes(&reference)).unwrap(),
+            );
+        }
+    }
 }

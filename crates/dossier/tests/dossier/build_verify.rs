@@ -494,7 +494,9 @@ fn any_change_to_the_file_is_refused_or_means_the_same() {
 
     // The same dossier with every `/` escaped (legal JSON, the same strings): the record
     // entries' base64 is then copied rather than borrowed, and still verifies.
-    let escaped = String::from_utf8(bytes.clone()).unwrap().replace('/', "\\/");
+    let escaped = String::from_utf8(bytes.clone())
+        .unwrap()
+        .replace('/', "\\/");
     assert!(escaped.contains("\\/"));
     let r = verify::verify(escaped.as_bytes(), &key).unwrap();
     assert!(r.ok(), "{:?}", r.failures);
@@ -523,11 +525,17 @@ fn any_change_to_the_file_is_refused_or_means_the_same() {
             Ok(r) if !r.ok() => refused += 1,
             Ok(_) => {
                 let same: Dossier = serde_json::from_slice(&t).expect("it verified, so it parses");
-                assert_eq!(same, d, "round {round}: a changed file verified (byte {at})");
+                assert_eq!(
+                    same, d,
+                    "round {round}: a changed file verified (byte {at})"
+                );
             }
         }
     }
-    assert!(refused > 0 && unreadable > 0, "{refused} refused, {unreadable} unreadable");
+    assert!(
+        refused > 0 && unreadable > 0,
+        "{refused} refused, {unreadable} unreadable"
+    );
 }
 
 #[test]
