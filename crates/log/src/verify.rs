@@ -76,13 +76,7 @@ impl NodeCache {
             *slot = Some((*l, *r, h));
             h
         })?;
-        if computed != *root {
-            return Err(VerifyError::RootMismatch {
-                expected: *root,
-                computed,
-            });
-        }
-        Ok(())
+        same_root(computed, root)
     }
 }
 
@@ -146,7 +140,11 @@ pub fn verify_inclusion(
     proof: &[Hash],
     root: &Hash,
 ) -> Result<(), VerifyError> {
-    let computed = root_from_inclusion_proof(index, size, leaf, proof)?;
+    same_root(root_from_inclusion_proof(index, size, leaf, proof)?, root)
+}
+
+/// `computed` is the trusted `root`, or the mismatch naming both.
+fn same_root(computed: Hash, root: &Hash) -> Result<(), VerifyError> {
     if computed != *root {
         return Err(VerifyError::RootMismatch {
             expected: *root,
