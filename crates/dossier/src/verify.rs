@@ -258,11 +258,9 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         ),
     }
     // Freeing 10,000 records and their payloads is a tenth of the work above and decides
-    // nothing: leave it to a thread of its own so the answer is not kept waiting for it (when
-    // no thread can be started, the closure is dropped here, which frees them as usual).
-    let _ = std::thread::Builder::new()
-        .name("dossier-free".into())
-        .spawn(move || drop((src, d, leaf_hashes)));
+    // nothing: leave it to rayon's pool (the threads that checked the entries, idle now) so
+    // the answer is not kept waiting for it, and no thread is started per call.
+    rayon::spawn(move || drop((src, d, leaf_hashes)));
     Ok(rep)
 }
 
