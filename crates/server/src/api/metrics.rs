@@ -101,6 +101,11 @@ impl Window {
         })
     }
 
+    /// What the access trail records of a read of these metrics (API and web UI alike).
+    pub fn detail(&self) -> Value {
+        json!({"env": self.env, "from": self.from.to_string(), "to": self.to.to_string(), "bucket": self.bucket})
+    }
+
     /// The earliest instant whose records are read.
     pub fn read_since(&self) -> jiff::Timestamp {
         self.from.checked_sub(LOOKBACK).unwrap_or(self.from)
@@ -212,13 +217,7 @@ pub async fn metrics(
 ) -> Result<axum::Json<MetricsResponse>, ApiError> {
     let readable = caller.require_somewhere(Permission::ReadEvidence)?;
     let w = Window::parse(&p, jiff::Timestamp::now()).map_err(ApiError::BadRequest)?;
-    log_read(
-        &state,
-        &caller,
-        "metrics",
-        json!({"env": w.env, "from": w.from.to_string(), "to": w.to.to_string(), "bucket": w.bucket}),
-    )
-    .await?;
+    log_read(&state, &caller, "metrics", w.detail()).await?;
     let st = state.clone();
     let window = w.clone();
     let (m, n) = blocking(move || compute(&st, &readable, &window)).await?;

@@ -7,7 +7,6 @@ use askama::Template;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
 use trailmark_access::Permission;
 use trailmark_metrics::Metrics;
 use trailmark_metrics::svg::Chart;
@@ -72,13 +71,7 @@ pub async fn page(
     let w = Window::parse(&params, jiff::Timestamp::now()).map_err(UiError::BadRequest)?;
     q.env.clone_from(&w.env);
     q.bucket.clone_from(&w.bucket);
-    log_read(
-        &state,
-        &viewer,
-        "metrics",
-        json!({"env": w.env, "from": w.from.to_string(), "to": w.to.to_string(), "bucket": w.bucket}),
-    )
-    .await?;
+    log_read(&state, &viewer, "metrics", w.detail()).await?;
     let since = w.read_since();
     let (m, records) = work(&state, move |st| Ok(compute(st, &readable, &w)?)).await?;
     let charts = trailmark_metrics::svg::charts(&m);
