@@ -39,7 +39,9 @@ fn tokens_users_and_orgs_are_managed_and_logged() {
         "an expiry 30 days out: {listed}"
     );
     let db = std::fs::read(env.dir.join("access.db")).expect("access db");
-    let secret = token.rsplit('_').next().expect("secret part");
+    // The whole secret: it is URL-safe base64, which may itself contain '_'.
+    let secret = token.splitn(3, '_').nth(2).expect("secret part");
+    assert_eq!(secret.len(), 43, "{token}");
     assert!(
         !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
         "only the token's hash is stored"
