@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use trailmark_log::{
     Checkpoint, Frontier, Hash, NodeId, NodeSource, SignerKey, VerifierKey, leaf_hash, node_hash,
 };
@@ -110,6 +110,62 @@ fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()
         .map_err(err("reading store metadata"))
+}
+
+/// Brings a writer's `frontier` and `last_recorded` to the stored head: the latest signed
+/// checkpoint. Cheap when they are there already (this writer made the last commit: one
+/// primary-key lookup); otherwise another writer appended, and the frontier is rebuilt from the
+/// O(log n) stored nodes of the head's size, which must reproduce the signed root (appending to
+/// a tree that disagrees with its checkpoint would bury the damage). Runs inside the append's
+/// write transaction, so the head cannot move before the commit.
+fn refresh(
+    conn: &Connection,
+    frontier: &mut Frontier,
+    last_recorded: &mut Timestamp,
+) -> Result<(), StoreError> {
+    let latest = latest_checkpoint(conn)?;
+    let size = latest.as_ref().map_or(0, |c| c.size);
+    // Checkpoint sizes strictly increase, so an equal size means no other writer committed.
+    if latest.is_some() && frontier.size() == size {
+        return Ok(());
+    }
+    // The records must end where the checkpoint does (index size - 1): rowid lookups, so the
+    // check stays O(log n) on a log of any size.
+    let last: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT idx, recorded_us FROM records ORDER BY idx DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(err("reading the last record"))?;
+    let records_end = last.map_or(0, |(idx, _)| idx as u64 + 1);
+    if records_end != size {
+        return Err(StoreError::Incompatible(format!(
+            "the log's records end at {records_end} but its latest checkpoint covers {size}; refusing to append (run `trailmark verify`)"
+        )));
+    }
+    let ids = Frontier::ids(size);
+    let hashes = ConnNodes { conn, cache: None }.nodes(&ids)?;
+    let rebuilt = Frontier::from_parts(size, hashes).map_err(|e| {
+        StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}"))
+    })?;
+    if let Some(cp) = &latest
+        && rebuilt.root() != cp.root
+    {
+        return Err(StoreError::Incompatible(format!(
+            "the stored tree does not match the latest checkpoint (size {size}); refusing to append (run `trailmark verify`)"
+        )));
+    }
+    *frontier = rebuilt;
+    // recorded_at never decreases along the log, so the last record holds the latest time.
+    if let Some(t) = last
+        .and_then(|(_, us)| jiff::Timestamp::from_microsecond(us).ok())
+        .map(Timestamp)
+    {
+        *last_recorded = std::cmp::max(*last_recorded, t);
+    }
+    Ok(())
 }
 
 /// Reads subtree hashes from a connection. Level 0 is `records.leaf_hash`, even levels are
@@ -665,38 +721,9 @@ impl WriterState {
         signer: SignerKey,
         origin: String,
     ) -> Result<WriterState, StoreError> {
-        let latest = latest_checkpoint(&conn)?;
-        let size = latest.as_ref().map_or(0, |c| c.size);
-        let rows: i64 = conn
-            .query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))
-            .map_err(err("counting records"))?;
-        if rows as u64 != size {
-            return Err(StoreError::Incompatible(format!(
-                "the log holds {rows} records but its latest checkpoint covers {size}; refusing to append (run `trailmark verify`)"
-            )));
-        }
-        let ids = Frontier::ids(size);
-        let hashes = ConnNodes {
-            conn: &conn,
-            cache: None,
-        }
-        .nodes(&ids)?;
-        let frontier = Frontier::from_parts(size, hashes).map_err(|e| {
-            StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}"))
-        })?;
-        if let Some(cp) = &latest
-            && frontier.root() != cp.root
-        {
-            return Err(StoreError::Incompatible(format!(
-                "the stored tree does not match the latest checkpoint (size {size}); refusing to append (run `trailmark verify`)"
-            )));
-        }
-        let last_us: Option<i64> = conn
-            .query_row("SELECT MAX(recorded_us) FROM records", [], |r| r.get(0))
-            .map_err(err("reading the last record time"))?;
-        let last_recorded = last_us
-            .and_then(|us| jiff::Timestamp::from_microsecond(us).ok())
-            .map_or(Timestamp(jiff::Timestamp::UNIX_EPOCH), Timestamp);
+        let mut frontier = Frontier::new();
+        let mut last_recorded = Timestamp(jiff::Timestamp::UNIX_EPOCH);
+        refresh(&conn, &mut frontier, &mut last_recorded)?;
         Ok(WriterState {
             conn,
             signer,
@@ -792,10 +819,18 @@ impl WriterState {
             frontier,
             last_recorded,
         } = self;
+        // IMMEDIATE takes the database's write lock before anything is read, so no other
+        // writer can commit between the head read below and this transaction's commit.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err("starting an append"))?;
+        // Another process may have appended since this writer's last commit (a `trailmark`
+        // command run beside `trailmark serve`): continue from the stored head, not from the
+        // frontier this writer remembers.
+        refresh(&tx, frontier, last_recorded)?;
         // recorded_at never goes backwards, even if the wall clock does.
         let now = std::cmp::max(Timestamp::now(), *last_recorded);
         let start_size = frontier.size();
-        let tx = conn.transaction().map_err(err("starting an append"))?;
         let mut results = Vec::with_capacity(batches.len());
         {
             let mut ins_record = tx

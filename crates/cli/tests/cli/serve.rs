@@ -535,6 +535,47 @@ fn kill_9_during_ingest_never_loses_an_acknowledged_delivery() {
     verify_ok(&data, "at the end");
 }
 
+/// A `trailmark` command that appends while `trailmark serve` runs on the same embedded log
+/// (an operator recording a note, applying a policy): both keep appending, the server from
+/// the stored head, and the log verifies.
+#[test]
+fn a_command_appending_beside_a_running_server_leaves_both_appending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = config(tmp.path());
+    let payloads = payloads();
+    let mut server = Server::start(&data, &config, "warn");
+    let first = deliver(server.addr, &payloads[0], "beside-1").unwrap();
+    assert_eq!(first.status, 201, "{first:?}");
+    let note = tmp.path().join("note.json");
+    std::fs::write(
+        &note,
+        r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"OPS-1"}],"payload":{"text":"recorded from the CLI"}}"#,
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let out = cli_with(&data, &["record", note.to_str().unwrap()], &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The server's writer last committed before the command's two appends.
+    let second = deliver(server.addr, &payloads[1], "beside-2").unwrap();
+    assert_eq!(second.status, 201, "{second:?}");
+    let third = deliver(server.addr, &payloads[2], "beside-3").unwrap();
+    assert_eq!(third.status, 201, "{third:?}");
+    server.kill();
+    verify_ok(&data, "after appends from the server and a command");
+    let logged = logged_deliveries(&data, &[]);
+    for id in ["beside-1", "beside-2", "beside-3"] {
+        assert!(logged.contains_key(id), "{id} missing from {logged:?}");
+    }
+    let log = cli_with(&data, &["log", "--subject", "ticket:OPS-1"], &[]);
+    assert_eq!(String::from_utf8_lossy(&log.stdout).lines().count(), 2);
+}
+
 #[test]
 fn sigterm_finishes_in_flight_requests_and_exits_0() {
     let tmp = tempfile::tempdir().unwrap();
