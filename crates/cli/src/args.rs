@@ -160,12 +160,13 @@ pub enum Command {
         #[command(subcommand)]
         source: ImportSource,
     },
-    /// Resolve raw identities (email:, github:, gitlab:, jira:, idp:) to people with a mapping
-    /// file; prints one JSON line per identity.
+    /// Resolve raw identities (email:, github:, gitlab:, jira:, idp:) to people, with the
+    /// identity map in force in the log or with a mapping file (to try one out before `trailmark
+    /// people set`); prints one JSON line per identity.
     Identity {
         /// people.json: {"people": [{"id": "alice", "identities": ["email:…", "github:…"]}]}
         #[arg(long)]
-        map: PathBuf,
+        map: Option<PathBuf>,
         #[arg(required = true)]
         identities: Vec<String>,
     },
@@ -212,6 +213,10 @@ pub enum Command {
     /// version, replay a past gate decision.
     #[command(subcommand)]
     Policy(crate::governance::PolicyCommand),
+    /// The identity map (people and their identities across tools), kept in the log: record a
+    /// new version from a file, or show the map in force and its history.
+    #[command(subcommand)]
+    People(crate::governance::PeopleCommand),
     /// Approvals waiting for a decision, most urgent first, with their SLA state.
     Approvals(crate::governance::ApprovalsArgs),
     /// Break-glass exceptions: raise, approve retrospectively, close, list.

@@ -35,6 +35,7 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
         Command::Release(cmd) => crate::governance::release(&dir, cmd, &mut out),
         Command::Gate(args) => crate::governance::gate(&dir, args, &mut out),
         Command::Policy(cmd) => crate::governance::policy(&dir, cmd, &mut out),
+        Command::People(cmd) => crate::governance::people_command(&dir, cmd, &mut out),
         Command::Approvals(args) => crate::governance::approvals(&dir, args, &mut out),
         Command::Exception(cmd) => crate::governance::exception(&dir, cmd, &mut out),
         Command::Rollback(cmd) => crate::governance::rollback(&dir, cmd, &mut out),
@@ -218,10 +219,18 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
         }
         Command::Quickstart => quickstart(&dir, &mut out),
         Command::Identity { map, identities } => {
-            let text = std::fs::read_to_string(&map)
-                .map_err(|e| input(format!("cannot read {}: {e}", map.display())))?;
-            let m = trailmark_ingest::identity::IdentityMap::from_json(&text)
-                .map_err(|e| input(format!("{}: {e}", map.display())))?;
+            let m = match map {
+                Some(map) => {
+                    let text = std::fs::read_to_string(&map)
+                        .map_err(|e| input(format!("cannot read {}: {e}", map.display())))?;
+                    trailmark_ingest::identity::IdentityMap::from_json(&text)
+                        .map_err(|e| input(format!("{}: {e}", map.display())))?
+                }
+                None => {
+                    let store = dir.open()?;
+                    crate::governance::people(&dir, store.as_ref())?
+                }
+            };
             for raw in &identities {
                 let r = m.resolve(raw).ok_or_else(|| {
                     input(format!(

@@ -141,7 +141,7 @@ fn time(flag: &str, s: &str) -> Result<Timestamp, CliError> {
 
 pub fn dossier(dir: &DataDir, a: DossierArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let store = dir.open()?;
-    let people = people(dir, &a.who)?;
+    let people = people(dir, store.as_ref())?;
     let d = trailmark_dossier::build(
         store.as_ref(),
         &people,
@@ -185,7 +185,7 @@ pub fn dossier(dir: &DataDir, a: DossierArgs, out: &mut dyn Write) -> Result<(),
 
 pub fn certify(dir: &DataDir, a: CertifyArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let store = dir.open()?;
-    let people = people(dir, &a.who)?;
+    let people = people(dir, store.as_ref())?;
     let signer = dir.signer()?;
     let c = trailmark_dossier::cert::certify(
         store.as_ref(),
@@ -240,7 +240,7 @@ pub fn audit(dir: &DataDir, cmd: AuditCommand, out: &mut dyn Write) -> Result<()
         AuditCommand::Population { env, from, to, who } => {
             let (from, to) = (time("from", &from)?, time("to", &to)?);
             let store = dir.open()?;
-            let people = people(dir, &who)?;
+            let people = people(dir, store.as_ref())?;
             let pop = trailmark_dossier::audit::population(
                 store.as_ref(),
                 &people,
@@ -275,7 +275,7 @@ pub fn audit(dir: &DataDir, cmd: AuditCommand, out: &mut dyn Write) -> Result<()
                 return Err(input("--size must be at least 1"));
             }
             let store = dir.open()?;
-            let people = people(dir, &who)?;
+            let people = people(dir, store.as_ref())?;
             let cp = match checkpoint {
                 Some(s) => store.checkpoint(s)?.ok_or_else(|| {
                     input(format!(
@@ -354,7 +354,7 @@ pub fn audit(dir: &DataDir, cmd: AuditCommand, out: &mut dyn Write) -> Result<()
 
 pub fn explain(dir: &DataDir, a: ExplainArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let store = dir.open()?;
-    let people = people(dir, &a.who)?;
+    let people = people(dir, store.as_ref())?;
     let view = trailmark_dossier::explain(store.as_ref(), &people, &a.who.policy, &a.release)
         .map_err(err)?;
     if a.json {

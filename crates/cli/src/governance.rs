@@ -8,7 +8,9 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use trailmark_ingest::identity::IdentityMap;
 use trailmark_policy::eval::Status;
+use trailmark_policy::people::Recorded;
 use trailmark_policy::{Actor, Governance, Outcome, Policy, PolicyError, Span, Target};
+use trailmark_store::Store;
 
 use crate::datadir::DataDir;
 use crate::error::{CliError, input, io};
@@ -16,10 +18,6 @@ use crate::error::{CliError, input, io};
 /// Options every governance command shares.
 #[derive(Debug, Args)]
 pub struct Who {
-    /// Identity mapping file (people and their identities across tools). Default:
-    /// `<data-dir>/people.json` when it exists.
-    #[arg(long, env = "TRAILMARK_PEOPLE")]
-    pub people: Option<PathBuf>,
     /// Who is acting, as a raw identity (`person:alice`, `github:alice`...). Recorded as the
     /// record's actor.
     #[arg(long = "as", env = "TRAILMARK_ACTOR", default_value = "cli")]
@@ -251,19 +249,119 @@ pub enum RollbackCommand {
     },
 }
 
-pub fn people(dir: &DataDir, who: &Who) -> Result<IdentityMap, CliError> {
-    let path = match &who.people {
-        Some(p) => p.clone(),
-        None => {
-            let p = dir.root().join("people.json");
-            if !p.exists() {
-                return Ok(IdentityMap::default());
+/// The identity map in force: the latest version recorded in the log.
+///
+/// A data directory from before the map was kept in the log has it in `people.json`: while the
+/// log holds no version, that file is recorded as the first (actor `system:people.json`), so
+/// nothing resolves people from a file that could change unrecorded. Once the log holds a
+/// version the file is not read for resolution; when it differs from the version in force, a
+/// warning names the command that records it.
+pub fn people(dir: &DataDir, store: &dyn Store) -> Result<IdentityMap, CliError> {
+    let file = dir.root().join("people.json");
+    let current = trailmark_policy::people::current(store).map_err(err)?;
+    if !file.exists() {
+        return Ok(current.map(|v| v.map).unwrap_or_default());
+    }
+    let text = std::fs::read_to_string(&file).map_err(io(file.display().to_string()))?;
+    let from_file =
+        IdentityMap::from_json(&text).map_err(|e| input(format!("{}: {e}", file.display())))?;
+    match current {
+        Some(v) => {
+            if v.digest != trailmark_policy::people::digest(&from_file) {
+                eprintln!(
+                    "warning: {} differs from the identity map in force (record {}) and is not used; record it with `trailmark people set {}`",
+                    file.display(),
+                    v.record,
+                    file.display()
+                );
             }
-            p
+            Ok(v.map)
         }
-    };
-    let text = std::fs::read_to_string(&path).map_err(io(path.display().to_string()))?;
-    IdentityMap::from_json(&text).map_err(|e| input(format!("{}: {e}", path.display())))
+        None => match trailmark_policy::people::record(store, &from_file, LEGACY_ACTOR)
+            .map_err(err)?
+        {
+            Recorded::Append(v) | Recorded::Keep(v) => {
+                eprintln!(
+                    "recorded {} in the log as the identity map (record {}); change it with `trailmark people set FILE`",
+                    file.display(),
+                    v.record
+                );
+                Ok(v.map)
+            }
+        },
+    }
+}
+
+/// The actor of a map version imported from a data directory's `people.json`.
+pub const LEGACY_ACTOR: &str = "system:people.json";
+
+/// `trailmark people ...`: the identity map kept in the log.
+#[derive(Debug, Subcommand)]
+pub enum PeopleCommand {
+    /// Record a mapping file as the identity map in force (nothing is recorded when it already
+    /// is). Prints the version's record and digest.
+    Set {
+        /// {"people": [{"id": "alice", "identities": ["email:…", "github:…"]}]}
+        file: PathBuf,
+        /// Who is setting it, as a raw identity; recorded as the version's actor.
+        #[arg(long = "as", env = "TRAILMARK_ACTOR", default_value = "cli")]
+        actor: String,
+    },
+    /// Print the identity map in force and every recorded version (who set it, when).
+    Show,
+}
+
+pub fn people_command(
+    dir: &DataDir,
+    cmd: PeopleCommand,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let store = dir.open()?;
+    match cmd {
+        PeopleCommand::Set { file, actor } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| input(format!("cannot read {}: {e}", file.display())))?;
+            let map = IdentityMap::from_json(&text)
+                .map_err(|e| input(format!("{}: {e}", file.display())))?;
+            let (v, appended) =
+                match trailmark_policy::people::record(store.as_ref(), &map, &actor).map_err(err)? {
+                    Recorded::Append(v) => (v, true),
+                    Recorded::Keep(v) => (v, false),
+                };
+            if appended {
+                eprintln!(
+                    "recorded the identity map version {} (record {})",
+                    v.digest, v.record
+                );
+            } else {
+                eprintln!(
+                    "the identity map in force (record {}) is already this map: nothing recorded",
+                    v.record
+                );
+            }
+            print(
+                out,
+                &json!({"record": v.record, "digest": v.digest.to_string(), "recorded": appended}),
+            )
+        }
+        PeopleCommand::Show => {
+            // A legacy people.json is recorded first, as every command that resolves people does.
+            people(dir, store.as_ref())?;
+            let versions = trailmark_policy::people::history(store.as_ref()).map_err(err)?;
+            print(
+                out,
+                &json!({
+                    "current": versions.last().map(|c| json!({"record": c.record, "digest": c.digest.to_string(), "map": c.map.to_json()})),
+                    "versions": versions.iter().map(|v| json!({
+                        "record": v.record,
+                        "digest": v.digest.to_string(),
+                        "actor": v.actor,
+                        "recorded_at": v.recorded_at.to_string(),
+                    })).collect::<Vec<_>>(),
+                }),
+            )
+        }
+    }
 }
 
 fn err(e: PolicyError) -> CliError {
@@ -330,7 +428,7 @@ fn with_gov<T>(
     f: impl FnOnce(&Governance<'_>) -> Result<T, CliError>,
 ) -> Result<T, CliError> {
     let store = dir.open()?;
-    let people = people(dir, who)?;
+    let people = people(dir, store.as_ref())?;
     let mut g = Governance::new(store.as_ref(), &people);
     g.policy_name = who.policy.clone();
     f(&g)

@@ -92,15 +92,9 @@ pub fn serve(
     if let Ok(signer) = dir.signer() {
         state.set_certifier(signer);
     }
-    // People and their identities across tools, for separation of duties.
-    let people = dir.root().join("people.json");
-    if people.exists() {
-        let text = std::fs::read_to_string(&people)
-            .map_err(crate::error::io(people.display().to_string()))?;
-        let map = trailmark_ingest::identity::IdentityMap::from_json(&text)
-            .map_err(|e| input(format!("{}: {e}", people.display())))?;
-        state.set_people(map);
-    }
+    // People and their identities across tools, for separation of duties: kept in the log,
+    // where a data directory's legacy people.json is recorded while the log holds no version.
+    crate::governance::people(&dir, state.store.as_ref())?;
     let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -817,3 +817,91 @@ fn identity_resolution_uses_the_map_and_safe_matches_only() {
         2
     );
 }
+
+/// The identity map is kept in the log: `people set` records a version with its actor (and
+/// nothing when unchanged), `people show` lists them, resolution uses the version in force, a
+/// legacy `people.json` in the data directory is recorded once and then never silently used,
+/// and a bad map is refused with nothing stored.
+#[test]
+fn the_identity_map_is_recorded_in_the_log_and_versions_are_shown() {
+    let env = Env::new();
+    env.init();
+    let show = |env: &Env| -> serde_json::Value {
+        serde_json::from_str(&env.ok(&["people", "show"])).unwrap()
+    };
+    assert!(show(&env)["current"].is_null());
+    assert_eq!(show(&env)["versions"].as_array().unwrap().len(), 0);
+
+    // A data directory from before: its people.json becomes the first version.
+    std::fs::write(
+        env.dir.join("people.json"),
+        r#"{"people": [{"id": "alice", "identities": ["github:alice-dev"]}]}"#,
+    )
+    .unwrap();
+    let out = env.run(&["identity", "github:alice-dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("recorded"), "{}", stderr(&out));
+    let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row["person"], "alice");
+    let v = show(&env);
+    assert_eq!(v["versions"][0]["actor"], "system:people.json");
+    let size = env.size();
+
+    // A new version, set by a named person; the same map again records nothing.
+    let map = env.file(
+        "map.json",
+        r#"{"people": [{"id": "alice", "identities": ["github:alice-dev"]}, {"id": "bob", "identities": ["github:bobby", "email:bob@example.com"]}]}"#,
+    );
+    let set: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "people",
+        "set",
+        map.to_str().unwrap(),
+        "--as",
+        "person:admin",
+    ]))
+    .unwrap();
+    assert_eq!(set["recorded"], true);
+    assert_eq!(set["record"], size as u64);
+    let again: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "people",
+        "set",
+        map.to_str().unwrap(),
+        "--as",
+        "person:admin",
+    ]))
+    .unwrap();
+    assert_eq!(again["recorded"], false);
+    assert_eq!(env.size(), size + 1);
+    let v = show(&env);
+    let versions = v["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[1]["actor"], "person:admin");
+    assert_eq!(v["current"]["record"], set["record"]);
+    assert_eq!(v["current"]["digest"], set["digest"]);
+    let row: serde_json::Value =
+        serde_json::from_str(&env.ok(&["identity", "email:BOB@example.com"])).unwrap();
+    assert_eq!(row["person"], "bob");
+
+    // The legacy file, edited now, is not used: the log's version stays in force, and the
+    // edit is named.
+    std::fs::write(
+        env.dir.join("people.json"),
+        r#"{"people": [{"id": "alice", "identities": ["github:alice-dev", "github:bobby"]}]}"#,
+    )
+    .unwrap();
+    let out = env.run(&["identity", "github:bobby"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not used"), "{}", stderr(&out));
+    let row: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row["person"], "bob");
+
+    // A map naming one identity for two people is refused whole, nothing stored.
+    let bad = env.file(
+        "bad.json",
+        r#"{"people": [{"id": "a", "identities": ["github:x"]}, {"id": "b", "identities": ["github:X"]}]}"#,
+    );
+    let out = env.run(&["people", "set", bad.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("listed for both a and b"), "{}", stderr(&out));
+    assert_eq!(env.size(), size + 1);
+}

@@ -23,6 +23,9 @@ pub const ROLLBACK_DECIDED: &str = "rollback.decided";
 pub const RELEASE_CERTIFIED: &str = "release.certified";
 /// A dossier was exported: the digest of its manifest (what it contains).
 pub const DOSSIER_EXPORTED: &str = "dossier.exported";
+/// A version of the identity map (people and their identities across tools): the whole map,
+/// its digest, and who set it. The latest is in force (see [`crate::people`]).
+pub const IDENTITY_MAP: &str = "identity.map";
 
 /// Records governance writes about evidence; never evidence of the content itself.
 pub fn is_governance(kind: &str) -> bool {
@@ -36,6 +39,7 @@ pub fn is_governance(kind: &str) -> bool {
         "access.",
         "security.",
         "dossier.",
+        "identity.",
     ]
     .iter()
     .any(|p| kind.starts_with(p))

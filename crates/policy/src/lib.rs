@@ -9,6 +9,7 @@
 //!   document; people resolved across tools with the identity map.
 //! - [`eval`]: pure `evaluate(policy, input) → Decision`, with Rego rules from [`rego`]. No
 //!   store, clock or network, so a recorded decision can be recomputed offline.
+//! - [`people`]: the identity map, kept in the log as versions (who set it, when).
 //! - [`ops`]: the operations the CLI and server share ([`Governance`]); each appends its record
 //!   (see [`kinds`]) in one durable append, or refuses with nothing stored.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod eval;
 pub mod input;
 pub mod kinds;
 pub mod ops;
+pub mod people;
 pub mod policy;
 pub mod rego;
 pub mod span;

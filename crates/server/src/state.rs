@@ -22,8 +22,9 @@ pub struct Inner {
     pub config: Config,
     /// Hooks by path (`/hooks/github`, `/hooks/github/payments`).
     pub hooks: BTreeMap<String, Hook>,
-    /// People and their identities across tools (separation of duties).
-    pub people: std::sync::RwLock<Arc<trailmark_ingest::identity::IdentityMap>>,
+    /// People and their identities across tools (separation of duties): see
+    /// [`AppState::people`].
+    people: std::sync::RwLock<People>,
     /// Signed-in people of the web UI.
     pub sessions: crate::session::Sessions,
     /// Failed web sign-ins per user name.
@@ -66,7 +67,7 @@ impl AppState {
             oidc,
             config,
             hooks,
-            people: std::sync::RwLock::new(Arc::default()),
+            people: std::sync::RwLock::new(People::default()),
             sessions: crate::session::Sessions::default(),
             logins: crate::session::LoginThrottle::default(),
             webhook_rejections: crate::session::RecordBudget::new(
@@ -79,10 +80,11 @@ impl AppState {
         })))
     }
 
-    /// Sets the identity map used to resolve people (approvers, authors, deployers).
+    /// Sets the identity map used while the log holds no version of one (see
+    /// [`AppState::people`]).
     pub fn set_people(&self, map: trailmark_ingest::identity::IdentityMap) {
         if let Ok(mut p) = self.0.people.write() {
-            *p = Arc::new(map);
+            p.given = Arc::new(map);
         }
     }
 
@@ -97,9 +99,42 @@ impl AppState {
         self.0.certifier.read().ok().and_then(|c| c.clone())
     }
 
-    /// The identity map in use.
+    /// The identity map in force: the latest version recorded in the log, which a command
+    /// run beside the server (`trailmark people set`) may have just recorded. Each call looks up
+    /// the latest version's record (an index lookup) and re-reads the map only when it moved.
+    /// While the log holds no version, the map given to [`AppState::set_people`] (none by
+    /// default). Blocking: call it off the async threads.
     pub fn people(&self) -> Arc<trailmark_ingest::identity::IdentityMap> {
-        self.0.people.read().map(|p| p.clone()).unwrap_or_default()
+        let known = match self.0.people.read() {
+            Ok(p) => p.clone(),
+            Err(_) => return Arc::default(),
+        };
+        let latest = match trailmark_policy::people::latest_record(self.0.store.as_ref()) {
+            Ok(latest) => latest,
+            Err(e) => {
+                // The operation that asked will read the same store and fail on its own; the
+                // map it was last known to be is the best answer meanwhile.
+                tracing::error!(error = %e, "reading the identity map's latest version");
+                return known.logged.map_or(known.given, |(_, m)| m);
+            }
+        };
+        match (latest, &known.logged) {
+            (None, _) => known.given,
+            (Some(i), Some((at, map))) if *at == i => map.clone(),
+            (Some(i), _) => match trailmark_policy::people::version_at(self.0.store.as_ref(), i) {
+                Ok(v) => {
+                    let map = Arc::new(v.map);
+                    if let Ok(mut p) = self.0.people.write() {
+                        p.logged = Some((i, map.clone()));
+                    }
+                    map
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, record = i, "reading the identity map");
+                    known.logged.map_or(known.given, |(_, m)| m)
+                }
+            },
+        }
     }
 
     /// Marks the server as shutting down: readiness fails so load balancers stop sending.
@@ -117,4 +152,13 @@ impl std::ops::Deref for AppState {
     fn deref(&self) -> &Inner {
         &self.0
     }
+}
+
+/// The identity maps [`AppState::people`] chooses between.
+#[derive(Clone, Debug, Default)]
+struct People {
+    /// Given with [`AppState::set_people`]: used while the log holds no version.
+    given: Arc<trailmark_ingest::identity::IdentityMap>,
+    /// The latest version read from the log, and its record index.
+    logged: Option<(u64, Arc<trailmark_ingest::identity::IdentityMap>)>,
 }

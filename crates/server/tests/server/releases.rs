@@ -436,3 +436,38 @@ async fn policies_exceptions_rollbacks_checks_and_replay_over_http() {
     );
     assert!(!monitoring(env.get(base, "auditor").await.json()));
 }
+
+/// The identity map in force is the latest version in the log, picked up by a running server
+/// as soon as it is recorded (by `trailmark people set` beside it, say), without a restart; a
+/// map given at start-up serves only while the log holds no version.
+#[tokio::test]
+async fn the_server_resolves_people_with_the_latest_map_version_in_the_log() {
+    let env = Env::new();
+    env.state.set_people(
+        IdentityMap::from_json(r#"{"people": [{"id": "given", "identities": ["github:octo"]}]}"#)
+            .expect("people"),
+    );
+    let person = |env: &Env| {
+        env.state
+            .people()
+            .resolve("github:octo")
+            .map(|r| r.person)
+            .unwrap_or_default()
+    };
+    assert_eq!(person(&env), "given");
+    for who in ["first", "second"] {
+        let map = IdentityMap::from_json(&format!(
+            r#"{{"people": [{{"id": "{who}", "identities": ["github:octo"]}}]}}"#
+        ))
+        .expect("people");
+        trailmark_policy::people::record(env.state.store.as_ref(), &map, "person:admin")
+            .expect("recorded");
+        assert_eq!(person(&env), who);
+    }
+    assert_eq!(
+        trailmark_policy::people::history(env.state.store.as_ref())
+            .expect("history")
+            .len(),
+        2
+    );
+}

@@ -377,7 +377,8 @@ fn two_writers_on_one_file_append_into_one_gapless_log() {
     let a = Arc::new(SqliteStore::create(&path, ORIGIN, signer()).unwrap());
     let b = Arc::new(SqliteStore::open(&path, signer()).unwrap());
     // (index, leaf hash, duplicate, label) as each caller was told.
-    let acks: Arc<Mutex<Vec<(u64, trailmark_log::Hash, bool, String)>>> = Arc::default();
+    type Ack = (u64, trailmark_log::Hash, bool, String);
+    let acks: Arc<Mutex<Vec<Ack>>> = Arc::default();
     let mut handles = Vec::new();
     for (name, store) in [("A", &a), ("B", &b)] {
         for t in 0..THREADS {
