@@ -41,6 +41,11 @@ pub struct Dossier {
     pub view: View,
     /// The identity map the view resolved people with (see `trailmark identity`).
     pub people: Value,
+    /// The `identity.map` record holding [`Dossier::people`]: the recorded version in force
+    /// (who set it, when), carried among the records. Absent when the map is not a recorded
+    /// version (a log that never had one: then `people` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub people_record: Option<u64>,
     /// The `dossier.exported` record whose payload holds this manifest's digest.
     pub export_record: u64,
 }
@@ -66,7 +71,7 @@ pub struct ConsistencyEntry {
 /// What the export record commits to: the dossier minus its proofs; `leaf_hashes` are those of
 /// every record but the export record itself.
 pub fn manifest(d: &Dossier, leaf_hashes: &BTreeMap<u64, String>) -> Value {
-    json!({
+    let mut m = json!({
         "format": d.format,
         "release": d.release,
         "as_of": d.as_of,
@@ -74,8 +79,17 @@ pub fn manifest(d: &Dossier, leaf_hashes: &BTreeMap<u64, String>) -> Value {
         "records": leaf_hashes.iter().map(|(i, h)| json!([i, h])).collect::<Vec<_>>(),
         "blobs": d.blobs.keys().collect::<Vec<_>>(),
         "people_digest": Digest::of(&canonical_bytes(&d.people)).to_string(),
+        "people_record": d.people_record,
         "view_digest": Digest::of(&canonical_bytes(&serde_json::to_value(&d.view).unwrap_or_default())).to_string(),
-    })
+    });
+    // Absent rather than null when there is none, so a dossier without one has the manifest it
+    // had before the field existed.
+    if d.people_record.is_none()
+        && let Some(o) = m.as_object_mut()
+    {
+        o.remove("people_record");
+    }
+    m
 }
 
 /// SHA-256 of [`manifest`]'s canonical (RFC 8785) bytes — what the export record holds —
@@ -106,6 +120,10 @@ pub fn manifest_digest<'h>(
         &Digest::of(&canonical_bytes(&d.people)).to_string(),
         &mut out,
     );
+    if let Some(i) = d.people_record {
+        out.extend_from_slice(b",\"people_record\":");
+        out.extend_from_slice(i.to_string().as_bytes());
+    }
     out.extend_from_slice(b",\"policy_record\":");
     out.extend_from_slice(d.policy_record.to_string().as_bytes());
     out.extend_from_slice(b",\"records\":[");
@@ -157,6 +175,12 @@ pub fn build(
     let mut blob_digests: std::collections::BTreeSet<Digest> =
         discovered.blobs.iter().copied().collect();
     indices.insert(policy.record);
+    // The recorded version of the identity map the view resolved people with, so an auditor
+    // sees who set the map that decided who counts as whom.
+    let people_record = trailmark_policy::people::current(store)?
+        .filter(|v| v.digest == trailmark_policy::people::digest(people))
+        .map(|v| v.record);
+    indices.extend(people_record);
     // Every gate decision's input document and policy version, so each can be recomputed.
     let mut r: Reader<'_> = Reader::new(store, people);
     let mut gate_sizes = Vec::new();
@@ -225,6 +249,7 @@ pub fn build(
         blobs,
         view,
         people: people.to_json(),
+        people_record,
         export_record: 0,
     };
     let manifest_digest = manifest_digest(&dossier, entries_leaf.iter().map(|(i, (_, h))| (*i, h)));

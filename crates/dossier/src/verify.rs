@@ -73,6 +73,8 @@ struct DossierIn<'a> {
     blobs: BTreeMap<String, Text<'a>>,
     view: crate::view::View,
     people: Value,
+    #[serde(default)]
+    people_record: Option<u64>,
     export_record: u64,
 }
 
@@ -138,6 +140,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         blobs,
         view,
         people,
+        people_record,
         export_record,
     } = parsed;
     // Everything but the record entries and the blobs' bytes, which are checked on their own:
@@ -153,6 +156,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         blobs: blobs.keys().map(|k| (k.clone(), String::new())).collect(),
         view,
         people,
+        people_record,
         export_record,
     };
     let mut rep = Report {
@@ -368,6 +372,33 @@ fn record_commitments(
                 d.export_record
             ),
         ),
+    }
+
+    // The identity map is the recorded version the file names.
+    if let Some(i) = d.people_record {
+        match src.records().get(&i) {
+            Some(r) if r.record.kind.as_str() == kinds::IDENTITY_MAP => {
+                let digest_of = |v: &Value| {
+                    IdentityMap::from_json(&v.to_string())
+                        .ok()
+                        .map(|m| trailmark_policy::people::digest(&m).to_string())
+                };
+                let p = payload(src, r);
+                let stated = p.as_ref().and_then(|p| p.get("digest")?.as_str().map(str::to_owned));
+                let recorded = p.as_ref().and_then(|p| digest_of(p.get("map")?));
+                let carried = digest_of(&d.people);
+                if carried.is_none() || carried != stated || carried != recorded {
+                    fail(
+                        &mut rep,
+                        format!("the identity map is not the version recorded at record {i}"),
+                    );
+                }
+            }
+            _ => fail(
+                &mut rep,
+                format!("identity map record {i} is missing or is not an identity.map record"),
+            ),
+        }
     }
 
     // Consistency failures come after the export record's and before the gate decisions'.

@@ -76,6 +76,7 @@ impl World {
         };
         let (_, json) = Policy::from_toml(POLICY, &|_| Err("none".into())).unwrap();
         w.gov().apply_policy(&json, "person:rm").unwrap();
+        trailmark_policy::people::record(w.store.as_ref(), &w.people, "person:admin").unwrap();
         w
     }
 
@@ -368,6 +369,10 @@ fn the_direct_manifest_digest_is_the_canonical_manifests() {
     d.view.gaps.push("\u{0}".into());
     d.people = json!({"z": 1, "a": ["\u{2028}"]});
     assert_eq!(direct(&d), reference(&d));
+    d.people_record = None;
+    assert_eq!(direct(&d), reference(&d));
+    d.people_record = Some(u64::MAX);
+    assert_eq!(direct(&d), reference(&d));
     d.records.clear();
     assert_eq!(direct(&d), reference(&d));
 }
@@ -468,6 +473,26 @@ fn tampering_is_rejected_with_the_right_reason() {
     let f = fails(&t);
     assert!(
         f.contains(&format!("blob {g}: its bytes do not hash")),
+        "{f}"
+    );
+
+    // The identity map: carried as the recorded version, which an edit no longer is.
+    let map_record = d.people_record.expect("the recorded identity map is named");
+    assert!(d.records.iter().any(|r| r.index == map_record));
+    let mut t = d.clone();
+    t.people["people"][0]["identities"] = json!(["github:hubot"]);
+    let f = fails(&t);
+    assert!(
+        f.contains(&format!("the identity map is not the version recorded at record {map_record}")),
+        "{f}"
+    );
+    assert!(f.contains("is not what was exported"), "{f}");
+    // ... nor is another record passed off as the map's version.
+    let mut t = d.clone();
+    t.people_record = Some(d.policy_record);
+    let f = fails(&t);
+    assert!(
+        f.contains(&format!("identity map record {} is missing or is not an identity.map record", d.policy_record)),
         "{f}"
     );
 
