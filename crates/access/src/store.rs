@@ -25,18 +25,32 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_access",
-    sql: include_str!("../migrations/0001_access.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_access",
+        sql: include_str!("../migrations/0001_access.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_sessions",
+        sql: include_str!("../migrations/0002_sessions.sql"),
+    },
+];
 
 /// The same schema in PostgreSQL's dialect (its own checksums: the two files differ).
-const PG_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_access",
-    sql: include_str!("../migrations/postgres/0001_access.sql"),
-}];
+const PG_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_access",
+        sql: include_str!("../migrations/postgres/0001_access.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_sessions",
+        sql: include_str!("../migrations/postgres/0002_sessions.sql"),
+    },
+];
 
 /// How many fresh ids to try when a new token id collides with an existing one (40 random
 /// bits: a second collision in a row means something is wrong with the random source).
@@ -292,6 +306,13 @@ impl AccessStore {
                 "UPDATE users SET password_phc = $1 WHERE name = $2",
                 &[Arg::Text(&phc), Arg::Text(name.as_str())],
                 "changing a password",
+            )?;
+            // A new password signs the user out everywhere: whoever knew the old one may hold
+            // a session made with it.
+            db.exec(
+                "DELETE FROM sessions WHERE \"user\" = $1",
+                &[Arg::Text(name.as_str())],
+                "ending a user's sessions",
             )
             .map(drop)
         })
@@ -516,6 +537,115 @@ impl AccessStore {
             .read(|db| token_row(db, id))?
             .ok_or_else(|| AccessError::UnknownToken { id: id.clone() })?
             .info()
+    }
+
+    // ---- web sessions ----------------------------------------------------------------------
+
+    /// Starts a web session for `user`, known by `hash` (the SHA-256 of the cookie's token;
+    /// the token itself is never stored). Sessions past `max` are removed on the way.
+    pub fn start_session(
+        &self,
+        hash: &[u8; 32],
+        user: &str,
+        now: Timestamp,
+        max: std::time::Duration,
+    ) -> Result<(), AccessError> {
+        let now_ms = now.as_millisecond();
+        let oldest = now_ms.saturating_sub(millis(max));
+        self.db.write(|db| {
+            db.exec(
+                "DELETE FROM sessions WHERE created_ms <= $1",
+                &[Arg::Int(oldest)],
+                "removing expired sessions",
+            )?;
+            let known = db.rows(
+                "SELECT name FROM users WHERE name = $1",
+                &[Arg::Text(user)],
+                "reading a user",
+            )?;
+            if known.is_empty() {
+                return Err(unknown_user(user));
+            }
+            db.exec(
+                "INSERT INTO sessions (hash, \"user\", created_ms, seen_ms) VALUES ($1, $2, $3, $3)",
+                &[Arg::Bytes(hash), Arg::Text(user), Arg::Int(now_ms)],
+                "starting a session",
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The user of the live session `hash`, or `None` when there is none or it expired: idle
+    /// for `idle`, or older than `max` (an expired session is removed). Using a session keeps
+    /// it alive; the time it was last seen is written at most once a minute (so reading a page
+    /// does not mean a write), which makes the idle limit exact to within that minute.
+    pub fn session_user(
+        &self,
+        hash: &[u8; 32],
+        now: Timestamp,
+        idle: std::time::Duration,
+        max: std::time::Duration,
+    ) -> Result<Option<String>, AccessError> {
+        const SEEN_GRANULARITY_MS: i64 = 60_000;
+        let now_ms = now.as_millisecond();
+        let row = self.db.read(|db| {
+            db.rows(
+                "SELECT \"user\", created_ms, seen_ms FROM sessions WHERE hash = $1",
+                &[Arg::Bytes(hash)],
+                "reading a session",
+            )
+        })?;
+        let Some(row) = row.first() else {
+            return Ok(None);
+        };
+        let (Some(user), Some(created), Some(seen)) = (
+            row.first().and_then(Val::text),
+            row.get(1).and_then(Val::int),
+            row.get(2).and_then(Val::int),
+        ) else {
+            return Err(AccessError::Incompatible(
+                "a stored session lacks a column".into(),
+            ));
+        };
+        if now_ms.saturating_sub(seen) >= millis(idle)
+            || now_ms.saturating_sub(created) >= millis(max)
+        {
+            self.end_session(hash)?;
+            return Ok(None);
+        }
+        if now_ms.saturating_sub(seen) >= SEEN_GRANULARITY_MS {
+            self.db.write(|db| {
+                db.exec(
+                    "UPDATE sessions SET seen_ms = $1 WHERE hash = $2",
+                    &[Arg::Int(now_ms), Arg::Bytes(hash)],
+                    "refreshing a session",
+                )
+            })?;
+        }
+        Ok(Some(user))
+    }
+
+    /// Ends the session `hash` (sign-out); an unknown one is no error.
+    pub fn end_session(&self, hash: &[u8; 32]) -> Result<(), AccessError> {
+        self.db.write(|db| {
+            db.exec(
+                "DELETE FROM sessions WHERE hash = $1",
+                &[Arg::Bytes(hash)],
+                "ending a session",
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Ends every session of `user`; returns how many there were.
+    pub fn end_sessions_of(&self, user: &str) -> Result<u64, AccessError> {
+        self.db.write(|db| {
+            db.exec(
+                "DELETE FROM sessions WHERE \"user\" = $1",
+                &[Arg::Text(user)],
+                "ending a user's sessions",
+            )
+        })
     }
 
     /// Revokes a token at `now`. Unknown → `UnknownToken`; revoked before → `AlreadyRevoked`.
@@ -798,4 +928,8 @@ fn token_row(db: &mut dyn Db, id: &TokenId) -> Result<Option<TokenRow>, AccessEr
     .first()
     .map(TokenRow::read)
     .transpose()
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -277,18 +277,18 @@ pub fn people(dir: &DataDir, store: &dyn Store) -> Result<IdentityMap, CliError>
             }
             Ok(v.map)
         }
-        None => match trailmark_policy::people::record(store, &from_file, LEGACY_ACTOR)
-            .map_err(err)?
-        {
-            Recorded::Append(v) | Recorded::Keep(v) => {
-                eprintln!(
-                    "recorded {} in the log as the identity map (record {}); change it with `trailmark people set FILE`",
-                    file.display(),
-                    v.record
-                );
-                Ok(v.map)
+        None => {
+            match trailmark_policy::people::record(store, &from_file, LEGACY_ACTOR).map_err(err)? {
+                Recorded::Append(v) | Recorded::Keep(v) => {
+                    eprintln!(
+                        "recorded {} in the log as the identity map (record {}); change it with `trailmark people set FILE`",
+                        file.display(),
+                        v.record
+                    );
+                    Ok(v.map)
+                }
             }
-        },
+        }
     }
 }
 
@@ -323,11 +323,12 @@ pub fn people_command(
                 .map_err(|e| input(format!("cannot read {}: {e}", file.display())))?;
             let map = IdentityMap::from_json(&text)
                 .map_err(|e| input(format!("{}: {e}", file.display())))?;
-            let (v, appended) =
-                match trailmark_policy::people::record(store.as_ref(), &map, &actor).map_err(err)? {
-                    Recorded::Append(v) => (v, true),
-                    Recorded::Keep(v) => (v, false),
-                };
+            let (v, appended) = match trailmark_policy::people::record(store.as_ref(), &map, &actor)
+                .map_err(err)?
+            {
+                Recorded::Append(v) => (v, true),
+                Recorded::Keep(v) => (v, false),
+            };
             if appended {
                 eprintln!(
                     "recorded the identity map version {} (record {})",

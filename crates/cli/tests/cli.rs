@@ -902,6 +902,10 @@ fn the_identity_map_is_recorded_in_the_log_and_versions_are_shown() {
     );
     let out = env.run(&["people", "set", bad.to_str().unwrap()]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("listed for both a and b"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("listed for both a and b"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(env.size(), size + 1);
 }

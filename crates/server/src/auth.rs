@@ -92,17 +92,18 @@ impl FromRequestParts<AppState> for Caller {
 
 /// The caller behind a web session cookie, with the user's current grants.
 pub async fn session_caller(state: &AppState, token: &str) -> Result<Caller, ApiError> {
-    let Some(session) =
-        state
-            .sessions
-            .find(token, state.config.session_idle, state.config.session_max)
-    else {
-        return Err(ApiError::Unauthenticated(
-            "the session has ended: sign in again".into(),
-        ));
-    };
     let state = state.clone();
+    let token = token.to_owned();
     blocking(move || {
+        let Some(session) =
+            state
+                .sessions
+                .find(&token, state.config.session_idle, state.config.session_max)?
+        else {
+            return Err(ApiError::Unauthenticated(
+                "the session has ended: sign in again".into(),
+            ));
+        };
         state
             .access
             .user_principal(&session.user)

@@ -2,9 +2,11 @@
 //! `SameSite=Strict` cookie, held server-side only as its SHA-256 (like API tokens), with an
 //! idle and an absolute lifetime, and a per-session CSRF token every form must echo.
 //!
-//! Sessions live in memory: a restart signs everyone out, which is the safe failure. The
-//! session names only the user; grants are re-read from the access store on every request, so
-//! a revoked role takes effect at once.
+//! Sessions live in the access store (only the token's SHA-256), so a restart signs no one out
+//! and every instance sharing the store accepts them; a new password ends all of a user's
+//! sessions. The session names only the user; grants are re-read from the access store on
+//! every request, so a revoked role takes effect at once. The CSRF token is derived from the
+//! session token, not stored.
 //!
 //! A session cookie authenticates the API's *safe* methods too (GET/HEAD: the UI's export and
 //! download links reuse the API handlers and their role checks); it never authenticates an API
@@ -15,6 +17,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use trailmark_access::AccessError;
+
 use axum::http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
@@ -23,9 +27,6 @@ use subtle::ConstantTimeEq as _;
 pub const SESSION_COOKIE: &str = "trailmark_session";
 /// The sign-in form's CSRF cookie (double-submit: there is no session yet to bind it to).
 pub const LOGIN_CSRF_COOKIE: &str = "trailmark_login_csrf";
-/// More live sessions than this and the oldest are dropped: memory stays bounded whatever
-/// anyone does with the sign-in form.
-const MAX_SESSIONS: usize = 100_000;
 
 /// What a live session says about the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,21 +47,25 @@ pub fn same_token(expected: &str, given: &str) -> bool {
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
 
-#[derive(Debug)]
-struct Entry {
-    session: Session,
-    created: Instant,
-    last_seen: Instant,
-}
-
-/// The live sessions, keyed by the SHA-256 of their token.
-#[derive(Debug, Default)]
+/// The web sessions, kept in the access store (so every process on it — a restarted server,
+/// the other instances of a scaled-out deployment — knows them), by the SHA-256 of their token.
+/// Blocking: call it off the async threads.
+#[derive(Clone, Debug)]
 pub struct Sessions {
-    live: Mutex<HashMap<[u8; 32], Entry>>,
+    store: std::sync::Arc<trailmark_access::AccessStore>,
 }
 
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
+}
+
+/// A session's CSRF token, derived from its (secret) cookie token rather than stored: a page
+/// holding it reveals nothing about the cookie, and every process computes the same one.
+fn csrf_of(token: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"trailmark web csrf v1\0");
+    h.update(token.as_bytes());
+    hex::encode(h.finalize())
 }
 
 /// 32 random bytes, hex: unguessable and cookie-safe.
@@ -74,74 +79,47 @@ pub fn random_token() -> String {
 }
 
 impl Sessions {
-    /// Starts a session for `user`; returns the cookie token (shown to the browser only).
-    /// `None` when no randomness is available.
-    pub fn start(&self, user: &str, max: Duration) -> Option<(String, Session)> {
-        let token = random_token();
-        let csrf = random_token();
-        if token.is_empty() || csrf.is_empty() {
-            return None;
-        }
-        let session = Session {
-            user: user.to_owned(),
-            csrf,
-        };
-        let now = Instant::now();
-        let mut live = self.live.lock().ok()?;
-        live.retain(|_, e| now.duration_since(e.created) < max);
-        if live.len() >= MAX_SESSIONS
-            && let Some(oldest) = live
-                .iter()
-                .min_by_key(|(_, e)| e.last_seen)
-                .map(|(k, _)| *k)
-        {
-            live.remove(&oldest);
-        }
-        live.insert(
-            digest(&token),
-            Entry {
-                session: session.clone(),
-                created: now,
-                last_seen: now,
-            },
-        );
-        Some((token, session))
+    pub fn new(store: std::sync::Arc<trailmark_access::AccessStore>) -> Sessions {
+        Sessions { store }
     }
 
-    /// The live session for `token`, refreshing its idle timer; expired sessions are removed.
-    pub fn find(&self, token: &str, idle: Duration, max: Duration) -> Option<Session> {
-        let key = digest(token);
-        let now = Instant::now();
-        let mut live = self.live.lock().ok()?;
-        let entry = live.get_mut(&key)?;
-        if now.duration_since(entry.last_seen) >= idle || now.duration_since(entry.created) >= max {
-            live.remove(&key);
-            return None;
+    /// Starts a session for `user`; returns the cookie token (shown to the browser only).
+    pub fn start(&self, user: &str, max: Duration) -> Result<(String, Session), AccessError> {
+        let token = random_token();
+        if token.is_empty() {
+            return Err(AccessError::Storage {
+                op: "starting a session",
+                message: "the operating system gave no random bytes".into(),
+            });
         }
-        entry.last_seen = now;
-        Some(entry.session.clone())
+        self.store
+            .start_session(&digest(&token), user, jiff::Timestamp::now(), max)?;
+        let session = Session {
+            user: user.to_owned(),
+            csrf: csrf_of(&token),
+        };
+        Ok((token, session))
+    }
+
+    /// The live session for `token`, keeping it alive; an expired one is removed.
+    pub fn find(
+        &self,
+        token: &str,
+        idle: Duration,
+        max: Duration,
+    ) -> Result<Option<Session>, AccessError> {
+        Ok(self
+            .store
+            .session_user(&digest(token), jiff::Timestamp::now(), idle, max)?
+            .map(|user| Session {
+                user,
+                csrf: csrf_of(token),
+            }))
     }
 
     /// Ends the session (sign-out). Unknown tokens are ignored.
-    pub fn end(&self, token: &str) {
-        if let Ok(mut live) = self.live.lock() {
-            live.remove(&digest(token));
-        }
-    }
-
-    /// Ends every session of `user` (their password changed, or they were removed).
-    pub fn end_all_of(&self, user: &str) {
-        if let Ok(mut live) = self.live.lock() {
-            live.retain(|_, e| e.session.user != user);
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.live.lock().map(|l| l.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub fn end(&self, token: &str) -> Result<(), AccessError> {
+        self.store.end_session(&digest(token))
     }
 }
 
@@ -266,6 +244,10 @@ pub struct PendingLogin {
     pub next: String,
 }
 
+/// More sign-ins in progress than this and new ones are refused: memory stays bounded whatever
+/// anyone does with the sign-in button.
+const MAX_PENDING: usize = 100_000;
+
 /// Sign-ins started and not yet finished, keyed by the SHA-256 of their `state`; each can be
 /// finished once, within ten minutes.
 #[derive(Debug, Default)]
@@ -288,7 +270,7 @@ impl PendingLogins {
         let now = Instant::now();
         let mut live = self.live.lock().ok()?;
         live.retain(|_, (t, _)| now.duration_since(*t) < PENDING_LIFETIME);
-        if live.len() >= MAX_SESSIONS {
+        if live.len() >= MAX_PENDING {
             return None;
         }
         live.insert(digest(&state), (now, p.clone()));
@@ -342,34 +324,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sessions_expire_and_end() {
-        let s = Sessions::default();
-        let (token, session) = s
-            .start("alice", Duration::from_secs(60))
-            .expect("randomness");
+    fn sessions_are_kept_in_the_access_store_expire_and_end() {
+        let store = std::sync::Arc::new(
+            trailmark_access::AccessStore::open_in_memory().expect("access store"),
+        );
+        store
+            .create_user("alice", "a long enough password")
+            .expect("user");
+        let s = Sessions::new(store.clone());
+        let minute = Duration::from_secs(60);
+        assert!(
+            s.start("nobody", minute).is_err(),
+            "an unknown user has no session"
+        );
+        let (token, session) = s.start("alice", minute).expect("session");
         assert_eq!(token.len(), 64);
-        let found = s
-            .find(&token, Duration::from_secs(60), Duration::from_secs(60))
-            .expect("live");
+        let found = s.find(&token, minute, minute).expect("read").expect("live");
         assert_eq!(found, session);
         assert!(found.csrf_matches(&session.csrf));
         assert!(!found.csrf_matches("nope"));
-        assert!(
-            s.find("other", Duration::from_secs(60), Duration::from_secs(60))
-                .is_none()
+        assert_ne!(session.csrf, token);
+        // Another process on the same store knows the session.
+        let other = Sessions::new(store.clone());
+        assert_eq!(
+            other.find(&token, minute, minute).expect("read"),
+            Some(session)
         );
+        assert_eq!(s.find("other", minute, minute).expect("read"), None);
         // An idle limit of zero has always elapsed: the session is gone, and stays gone.
-        assert!(
-            s.find(&token, Duration::ZERO, Duration::from_secs(60))
-                .is_none()
-        );
-        assert!(
-            s.find(&token, Duration::from_secs(60), Duration::from_secs(60))
-                .is_none()
-        );
-        let (t2, _) = s.start("bob", Duration::from_secs(60)).expect("randomness");
-        s.end(&t2);
-        assert!(s.is_empty());
+        assert_eq!(s.find(&token, Duration::ZERO, minute).expect("read"), None);
+        assert_eq!(s.find(&token, minute, minute).expect("read"), None);
+        let (t2, _) = s.start("alice", minute).expect("session");
+        s.end(&t2).expect("end");
+        assert_eq!(s.find(&t2, minute, minute).expect("read"), None);
+        // A new password ends every session of the user.
+        let (t3, _) = s.start("alice", minute).expect("session");
+        store
+            .set_password("alice", "another long password")
+            .expect("password");
+        assert_eq!(s.find(&t3, minute, minute).expect("read"), None);
     }
 
     #[test]

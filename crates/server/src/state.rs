@@ -61,6 +61,7 @@ impl AppState {
             Some(l) => Some(OidcVerifier::new(vec![l.provider.clone()])?),
             None => None,
         };
+        let sessions = crate::session::Sessions::new(access.clone());
         Ok(AppState(Arc::new(Inner {
             store,
             access,
@@ -68,7 +69,7 @@ impl AppState {
             config,
             hooks,
             people: std::sync::RwLock::new(People::default()),
-            sessions: crate::session::Sessions::default(),
+            sessions,
             logins: crate::session::LoginThrottle::default(),
             webhook_rejections: crate::session::RecordBudget::new(
                 crate::hooks::MAX_REJECTIONS_RECORDED_PER_MINUTE,

@@ -30,21 +30,24 @@ impl FromRequestParts<AppState> for Viewer {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(UiError::SignIn { next });
         };
-        let Some(session) =
-            state
-                .sessions
-                .find(token, state.config.session_idle, state.config.session_max)
-        else {
-            return Err(UiError::SignIn { next });
-        };
-        let user = session.user.clone();
         let st = state.clone();
-        let principal = trailmark_server::error::blocking(move || {
+        let token = token.to_owned();
+        let found = trailmark_server::error::blocking(move || {
+            let Some(session) =
+                st.sessions
+                    .find(&token, st.config.session_idle, st.config.session_max)?
+            else {
+                return Ok(None);
+            };
             st.access
-                .user_principal(&user)
+                .user_principal(&session.user)
+                .map(|p| Some((session, p)))
                 .map_err(trailmark_server::ApiError::from)
         })
         .await?;
+        let Some((session, principal)) = found else {
+            return Err(UiError::SignIn { next });
+        };
         Ok(Viewer {
             caller: Caller(principal),
             session,

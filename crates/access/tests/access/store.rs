@@ -715,6 +715,63 @@ impl Drop for PgDatabase {
     }
 }
 
+/// Web sessions: known by their hash only, to every handle on the store; they lapse when idle
+/// or too old (and are then removed), end on sign-out, and all of a user's end with a new
+/// password; an unknown user gets none.
+fn web_sessions(store: AccessStore) {
+    use std::time::Duration;
+    seed(&store);
+    store
+        .create_user("alice", "a long enough password")
+        .unwrap();
+    let (idle, max) = (Duration::from_secs(30 * 60), Duration::from_secs(12 * 3600));
+    let at = |secs: i64| Timestamp::from_second(t0().as_second() + secs).unwrap();
+    let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    assert!(matches!(
+        store.start_session(&a, "nobody", at(0), max),
+        Err(AccessError::UnknownUser { .. })
+    ));
+    store.start_session(&a, "alice", at(0), max).unwrap();
+    store.start_session(&b, "alice", at(0), max).unwrap();
+    assert_eq!(store.session_user(&c, at(1), idle, max).unwrap(), None);
+    // Used every 20 minutes, the session stays alive past its idle limit from the start ...
+    for k in 1..=3 {
+        assert_eq!(
+            store
+                .session_user(&a, at(k * 20 * 60), idle, max)
+                .unwrap()
+                .as_deref(),
+            Some("alice")
+        );
+    }
+    // ... while the unused one lapsed, and is gone even for a generous limit afterwards.
+    assert_eq!(
+        store.session_user(&b, at(31 * 60), idle, max).unwrap(),
+        None
+    );
+    assert_eq!(store.session_user(&b, at(31 * 60), max, max).unwrap(), None);
+    // No session outlives its absolute limit, however busy.
+    assert_eq!(
+        store.session_user(&a, at(12 * 3600), max, max).unwrap(),
+        None
+    );
+    // Sign-out ends one session; a new password ends them all.
+    store.start_session(&a, "alice", at(0), max).unwrap();
+    store.start_session(&b, "alice", at(0), max).unwrap();
+    store.end_session(&a).unwrap();
+    assert_eq!(store.session_user(&a, at(1), idle, max).unwrap(), None);
+    assert_eq!(
+        store.session_user(&b, at(1), idle, max).unwrap().as_deref(),
+        Some("alice")
+    );
+    store
+        .set_password("alice", "another long password")
+        .unwrap();
+    assert_eq!(store.session_user(&b, at(1), idle, max).unwrap(), None);
+    store.start_session(&c, "alice", at(0), max).unwrap();
+    assert_eq!(store.end_sessions_of("alice").unwrap(), 1);
+}
+
 /// The backend-neutral store tests, once per backend.
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
@@ -743,6 +800,7 @@ per_backend!(
     token_creation_is_checked,
     person_token_is_limited_by_its_owner_current_grants,
     roles_round_trip_through_the_store,
+    web_sessions,
 );
 
 /// Two handles on one PostgreSQL database see each other's changes at once: a token created or

@@ -66,10 +66,24 @@ fn payloads() -> Vec<Payload> {
 #[derive(Debug)]
 struct HttpResponse {
     status: u16,
+    head: String,
     body: Vec<u8>,
 }
 
 impl HttpResponse {
+    /// The value the response sets for cookie `name`, if it sets it.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            if !k.eq_ignore_ascii_case("set-cookie") {
+                return None;
+            }
+            let pair = v.trim().split(';').next()?;
+            let (n, value) = pair.split_once('=')?;
+            (n == name).then(|| value.to_owned())
+        })
+    }
+
     fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
@@ -131,7 +145,7 @@ fn read_response(s: &mut TcpStream) -> std::io::Result<HttpResponse> {
             body.len()
         )));
     }
-    Ok(HttpResponse { status, body })
+    Ok(HttpResponse { status, head, body })
 }
 
 fn http(
@@ -574,6 +588,60 @@ fn a_command_appending_beside_a_running_server_leaves_both_appending() {
     }
     let log = cli_with(&data, &["log", "--subject", "ticket:OPS-1"], &[]);
     assert_eq!(String::from_utf8_lossy(&log.stdout).lines().count(), 2);
+}
+
+/// A web sign-in outlives the server process that made it: sessions are kept in the access
+/// store, so a restarted server (or another instance) still knows the cookie.
+#[test]
+fn a_web_session_survives_a_server_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = config(tmp.path());
+    let mut server = Server::start(&data, &config, "warn");
+    let password = std::fs::read_to_string(data.join("admin.password")).unwrap();
+    let form = http(server.addr, "GET", "/ui/login", &[], b"").unwrap();
+    let csrf = form
+        .cookie("trailmark_login_csrf")
+        .expect("the form's CSRF cookie");
+    let body = format!(
+        "username=admin&password={}&csrf={csrf}&next=%2Fui%2F",
+        password.trim()
+    );
+    let cookie = format!("trailmark_login_csrf={csrf}");
+    let signed_in = http(
+        server.addr,
+        "POST",
+        "/ui/login",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &cookie),
+        ],
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(signed_in.status, 303, "{}", signed_in.head);
+    let session = signed_in
+        .cookie("trailmark_session")
+        .expect("a session cookie");
+    let with_session = format!("trailmark_session={session}");
+    let page = |addr| http(addr, "GET", "/ui/", &[("Cookie", &with_session)], b"").unwrap();
+    assert_eq!(page(server.addr).status, 200);
+    server.kill();
+    drop(server);
+
+    let server = Server::start(&data, &config, "warn");
+    let home = page(server.addr);
+    assert_eq!(home.status, 200, "{}", home.head);
+    // Nor does an unknown cookie get in.
+    let stranger = http(
+        server.addr,
+        "GET",
+        "/ui/",
+        &[("Cookie", &format!("trailmark_session={}", "0".repeat(64)))],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(stranger.status, 303, "{}", stranger.head);
 }
 
 #[test]

@@ -189,7 +189,7 @@ pub async fn submit(
             Some("Unknown user name or wrong password."),
         );
     }
-    let mut res = signed_in(&state, &user, next)?;
+    let mut res = signed_in(&state, &user, next).await?;
     res.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(
@@ -203,10 +203,18 @@ pub async fn submit(
 }
 
 /// Starts `user`'s session and sends the browser on to `next` with its cookie.
-pub(crate) fn signed_in(state: &AppState, user: &str, next: String) -> Result<Response, UiError> {
-    let Some((token, _)) = state.sessions.start(user, state.config.session_max) else {
-        return Err(UiError::Internal("could not start a session".into()));
-    };
+pub(crate) async fn signed_in(
+    state: &AppState,
+    user: &str,
+    next: String,
+) -> Result<Response, UiError> {
+    let (st, who) = (state.clone(), user.to_owned());
+    let (token, _) = trailmark_server::error::blocking(move || {
+        st.sessions
+            .start(&who, st.config.session_max)
+            .map_err(trailmark_server::ApiError::from)
+    })
+    .await?;
     let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
     res.headers_mut().append(
         header::SET_COOKIE,
@@ -256,7 +264,13 @@ pub async fn logout(
     let f: LogoutForm = form(&body)?;
     super::check_csrf(&viewer, &f.csrf)?;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        state.sessions.end(token);
+        let (st, token) = (state.clone(), token.to_owned());
+        trailmark_server::error::blocking(move || {
+            st.sessions
+                .end(&token)
+                .map_err(trailmark_server::ApiError::from)
+        })
+        .await?;
     }
     let mut res = (StatusCode::SEE_OTHER, [(header::LOCATION, "/ui/login")]).into_response();
     res.headers_mut().append(

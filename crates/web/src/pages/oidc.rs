@@ -188,7 +188,7 @@ pub async fn callback(
             return refused(&state, StatusCode::UNAUTHORIZED, &why);
         }
     };
-    let mut res = signed_in(&state, &user, next)?;
+    let mut res = signed_in(&state, &user, next).await?;
     res.headers_mut().append(
         header::SET_COOKIE,
         set_lax_cookie(

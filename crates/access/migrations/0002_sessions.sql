@@ -1,0 +1,14 @@
+-- Trailmark access store, schema 2: web UI sessions, shared by every process on the store (so
+-- a restart does not sign people out, and several instances behind one address accept each
+-- other's sessions). The cookie's token is never stored: only its SHA-256. Times are Unix
+-- milliseconds.
+
+CREATE TABLE sessions (
+    hash       BLOB PRIMARY KEY,
+    user       TEXT NOT NULL REFERENCES users (name),
+    created_ms INTEGER NOT NULL,
+    seen_ms    INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE INDEX sessions_user ON sessions (user);
+CREATE INDEX sessions_created ON sessions (created_ms);
