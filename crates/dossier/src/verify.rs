@@ -384,7 +384,9 @@ fn record_commitments(
                         .map(|m| trailmark_policy::people::digest(&m).to_string())
                 };
                 let p = payload(src, r);
-                let stated = p.as_ref().and_then(|p| p.get("digest")?.as_str().map(str::to_owned));
+                let stated = p
+                    .as_ref()
+                    .and_then(|p| p.get("digest")?.as_str().map(str::to_owned));
                 let recorded = p.as_ref().and_then(|p| digest_of(p.get("map")?));
                 let carried = digest_of(&d.people);
                 if carried.is_none() || carried != stated || carried != recorded {

@@ -147,9 +147,8 @@ fn refresh(
     }
     let ids = Frontier::ids(size);
     let hashes = ConnNodes { conn, cache: None }.nodes(&ids)?;
-    let rebuilt = Frontier::from_parts(size, hashes).map_err(|e| {
-        StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}"))
-    })?;
+    let rebuilt = Frontier::from_parts(size, hashes)
+        .map_err(|e| StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}")))?;
     if let Some(cp) = &latest
         && rebuilt.root() != cp.root
     {

@@ -483,7 +483,9 @@ fn tampering_is_rejected_with_the_right_reason() {
     t.people["people"][0]["identities"] = json!(["github:hubot"]);
     let f = fails(&t);
     assert!(
-        f.contains(&format!("the identity map is not the version recorded at record {map_record}")),
+        f.contains(&format!(
+            "the identity map is not the version recorded at record {map_record}"
+        )),
         "{f}"
     );
     assert!(f.contains("is not what was exported"), "{f}");
@@ -492,7 +494,10 @@ fn tampering_is_rejected_with_the_right_reason() {
     t.people_record = Some(d.policy_record);
     let f = fails(&t);
     assert!(
-        f.contains(&format!("identity map record {} is missing or is not an identity.map record", d.policy_record)),
+        f.contains(&format!(
+            "identity map record {} is missing or is not an identity.map record",
+            d.policy_record
+        )),
         "{f}"
     );
 

@@ -422,7 +422,11 @@ fn two_writers_on_one_file_append_into_one_gapless_log() {
         assert_eq!(firsts, 1, "{label} appended once");
         let indices: std::collections::BTreeSet<u64> =
             acks.iter().filter(|x| x.3 == label).map(|x| x.0).collect();
-        assert_eq!(indices.len(), 1, "{label}: every caller told the same index");
+        assert_eq!(
+            indices.len(),
+            1,
+            "{label}: every caller told the same index"
+        );
     }
     // Every index acknowledged once, and together they are the whole log.
     let mut appended: Vec<u64> = acks.iter().filter(|x| !x.2).map(|x| x.0).collect();
