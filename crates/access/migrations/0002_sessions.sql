@@ -12,3 +12,14 @@ CREATE TABLE sessions (
 
 CREATE INDEX sessions_user ON sessions (user);
 CREATE INDEX sessions_created ON sessions (created_ms);
+
+-- Sign-ins through the identity provider that were started and not yet finished (at most ten
+-- minutes, used once), so the provider may send the browser back to any instance. Keyed by the
+-- SHA-256 of the `state` value; the nonce and PKCE verifier must be kept to finish the sign-in.
+CREATE TABLE pending_logins (
+    hash       BLOB PRIMARY KEY,
+    nonce      TEXT NOT NULL,
+    verifier   TEXT NOT NULL,
+    next       TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;

@@ -648,6 +648,89 @@ impl AccessStore {
         })
     }
 
+    /// Keeps a sign-in through the identity provider until it is finished: its nonce, PKCE
+    /// verifier and where to go next, by `hash` (the SHA-256 of its `state`). Ones older than
+    /// `lifetime` are removed on the way; with `max` or more under way, a new one is refused
+    /// (`Ok(false)`), so anonymous clicks cannot grow the table without bound.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_pending_login(
+        &self,
+        hash: &[u8; 32],
+        nonce: &str,
+        verifier: &str,
+        next: &str,
+        now: Timestamp,
+        lifetime: std::time::Duration,
+        max: u64,
+    ) -> Result<bool, AccessError> {
+        let now_ms = now.as_millisecond();
+        let oldest = now_ms.saturating_sub(millis(lifetime));
+        self.db.write(|db| {
+            db.exec(
+                "DELETE FROM pending_logins WHERE created_ms <= $1",
+                &[Arg::Int(oldest)],
+                "removing expired sign-ins",
+            )?;
+            let under_way = db
+                .rows("SELECT COUNT(*) FROM pending_logins", &[], "counting sign-ins")?
+                .first()
+                .and_then(|r| r.first())
+                .and_then(Val::int)
+                .unwrap_or(0);
+            if u64::try_from(under_way).unwrap_or(u64::MAX) >= max {
+                return Ok(false);
+            }
+            db.exec(
+                "INSERT INTO pending_logins (hash, nonce, verifier, next, created_ms) VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    Arg::Bytes(hash),
+                    Arg::Text(nonce),
+                    Arg::Text(verifier),
+                    Arg::Text(next),
+                    Arg::Int(now_ms),
+                ],
+                "starting a sign-in",
+            )?;
+            Ok(true)
+        })
+    }
+
+    /// Finishes a sign-in: its `(nonce, verifier, next)`, once, if it is younger than
+    /// `lifetime`. It is removed either way.
+    pub fn take_pending_login(
+        &self,
+        hash: &[u8; 32],
+        now: Timestamp,
+        lifetime: std::time::Duration,
+    ) -> Result<Option<(String, String, String)>, AccessError> {
+        let now_ms = now.as_millisecond();
+        self.db.write(|db| {
+            let rows = db.rows(
+                "SELECT nonce, verifier, next, created_ms FROM pending_logins WHERE hash = $1",
+                &[Arg::Bytes(hash)],
+                "reading a sign-in",
+            )?;
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            db.exec(
+                "DELETE FROM pending_logins WHERE hash = $1",
+                &[Arg::Bytes(hash)],
+                "finishing a sign-in",
+            )?;
+            let text = |i: usize| row.get(i).and_then(Val::text);
+            let (Some(nonce), Some(verifier), Some(next), Some(created)) =
+                (text(0), text(1), text(2), row.get(3).and_then(Val::int))
+            else {
+                return Err(AccessError::Incompatible(
+                    "a stored sign-in lacks a column".into(),
+                ));
+            };
+            Ok((now_ms.saturating_sub(created) < millis(lifetime))
+                .then_some((nonce, verifier, next)))
+        })
+    }
+
     /// Revokes a token at `now`. Unknown → `UnknownToken`; revoked before → `AlreadyRevoked`.
     pub fn revoke_token(&self, id: &TokenId, now: Timestamp) -> Result<TokenInfo, AccessError> {
         self.db.write(|db| {

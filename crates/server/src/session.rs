@@ -244,44 +244,61 @@ pub struct PendingLogin {
     pub next: String,
 }
 
-/// More sign-ins in progress than this and new ones are refused: memory stays bounded whatever
-/// anyone does with the sign-in button.
-const MAX_PENDING: usize = 100_000;
+/// More sign-ins in progress than this and new ones are refused: the store stays bounded
+/// whatever anyone does with the sign-in button.
+const MAX_PENDING: u64 = 100_000;
 
-/// Sign-ins started and not yet finished, keyed by the SHA-256 of their `state`; each can be
-/// finished once, within ten minutes.
-#[derive(Debug, Default)]
+/// Sign-ins through the identity provider started and not yet finished, kept in the access
+/// store (so the provider may send the browser back to any instance) by the SHA-256 of their
+/// `state`; each can be finished once, within ten minutes. Blocking: call it off the async
+/// threads.
+#[derive(Clone, Debug)]
 pub struct PendingLogins {
-    live: Mutex<HashMap<[u8; 32], (Instant, PendingLogin)>>,
+    store: std::sync::Arc<trailmark_access::AccessStore>,
 }
 
 impl PendingLogins {
-    /// Starts one; returns its `state` (also the cookie's value).
-    pub fn start(&self, next: &str) -> Option<(String, PendingLogin)> {
+    pub fn new(store: std::sync::Arc<trailmark_access::AccessStore>) -> PendingLogins {
+        PendingLogins { store }
+    }
+
+    /// Starts one; returns its `state` (also the cookie's value), or `None` when too many are
+    /// under way.
+    pub fn start(&self, next: &str) -> Result<Option<(String, PendingLogin)>, AccessError> {
         let (state, nonce, verifier) = (random_token(), random_token(), random_token());
         if state.is_empty() || nonce.is_empty() || verifier.is_empty() {
-            return None;
+            return Err(AccessError::Storage {
+                op: "starting a sign-in",
+                message: "the operating system gave no random bytes".into(),
+            });
         }
         let p = PendingLogin {
             nonce,
             verifier,
             next: next.to_owned(),
         };
-        let now = Instant::now();
-        let mut live = self.live.lock().ok()?;
-        live.retain(|_, (t, _)| now.duration_since(*t) < PENDING_LIFETIME);
-        if live.len() >= MAX_PENDING {
-            return None;
-        }
-        live.insert(digest(&state), (now, p.clone()));
-        Some((state, p))
+        let started = self.store.start_pending_login(
+            &digest(&state),
+            &p.nonce,
+            &p.verifier,
+            &p.next,
+            jiff::Timestamp::now(),
+            PENDING_LIFETIME,
+            MAX_PENDING,
+        )?;
+        Ok(started.then_some((state, p)))
     }
 
     /// Finishes one: returns it once, if it is live.
-    pub fn take(&self, state: &str) -> Option<PendingLogin> {
-        let mut live = self.live.lock().ok()?;
-        let (t, p) = live.remove(&digest(state))?;
-        (t.elapsed() < PENDING_LIFETIME).then_some(p)
+    pub fn take(&self, state: &str) -> Result<Option<PendingLogin>, AccessError> {
+        Ok(self
+            .store
+            .take_pending_login(&digest(state), jiff::Timestamp::now(), PENDING_LIFETIME)?
+            .map(|(nonce, verifier, next)| PendingLogin {
+                nonce,
+                verifier,
+                next,
+            }))
     }
 }
 

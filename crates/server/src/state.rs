@@ -62,6 +62,7 @@ impl AppState {
             None => None,
         };
         let sessions = crate::session::Sessions::new(access.clone());
+        let pending_logins = crate::session::PendingLogins::new(access.clone());
         Ok(AppState(Arc::new(Inner {
             store,
             access,
@@ -74,7 +75,7 @@ impl AppState {
             webhook_rejections: crate::session::RecordBudget::new(
                 crate::hooks::MAX_REJECTIONS_RECORDED_PER_MINUTE,
             ),
-            pending_logins: crate::session::PendingLogins::default(),
+            pending_logins,
             login_verifier,
             certifier: std::sync::RwLock::new(None),
             draining: AtomicBool::new(false),

@@ -11,3 +11,13 @@ CREATE TABLE sessions (
 
 CREATE INDEX sessions_user ON sessions ("user");
 CREATE INDEX sessions_created ON sessions (created_ms);
+
+-- Sign-ins through the identity provider started and not yet finished (ten minutes, used
+-- once), so the provider may send the browser back to any instance.
+CREATE TABLE pending_logins (
+    hash       BYTEA PRIMARY KEY,
+    nonce      TEXT NOT NULL,
+    verifier   TEXT NOT NULL,
+    next       TEXT NOT NULL,
+    created_ms BIGINT NOT NULL
+);

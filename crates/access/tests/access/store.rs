@@ -772,6 +772,51 @@ fn web_sessions(store: AccessStore) {
     assert_eq!(store.end_sessions_of("alice").unwrap(), 1);
 }
 
+/// Sign-ins through the identity provider: finished once, within their lifetime, and no more
+/// under way than the cap.
+fn pending_logins(store: AccessStore) {
+    use std::time::Duration;
+    let ten = Duration::from_secs(600);
+    let at = |secs: i64| Timestamp::from_second(t0().as_second() + secs).unwrap();
+    let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+    assert!(
+        store
+            .start_pending_login(&a, "n1", "v1", "/ui/", at(0), ten, 2)
+            .unwrap()
+    );
+    assert!(
+        store
+            .start_pending_login(&b, "n2", "v2", "/ui/x", at(0), ten, 2)
+            .unwrap()
+    );
+    // The cap: a third is refused while two are under way.
+    assert!(
+        !store
+            .start_pending_login(&c, "n3", "v3", "/ui/", at(1), ten, 2)
+            .unwrap()
+    );
+    assert_eq!(
+        store.take_pending_login(&a, at(599), ten).unwrap(),
+        Some(("n1".into(), "v1".into(), "/ui/".into()))
+    );
+    // Once only.
+    assert_eq!(store.take_pending_login(&a, at(599), ten).unwrap(), None);
+    // Too late: refused, and gone.
+    assert_eq!(store.take_pending_login(&b, at(600), ten).unwrap(), None);
+    assert_eq!(store.take_pending_login(&b, at(1), ten).unwrap(), None);
+    // Expired ones do not count against the cap.
+    assert!(
+        store
+            .start_pending_login(&a, "n1", "v1", "/ui/", at(0), ten, 1)
+            .unwrap()
+    );
+    assert!(
+        store
+            .start_pending_login(&c, "n3", "v3", "/ui/", at(601), ten, 1)
+            .unwrap()
+    );
+}
+
 /// The backend-neutral store tests, once per backend.
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
@@ -801,6 +846,7 @@ per_backend!(
     person_token_is_limited_by_its_owner_current_grants,
     roles_round_trip_through_the_store,
     web_sessions,
+    pending_logins,
 );
 
 /// Two handles on one PostgreSQL database see each other's changes at once: a token created or

@@ -39,7 +39,14 @@ pub async fn start(
     };
     let q: StartQuery = query(raw)?;
     let next = safe_next(q.next.as_deref());
-    let Some((st, pending)) = state.pending_logins.start(next) else {
+    let (st, next_owned) = (state.clone(), next.to_owned());
+    let started = trailmark_server::error::blocking(move || {
+        st.pending_logins
+            .start(&next_owned)
+            .map_err(trailmark_server::ApiError::from)
+    })
+    .await?;
+    let Some((st, pending)) = started else {
         return Err(UiError::Unavailable(
             "too many sign-ins under way; try again in a few minutes".into(),
         ));
@@ -122,7 +129,14 @@ pub async fn callback(
             "This sign-in was not started in this browser. Please start again.",
         );
     }
-    let Some(pending) = state.pending_logins.take(&st) else {
+    let (app, state_value) = (state.clone(), st.clone());
+    let taken = trailmark_server::error::blocking(move || {
+        app.pending_logins
+            .take(&state_value)
+            .map_err(trailmark_server::ApiError::from)
+    })
+    .await?;
+    let Some(pending) = taken else {
         return refused(
             &state,
             StatusCode::FORBIDDEN,
