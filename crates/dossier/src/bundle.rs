@@ -360,17 +360,27 @@ impl Dossier {
         let origin = lines.next().unwrap_or_default().to_owned();
         let checkpoint_size = lines.next().and_then(|s| s.parse().ok()).unwrap_or(0);
         let checkpoint_root = lines.next().unwrap_or_default().to_owned();
-        let certification_record = self
-            .records
-            .iter()
-            .rev()
-            .filter_map(|r| {
+        let records = || {
+            self.records.iter().rev().filter_map(|r| {
                 B64.decode(&r.leaf)
                     .ok()
                     .and_then(|l| trailmark_model::decode_leaf(&l).ok())
             })
+        };
+        let certification_record = records()
             .find(|r| r.kind.as_str() == kinds::RELEASE_CERTIFIED)
             .map(|r| r.index.0);
+        let identity_map = self.people_record.and_then(|i| {
+            records()
+                .find(|r| r.index.0 == i && r.kind.as_str() == kinds::IDENTITY_MAP)
+                .map(|r| {
+                    format!(
+                        "record {i}, set by {} at {}",
+                        r.actor.as_deref().unwrap_or("(no actor)"),
+                        r.recorded_at
+                    )
+                })
+        });
         crate::view::ExportMeta {
             origin,
             checkpoint_size,
@@ -378,6 +388,7 @@ impl Dossier {
             records: self.records.len() as u64,
             generated_at: self.as_of.clone(),
             certification_record,
+            identity_map,
         }
     }
 }

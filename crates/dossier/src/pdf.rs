@@ -278,6 +278,7 @@ mod tests {
             records: 12,
             generated_at: "2026-03-05T16:30:00.123456Z".into(),
             certification_record: None,
+            identity_map: None,
         };
         (view, meta)
     }

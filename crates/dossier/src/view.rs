@@ -176,4 +176,7 @@ pub struct ExportMeta {
     pub generated_at: String,
     /// The certification (DSSE-enveloped SLSA VSA), when the release has one: its record.
     pub certification_record: Option<u64>,
+    /// The recorded version of the identity map people were resolved with, as
+    /// "record N, set by WHO at TIME"; `None` when the dossier names none.
+    pub identity_map: Option<String>,
 }

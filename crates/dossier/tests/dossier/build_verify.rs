@@ -479,6 +479,15 @@ fn tampering_is_rejected_with_the_right_reason() {
     // The identity map: carried as the recorded version, which an edit no longer is.
     let map_record = d.people_record.expect("the recorded identity map is named");
     assert!(d.records.iter().any(|r| r.index == map_record));
+    // The HTML's verification facts say which version, and who set it.
+    let named = d
+        .meta()
+        .identity_map
+        .expect("the map's version in the meta");
+    assert!(
+        named.starts_with(&format!("record {map_record}, set by person:admin at ")),
+        "{named}"
+    );
     let mut t = d.clone();
     t.people["people"][0]["identities"] = json!(["github:hubot"]);
     let f = fails(&t);

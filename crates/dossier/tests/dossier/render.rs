@@ -292,6 +292,7 @@ fn meta() -> ExportMeta {
         records: 41,
         generated_at: "2026-03-05T16:31:02Z".into(),
         certification_record: Some(55),
+        identity_map: Some("record 3, set by person:admin at 2026-03-01T09:00:00Z".into()),
     }
 }
 
@@ -505,11 +506,22 @@ fn html_says_how_to_verify() {
         "<code>q2YxV0m9lC7gT4JXh8vCkQm7S1Ww3eD2uY5rT8pL0aI=</code>",
         "<dt>Records in the dossier</dt><dd>41</dd>",
         "<dt>Certification record</dt><dd>55</dd>",
+        "<dt>Identity map</dt><dd>record 3, set by person:admin at 2026-03-01T09:00:00Z</dd>",
         "<dt>Generated</dt><dd>2026-03-05T16:31:02Z</dd>",
         "<code>trailmark verify-dossier FILE --vkey KEY</code>",
     ] {
         assert!(verify.contains(fact), "missing {fact}");
     }
+    let unmapped = html::render(
+        &view(),
+        &ExportMeta {
+            identity_map: None,
+            ..meta()
+        },
+    );
+    assert!(unmapped.contains(
+        "<dt>Identity map</dt><dd><span class=\"none\">no recorded identity map: accounts are compared as they are</span></dd>"
+    ));
 }
 
 #[test]
