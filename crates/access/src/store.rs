@@ -185,6 +185,42 @@ impl AccessStore {
         Ok(store)
     }
 
+    /// Writes a consistent copy of the access database at `src` (SQLite) to `dest`, a new file
+    /// readable by its owner only (it holds password and token hashes), as of one read
+    /// transaction (`VACUUM INTO`), and fsyncs it.
+    pub fn snapshot_file(src: &Path, dest: &Path) -> Result<(), AccessError> {
+        let fail = |op: &'static str| {
+            move |e: rusqlite::Error| AccessError::Storage {
+                op,
+                message: e.to_string(),
+            }
+        };
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(dest).map_err(|e| AccessError::Storage {
+            op: "creating the snapshot file",
+            message: format!("{}: {e}", dest.display()),
+        })?;
+        let dest_text = dest.to_str().ok_or_else(|| AccessError::Storage {
+            op: "writing a snapshot",
+            message: format!("{} is not a UTF-8 path", dest.display()),
+        })?;
+        let conn = Connection::open_with_flags(src, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(fail("opening the access database"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(fail("setting the busy timeout"))?;
+        conn.execute("VACUUM INTO ?1", [dest_text])
+            .map_err(fail("writing a snapshot"))?;
+        std::fs::File::open(dest)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| AccessError::Storage {
+                op: "syncing the snapshot",
+                message: format!("{}: {e}", dest.display()),
+            })
+    }
+
     /// Whether this store is in PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.db.is_postgres()

@@ -193,6 +193,18 @@ pub enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Copy the embedded store into a new directory, safely while it is in use (a running
+    /// server, other commands): a consistent snapshot of the log and of the access database,
+    /// verified before the command succeeds. The result is a data directory: `trailmark
+    /// --data-dir DIR verify` checks it, and it is restored by putting it in place. The signing
+    /// key (a secret) is copied only with --with-signing-key.
+    Backup {
+        /// A directory that does not exist yet, or is empty.
+        dir: PathBuf,
+        /// Also copy signing.key (owner-only permissions), so the copy can take appends.
+        #[arg(long)]
+        with_signing_key: bool,
+    },
     /// API tokens: create (shown once), list, revoke.
     #[command(subcommand)]
     Token(TokenCommand),

@@ -29,6 +29,10 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
             listen,
         ),
         Command::Migrate { from, to } => migrate(&dir, from, &to, &mut out),
+        Command::Backup {
+            dir: dest,
+            with_signing_key,
+        } => backup(&dir, &dest, with_signing_key, &mut out),
         Command::Token(cmd) => crate::service::token(&dir, cmd, &mut out),
         Command::User(cmd) => crate::service::user(&dir, cmd, &mut out),
         Command::Org(cmd) => crate::service::org(&dir, cmd, &mut out),
@@ -589,6 +593,129 @@ fn verify(
         "the log was altered; first bad index {first} ({} problem(s) found)",
         report.failures.len()
     )))
+}
+
+/// `trailmark backup DIR`: see its help. What it created is removed again when any step fails,
+/// so a directory it leaves behind is always a whole, verified copy.
+fn backup(
+    dir: &DataDir,
+    dest: &std::path::Path,
+    with_signing_key: bool,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    if dir.is_postgres() {
+        return Err(input(
+            "backup copies the embedded store; back up a PostgreSQL log with the database's own tools (pg_dump or base backups)",
+        ));
+    }
+    // Checks the source is a store before anything is created.
+    let source = dir.open_read_only()?;
+    let verifier = source.verifier().clone();
+    drop(source);
+    let created = match std::fs::read_dir(dest) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(input(format!(
+                    "{} is not empty; back up into a new directory",
+                    dest.display()
+                )));
+            }
+            false
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder
+                .create(dest)
+                .map_err(io(format!("creating {}", dest.display())))?;
+            true
+        }
+        Err(e) => return Err(input(format!("{}: {e}", dest.display()))),
+    };
+    let target = DataDir::new(dest.to_owned());
+    let result = (|| {
+        trailmark_store::SqliteStore::open_read_only(&dir.db())?.snapshot_to(&target.db())?;
+        let mut files = vec!["trailmark.db"];
+        if dir.access_db().exists() {
+            trailmark_access::AccessStore::snapshot_file(&dir.access_db(), &target.access_db())
+                .map_err(|e| CliError::Environment(e.to_string()))?;
+            files.push("access.db");
+        }
+        if dir.verifier_key().exists() {
+            std::fs::copy(dir.verifier_key(), target.verifier_key())
+                .map_err(io(format!("copying {}", dir.verifier_key().display())))?;
+            files.push("verifier.key");
+        }
+        if with_signing_key {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let key = std::fs::read(dir.signing_key_file())
+                .map_err(io(format!("reading {}", dir.signing_key_file().display())))?;
+            let mut f = options.open(target.signing_key_file()).map_err(io(format!(
+                "creating {}",
+                target.signing_key_file().display()
+            )))?;
+            f.write_all(&key)
+                .and_then(|()| f.sync_all())
+                .map_err(io(format!(
+                    "writing {}",
+                    target.signing_key_file().display()
+                )))?;
+            files.push("signing.key");
+        }
+        // The copy must stand on its own: every leaf, tree hash and checkpoint re-checked.
+        let copy = trailmark_store::SqliteStore::open_read_only(&target.db())?;
+        let total = copy.size()?;
+        let bar = progress(total, "verifying the copy");
+        let report =
+            trailmark_store::verify_log(&copy, std::slice::from_ref(&verifier), &mut |done, _| {
+                bar.set_position(done)
+            })?;
+        bar.finish_and_clear();
+        if !report.is_ok() {
+            return Err(CliError::Verification(format!(
+                "the copy does not verify: {}",
+                report
+                    .failures
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )));
+        }
+        Ok((report, files))
+    })();
+    let (report, files) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            if created {
+                let _ = std::fs::remove_dir_all(dest);
+            } else if let Ok(entries) = std::fs::read_dir(dest) {
+                for entry in entries.flatten() {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+            return Err(e);
+        }
+    };
+    if !with_signing_key {
+        eprintln!(
+            "backed up to {}; the signing key was not copied (it is a secret: keep it apart, or use --with-signing-key)",
+            dest.display()
+        );
+    }
+    let (size, root) = report
+        .latest
+        .as_ref()
+        .map_or((0, String::new()), |c| (c.size, c.root.to_base64()));
+    crate::governance::print(
+        out,
+        &serde_json::json!({"dir": dest.display().to_string(), "size": size, "root": root, "files": files}),
+    )
 }
 
 fn migrate(

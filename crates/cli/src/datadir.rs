@@ -60,6 +60,16 @@ impl DataDir {
         }
     }
 
+    /// Whether the log is in PostgreSQL rather than the embedded store.
+    pub fn is_postgres(&self) -> bool {
+        self.database.is_some()
+    }
+
+    /// The signing key's file (a secret: copied only on request).
+    pub fn signing_key_file(&self) -> PathBuf {
+        self.signing_key()
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -373,7 +373,7 @@ fn err(e: PolicyError) -> CliError {
     }
 }
 
-fn print(out: &mut dyn Write, v: &impl serde::Serialize) -> Result<(), CliError> {
+pub fn print(out: &mut dyn Write, v: &impl serde::Serialize) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(v).map_err(|e| CliError::Environment(e.to_string()))?;
     writeln!(out, "{text}").map_err(|e| {
         if e.kind() == std::io::ErrorKind::BrokenPipe {

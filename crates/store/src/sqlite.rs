@@ -313,6 +313,28 @@ impl SqliteStore {
         Self::open_with(path, Some(signer), DEFAULT_MAX_BATCH)
     }
 
+    /// Writes a consistent copy of the log to `dest`, a file that must not exist yet: the
+    /// database as of one read transaction (SQLite's `VACUUM INTO`), so appends may go on
+    /// meanwhile, from this process or another. The copy is fsync'd, with its directory, before
+    /// this returns. It holds the log, its checkpoints and its indexes, never the signing key.
+    pub fn snapshot_to(&self, dest: &Path) -> Result<(), StoreError> {
+        if dest.exists() {
+            return Err(StoreError::InvalidRequest(format!(
+                "{} already exists; a snapshot is written to a new file",
+                dest.display()
+            )));
+        }
+        let dest_text = dest.to_str().ok_or_else(|| {
+            StoreError::InvalidRequest(format!("{} is not a UTF-8 path", dest.display()))
+        })?;
+        // A connection of its own: VACUUM INTO cannot run inside the read transaction every
+        // pooled read is.
+        let conn = open_ro(&self.path)?;
+        conn.execute("VACUUM INTO ?1", [dest_text])
+            .map_err(err("writing a snapshot"))?;
+        sync_file_and_dir(dest)
+    }
+
     /// Opens an existing log for reading only (no signing key needed).
     pub fn open_read_only(path: &Path) -> Result<SqliteStore, StoreError> {
         Self::open_with(path, None, DEFAULT_MAX_BATCH)
@@ -991,4 +1013,23 @@ impl WriterState {
         *last_recorded = now;
         Ok(results)
     }
+}
+
+/// fsyncs a new file and the directory that names it, so both survive a power cut.
+fn sync_file_and_dir(path: &Path) -> Result<(), StoreError> {
+    let io = |op: &'static str| {
+        move |e: std::io::Error| StoreError::Backend {
+            op,
+            message: format!("{}: {e}", path.display()),
+        }
+    };
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io("syncing the snapshot"))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io("syncing the snapshot's directory"))?;
+    }
+    Ok(())
 }

@@ -590,6 +590,117 @@ fn a_command_appending_beside_a_running_server_leaves_both_appending() {
     assert_eq!(String::from_utf8_lossy(&log.stdout).lines().count(), 2);
 }
 
+/// `trailmark backup` while the server takes deliveries: the copy is a consistent, verified
+/// data directory holding every delivery acknowledged before the backup began, without the
+/// signing key unless asked; a non-empty target is refused with nothing written.
+#[test]
+fn backup_copies_a_live_store_consistently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = config(tmp.path());
+    let payloads = Arc::new(payloads());
+    let mut server = Server::start(&data, &config, "warn");
+    let before = deliver(server.addr, &payloads[0], "before-backup").unwrap();
+    assert_eq!(before.status, 201, "{before:?}");
+    // Deliveries go on during the backup.
+    let addr = server.addr;
+    let feeder = {
+        let payloads = Arc::clone(&payloads);
+        std::thread::spawn(move || {
+            for i in 0..30 {
+                let p = &payloads[i % payloads.len()];
+                let r = deliver(addr, p, &format!("during-{i}")).unwrap();
+                assert!(r.status == 201 || r.status == 200, "{r:?}");
+            }
+        })
+    };
+    let copy = tmp.path().join("copy");
+    let out = cli_with(&data, &["backup", copy.to_str().unwrap()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    feeder.join().unwrap();
+    server.kill();
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(summary["size"].as_u64().unwrap() > 0);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the signing key was not copied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!copy.join("signing.key").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(copy.join("access.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "access.db copy readable by others: {mode:o}"
+        );
+    }
+    // The copy verifies on its own, at the size and root the backup reported, and holds the
+    // delivery acknowledged before it began.
+    let verified = cli_with(&copy, &["verify"], &[]);
+    let text = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert!(
+        text.contains(&format!(
+            "latest checkpoint size {} root {}",
+            summary["size"],
+            summary["root"].as_str().unwrap()
+        )),
+        "{text} vs {summary}"
+    );
+    assert!(logged_deliveries(&copy, &[]).contains_key("before-backup"));
+    // Without the signing key the copy is read-only: an append is refused, naming the key.
+    let note = tmp.path().join("note.json");
+    std::fs::write(
+        &note,
+        r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"OPS-1"}],"payload":{}}"#,
+    )
+    .unwrap();
+    let refused = cli_with(&copy, &["record", note.to_str().unwrap()], &[]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("signing"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // A target that is not empty is refused, and left as it was.
+    let again = cli_with(&data, &["backup", copy.to_str().unwrap()], &[]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
+    let with_key = tmp.path().join("with-key");
+    let out = cli_with(
+        &data,
+        &["backup", with_key.to_str().unwrap(), "--with-signing-key"],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // With the key, the copy takes appends, continuing the same log.
+    let appended = cli_with(&with_key, &["record", note.to_str().unwrap()], &[]);
+    assert!(
+        appended.status.success(),
+        "{}",
+        String::from_utf8_lossy(&appended.stderr)
+    );
+    verify_ok(&with_key, "after appending to the copy");
+}
+
 /// A web sign-in outlives the server process that made it: sessions are kept in the access
 /// store, so a restarted server (or another instance) still knows the cookie.
 #[test]
