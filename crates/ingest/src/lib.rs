@@ -204,7 +204,8 @@ pub fn ingest(
                 .collect(),
         });
     }
-    let digest = Digest::of(bytes);
+    let raw = Blob::new(bytes.to_vec());
+    let digest = raw.digest();
     let scope = ctx.delivery.clone().unwrap_or_else(|| digest.to_string());
     let records = parsed
         .records
@@ -217,10 +218,7 @@ pub fn ingest(
         .collect();
     Ok(Ingested {
         format,
-        raw: Blob {
-            digest,
-            bytes: bytes.to_vec(),
-        },
+        raw,
         records,
         skipped: parsed.skipped,
     })

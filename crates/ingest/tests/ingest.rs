@@ -134,7 +134,7 @@ fn check(rel: &str, bytes: &[u8], exp: &Value) -> Result<(), String> {
     }
     // Every record links to the raw input's digest, which is the raw bytes' SHA-256.
     let digest = trailmark_model::Digest::of(bytes).to_string();
-    if ing.raw.digest.to_string() != digest
+    if ing.raw.digest().to_string() != digest
         || ing
             .records
             .iter()

@@ -113,11 +113,35 @@ pub struct NewRecord {
     pub idempotency_key: Option<String>,
 }
 
-/// A payload moved out of the leaf, to be stored content-addressed.
+/// Bytes stored content-addressed (a payload moved out of its leaf, a raw input). The digest is
+/// computed by [`Blob::new`] and the fields are private, so a `Blob`'s digest is always its
+/// bytes' SHA-256: stores need not hash it again to trust the address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Blob {
-    pub digest: Digest,
-    pub bytes: Vec<u8>,
+    digest: Digest,
+    bytes: Vec<u8>,
+}
+
+impl Blob {
+    pub fn new(bytes: Vec<u8>) -> Blob {
+        Blob {
+            digest: Digest::of(&bytes),
+            bytes,
+        }
+    }
+
+    /// The SHA-256 of [`Blob::bytes`]: the blob's address.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
 }
 
 /// A record with its place in the log fixed, and its exact leaf bytes.
@@ -159,14 +183,14 @@ impl NewRecord {
     ) -> (Record, Option<Blob>) {
         let (payload, blob) = match large_bytes {
             Some(bytes) => {
-                let digest = Digest::of(bytes);
+                let blob = Blob::new(bytes.clone());
                 let size = bytes.len() as u64;
                 (
-                    Payload::Blob { digest, size },
-                    Some(Blob {
-                        digest,
-                        bytes: bytes.clone(),
-                    }),
+                    Payload::Blob {
+                        digest: blob.digest(),
+                        size,
+                    },
+                    Some(blob),
                 )
             }
             None => (Payload::Inline(self.payload), None),

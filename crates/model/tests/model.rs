@@ -97,15 +97,15 @@ fn large_payload_moves_to_a_blob() {
     let payload = r.payload.clone();
     let (rec, blob) = r.sequence(LogIndex(1), ts("2026-01-01T00:00:00Z"));
     let blob = blob.expect("a 20 KB payload is stored as a blob");
-    assert_eq!(blob.digest, Digest::of(&blob.bytes));
+    assert_eq!(blob.digest(), Digest::of(&blob.bytes()));
     assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&blob.bytes).unwrap(),
+        serde_json::from_slice::<serde_json::Value>(&blob.bytes()).unwrap(),
         payload
     );
     match rec.payload {
         Payload::Blob { digest, size } => {
-            assert_eq!(digest, blob.digest);
-            assert_eq!(size, blob.bytes.len() as u64);
+            assert_eq!(digest, blob.digest());
+            assert_eq!(size, blob.bytes().len() as u64);
         }
         Payload::Inline(_) => panic!("payload should be a blob"),
     }
@@ -114,7 +114,7 @@ fn large_payload_moves_to_a_blob() {
     assert!(
         String::from_utf8(leaf.clone())
             .unwrap()
-            .contains(&blob.digest.to_string())
+            .contains(&blob.digest().to_string())
     );
     assert_eq!(decode_leaf(&leaf).unwrap(), rec);
 }

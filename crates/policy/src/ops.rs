@@ -560,7 +560,8 @@ impl<'a> Governance<'a> {
         let input_json =
             serde_json::to_value(&snap.input).map_err(|e| PolicyError::Refused(e.to_string()))?;
         let bytes = canonical_bytes(&input_json);
-        let input_digest = Digest::of(&bytes);
+        let input = Blob::new(bytes);
+        let input_digest = input.digest();
         let d = Draft::new(kinds::GATE_DECIDED)
             .subject("release", &snap.release.id)
             .subject("environment", &snap.input.environment)
@@ -576,13 +577,7 @@ impl<'a> Governance<'a> {
                 "deployer": snap.input.deployer,
                 "evidence_digest": snap.input.approval.evidence_digest,
             }));
-        let record = self.append(
-            vec![build(d)?],
-            vec![Blob {
-                digest: input_digest,
-                bytes,
-            }],
-        )?;
+        let record = self.append(vec![build(d)?], vec![input])?;
         Ok(GateResult {
             record,
             release: snap.release.id.clone(),

@@ -774,7 +774,20 @@ impl PgStore {
                             continue;
                         }
                         match source.blob(&digest)? {
-                            Some(bytes) => blobs.push(Blob { digest, bytes }),
+                            // Addressed anew from the bytes: a source blob stored under
+                            // the wrong address is refused, not copied.
+                            Some(bytes) => {
+                                let blob = Blob::new(bytes);
+                                if blob.digest() != digest {
+                                    return Err(StoreError::Corrupt {
+                                        index: l.idx,
+                                        reason: format!(
+                                            "blob {digest} does not hash to its address"
+                                        ),
+                                    });
+                                }
+                                blobs.push(blob);
+                            }
                             None if required => {
                                 return Err(StoreError::Corrupt {
                                     index: l.idx,
@@ -1453,9 +1466,10 @@ impl BatchRows {
     }
 
     fn blob(&mut self, seen: &mut HashSet<[u8; 32]>, blob: Blob) {
-        if seen.insert(blob.digest.0) {
-            self.blob_digest.push(blob.digest.0.to_vec());
-            self.blob_bytes.push(blob.bytes);
+        let digest = blob.digest();
+        if seen.insert(digest.0) {
+            self.blob_digest.push(digest.0.to_vec());
+            self.blob_bytes.push(blob.into_bytes());
         }
     }
 }

@@ -880,7 +880,7 @@ impl WriterState {
                 .map_err(err("recording an idempotency key"))?;
             for blob in blobs {
                 ins_blob
-                    .execute(params![blob.digest.0.as_slice(), blob.bytes])
+                    .execute(params![blob.digest().0.as_slice(), blob.bytes()])
                     .map_err(err("storing a raw input"))?;
             }
             let mut seen: HashMap<String, Appended> = HashMap::new();
@@ -914,7 +914,7 @@ impl WriterState {
                     let hash = leaf_hash(&leaf);
                     if let Some(blob) = blob {
                         ins_blob
-                            .execute(params![blob.digest.0.as_slice(), blob.bytes])
+                            .execute(params![blob.digest().0.as_slice(), blob.bytes()])
                             .map_err(err("storing a payload blob"))?;
                     }
                     ins_record

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use trailmark_log::{SignerKey, VerifierKey};
-use trailmark_model::{Blob, Digest, NewRecord};
+use trailmark_model::{Blob, NewRecord};
 
 use crate::{Appended, StoreError};
 
@@ -56,13 +56,7 @@ impl WriterHandle {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        // Content addressing is checked on the way in too: a blob must hash to its address.
-        if let Some(b) = blobs.iter().find(|b| Digest::of(&b.bytes) != b.digest) {
-            return Err(StoreError::InvalidRequest(format!(
-                "blob {} does not hash to its address",
-                b.digest
-            )));
-        }
+        // No hashing of blobs here: a `Blob` is its bytes and their digest by construction.
         let queue = self
             .queue
             .as_ref()
