@@ -97,9 +97,9 @@ fn large_payload_moves_to_a_blob() {
     let payload = r.payload.clone();
     let (rec, blob) = r.sequence(LogIndex(1), ts("2026-01-01T00:00:00Z"));
     let blob = blob.expect("a 20 KB payload is stored as a blob");
-    assert_eq!(blob.digest(), Digest::of(&blob.bytes()));
+    assert_eq!(blob.digest(), Digest::of(blob.bytes()));
     assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&blob.bytes()).unwrap(),
+        serde_json::from_slice::<serde_json::Value>(blob.bytes()).unwrap(),
         payload
     );
     match rec.payload {
