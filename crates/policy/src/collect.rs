@@ -36,7 +36,27 @@ pub trait Source {
         idx.dedup();
         Ok(idx)
     }
+
+    /// Every record `q` matches after `q.after`, in log order, read a page of [`PAGE`] at a
+    /// time (`q.limit` is not a limit here).
+    fn query_all(&self, q: &Query) -> Result<Vec<Arc<StoredRecord>>, StoreError> {
+        let mut q = q.clone();
+        q.limit = PAGE;
+        let mut out = Vec::new();
+        loop {
+            let page = self.query(&q)?;
+            let full = page.len() >= PAGE as usize;
+            q.after = page.last().map(|r| r.record.index);
+            out.extend(page);
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
 }
+
+/// Records per query when reading everything a query matches.
+const PAGE: u32 = 1000;
 
 impl Source for dyn Store + '_ {
     fn query(&self, q: &Query) -> Result<Vec<Arc<StoredRecord>>, StoreError> {
@@ -109,26 +129,15 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
             ),
             None => None,
         };
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.store.query(&Query {
-                kind: kind.clone(),
-                subject: Some(s.clone()),
-                after,
-                limit: 1000,
-                ..Query::default()
-            })?;
-            let n = page.len();
-            after = page.last().map(|r| r.record.index);
-            for r in page {
-                let r = self.cache.entry(r.record.index.0).or_insert(r).clone();
-                out.push(r);
-            }
-            if n < 1000 {
-                return Ok(out);
-            }
-        }
+        let all = self.store.query_all(&Query {
+            kind,
+            subject: Some(s.clone()),
+            ..Query::default()
+        })?;
+        Ok(all
+            .into_iter()
+            .map(|r| self.cache.entry(r.record.index.0).or_insert(r).clone())
+            .collect())
     }
 
     /// Every record naming `subject`, as a subject or as a link target.

@@ -1380,22 +1380,10 @@ impl<S: crate::collect::Source + ?Sized> Reader<'_, S> {
     ) -> Result<Vec<std::sync::Arc<trailmark_store::StoredRecord>>, PolicyError> {
         let kind =
             trailmark_model::Kind::parse(kind).map_err(|e| PolicyError::Refused(e.to_string()))?;
-        let mut out = Vec::new();
-        let mut after = None;
-        loop {
-            let page = self.store.query(&trailmark_store::Query {
-                kind: Some(kind.clone()),
-                after,
-                limit: 1000,
-                ..Default::default()
-            })?;
-            let n = page.len();
-            after = page.last().map(|r| r.record.index);
-            out.extend(page);
-            if n < 1000 {
-                return Ok(out);
-            }
-        }
+        Ok(self.store.query_all(&trailmark_store::Query {
+            kind: Some(kind),
+            ..Default::default()
+        })?)
     }
 
     fn projects_with_exceptions(&mut self) -> Result<Vec<String>, PolicyError> {

@@ -13,7 +13,7 @@ use trailmark_model::{Digest, Kind, LogIndex, Timestamp, canonical_bytes};
 use trailmark_store::{Query, Store};
 
 use crate::PolicyError;
-use crate::collect::subject;
+use crate::collect::{Source as _, subject};
 use crate::kinds;
 
 /// The subject every version of the map is recorded under (`identity_map:people`).
@@ -50,25 +50,15 @@ pub fn history(store: &dyn Store) -> Result<Vec<MapVersion>, PolicyError> {
     let kind = Kind::parse(kinds::IDENTITY_MAP)
         .map_err(|e| PolicyError::Refused(format!("kind {}: {e}", kinds::IDENTITY_MAP)))?;
     let s = subject(SUBJECT_TYPE, SUBJECT_ID)?;
-    let mut out = Vec::new();
-    let mut after: Option<LogIndex> = None;
-    loop {
-        let page = store.query(&Query {
-            kind: Some(kind.clone()),
-            subject: Some(s.clone()),
-            after,
-            limit: 1000,
+    store
+        .query_all(&Query {
+            kind: Some(kind),
+            subject: Some(s),
             ..Query::default()
-        })?;
-        let n = page.len();
-        after = page.last().map(|r| r.record.index);
-        for r in page {
-            out.push(version_of(store, &r)?);
-        }
-        if n < 1000 {
-            return Ok(out);
-        }
-    }
+        })?
+        .iter()
+        .map(|r| version_of(store, r))
+        .collect()
 }
 
 /// The record index of the latest version, without reading the versions: a subject lookup
