@@ -852,25 +852,20 @@ fn the_identity_map_is_recorded_in_the_log_and_versions_are_shown() {
         "map.json",
         r#"{"people": [{"id": "alice", "identities": ["github:alice-dev"]}, {"id": "bob", "identities": ["github:bobby", "email:bob@example.com"]}]}"#,
     );
-    let set: serde_json::Value = serde_json::from_str(&env.ok(&[
-        "people",
-        "set",
-        map.to_str().unwrap(),
-        "--as",
-        "person:admin",
-    ]))
-    .unwrap();
+    let set_map = || -> serde_json::Value {
+        let args = [
+            "people",
+            "set",
+            map.to_str().unwrap(),
+            "--as",
+            "person:admin",
+        ];
+        serde_json::from_str(&env.ok(&args)).unwrap()
+    };
+    let set = set_map();
     assert_eq!(set["recorded"], true);
     assert_eq!(set["record"], size as u64);
-    let again: serde_json::Value = serde_json::from_str(&env.ok(&[
-        "people",
-        "set",
-        map.to_str().unwrap(),
-        "--as",
-        "person:admin",
-    ]))
-    .unwrap();
-    assert_eq!(again["recorded"], false);
+    assert_eq!(set_map()["recorded"], false);
     assert_eq!(env.size(), size + 1);
     let v = show(&env);
     let versions = v["versions"].as_array().unwrap();
