@@ -177,9 +177,7 @@ pub fn build(
     indices.insert(policy.record);
     // The recorded version of the identity map the view resolved people with, so an auditor
     // sees who set the map that decided who counts as whom.
-    let people_record = trailmark_policy::people::current(store)?
-        .filter(|v| v.digest == trailmark_policy::people::digest(people))
-        .map(|v| v.record);
+    let people_record = trailmark_policy::people::in_force(store, people)?;
     indices.extend(people_record);
     // Every gate decision's input document and policy version, so each can be recomputed.
     let mut r: Reader<'_> = Reader::new(store, people);

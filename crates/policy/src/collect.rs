@@ -814,7 +814,9 @@ impl<S: Source + ?Sized> Reader<'_, S> {
         let rs = subject("release", release_id)?;
         let decisions = self.decisions(&rs)?;
         let exceptions = self.exceptions(&release.project, retro_within_us)?;
+        let identity_map = crate::people::in_force(self.store, self.people)?;
         let input = GateInput {
+            identity_map,
             schema: SCHEMA.to_owned(),
             release: ReleaseInfo {
                 id: release.id.clone(),

@@ -34,6 +34,10 @@ pub struct GateInput {
     pub branch_protection: Vec<ProtectionEvent>,
     /// Repositories of the included commits (branch protection is checked per repository).
     pub repos: Vec<String>,
+    /// The log index of the identity map version people were resolved with (an
+    /// `identity.map` record), when the map in use is the recorded one in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_map: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use trailmark_model::{Digest, Kind, LogIndex, Timestamp, canonical_bytes};
 use trailmark_store::{Query, Store};
 
 use crate::PolicyError;
-use crate::collect::{Source as _, subject};
+use crate::collect::{Source, subject};
 use crate::kinds;
 
 /// The subject every version of the map is recorded under (`identity_map:people`).
@@ -63,7 +63,7 @@ pub fn history(store: &dyn Store) -> Result<Vec<MapVersion>, PolicyError> {
 
 /// The record index of the latest version, without reading the versions: a subject lookup
 /// and a record read. For callers that keep the map and re-read it only when this moves.
-pub fn latest_record(store: &dyn Store) -> Result<Option<u64>, PolicyError> {
+pub fn latest_record<S: Source + ?Sized>(store: &S) -> Result<Option<u64>, PolicyError> {
     let s = subject(SUBJECT_TYPE, SUBJECT_ID)?;
     let mut mentions: Vec<u64> = store
         .mentions(&s)?
@@ -85,7 +85,7 @@ pub fn latest_record(store: &dyn Store) -> Result<Option<u64>, PolicyError> {
 }
 
 /// The version recorded at `index`.
-pub fn version_at(store: &dyn Store, index: u64) -> Result<MapVersion, PolicyError> {
+pub fn version_at<S: Source + ?Sized>(store: &S, index: u64) -> Result<MapVersion, PolicyError> {
     let r = store
         .record(LogIndex(index))?
         .ok_or_else(|| PolicyError::NotFound(format!("record {index}")))?;
@@ -97,13 +97,25 @@ pub fn version_at(store: &dyn Store, index: u64) -> Result<MapVersion, PolicyErr
     version_of(store, &r)
 }
 
+/// The recorded version `map` is, when it is the version in force (the latest): what a gate
+/// input and a dossier name as the map people were resolved with.
+pub fn in_force<S: Source + ?Sized>(
+    store: &S,
+    map: &IdentityMap,
+) -> Result<Option<u64>, PolicyError> {
+    match latest_record(store)? {
+        Some(i) if version_at(store, i)?.digest == digest(map) => Ok(Some(i)),
+        _ => Ok(None),
+    }
+}
+
 /// The map in force: the latest recorded version, if any.
 pub fn current(store: &dyn Store) -> Result<Option<MapVersion>, PolicyError> {
     Ok(history(store)?.pop())
 }
 
-fn version_of(
-    store: &dyn Store,
+fn version_of<S: Source + ?Sized>(
+    store: &S,
     r: &trailmark_store::StoredRecord,
 ) -> Result<MapVersion, PolicyError> {
     let index = r.record.index.0;

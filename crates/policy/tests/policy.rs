@@ -250,6 +250,23 @@ fn a_compliant_release_is_allowed_and_the_decision_is_recorded_with_its_input() 
     let replay = g.replay(r.record).unwrap();
     assert!(replay.reproduced);
     assert!(replay.differences.is_empty());
+    // No identity map version is recorded: the input names none. Once the map in use is the
+    // recorded version in force, the next decision's input names that version.
+    assert!(input.get("identity_map").is_none());
+    let version =
+        match trailmark_policy::people::record(&w.store, &w.people, "person:admin").unwrap() {
+            trailmark_policy::people::Recorded::Append(v) => v.record,
+            trailmark_policy::people::Recorded::Keep(_) => panic!("a first version is appended"),
+        };
+    let r = g.gate(&id, "production", Some("person:bob")).unwrap();
+    let blob = w
+        .store
+        .blob(&r.input_digest.parse().unwrap())
+        .unwrap()
+        .unwrap();
+    let input: Value = serde_json::from_slice(&blob).unwrap();
+    assert_eq!(input["identity_map"], serde_json::json!(version));
+    assert!(g.replay(r.record).unwrap().reproduced);
 }
 
 #[test]

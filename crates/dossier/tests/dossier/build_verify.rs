@@ -479,6 +479,11 @@ fn tampering_is_rejected_with_the_right_reason() {
     // The identity map: carried as the recorded version, which an edit no longer is.
     let map_record = d.people_record.expect("the recorded identity map is named");
     assert!(d.records.iter().any(|r| r.index == map_record));
+    // The gate decision's recorded input names the same version.
+    let g = &d.view.gate_decisions[0].input_digest;
+    let input: serde_json::Value =
+        serde_json::from_slice(&B64.decode(&d.blobs[g]).unwrap()).unwrap();
+    assert_eq!(input["identity_map"], json!(map_record));
     // The HTML's verification facts say which version, and who set it.
     let named = d
         .meta()
