@@ -215,12 +215,16 @@ pub fn verify_dossier(a: VerifyDossierArgs, out: &mut dyn Write) -> Result<(), C
     write_out(out, &text)?;
     if rep.ok() {
         eprintln!(
-            "verified: {} records proven into checkpoint {}, {} gate decisions recomputed, {} certifications, {} consistency proofs",
+            "verified: {} records proven into checkpoint {}, {} gate decisions recomputed, {} certifications, {} consistency proofs, {}",
             rep.records,
             rep.checkpoint_size,
             rep.gate_decisions_recomputed,
             rep.certifications,
-            rep.consistency_proofs
+            rep.consistency_proofs,
+            rep.identity_map_record.map_or_else(
+                || "no recorded identity map".to_owned(),
+                |i| format!("identity map version at record {i}")
+            )
         );
         Ok(())
     } else {

@@ -35,6 +35,9 @@ pub struct Report {
     pub consistency_proofs: usize,
     pub gate_decisions_recomputed: usize,
     pub certifications: usize,
+    /// The identity map version (record) people were resolved with, checked against the map
+    /// the dossier carries; `None` when the dossier names none.
+    pub identity_map_record: Option<u64>,
     /// Every check that failed, each naming what and why. Empty means verified.
     pub failures: Vec<String>,
 }
@@ -247,6 +250,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
     rep.consistency_proofs = file.consistency_proofs;
     rep.gate_decisions_recomputed = others.gate_decisions_recomputed;
     rep.certifications = others.certifications;
+    rep.identity_map_record = d.people_record;
 
     // The view, rebuilt from the records alone.
     match rebuilt {

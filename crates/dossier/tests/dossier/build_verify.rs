@@ -478,6 +478,7 @@ fn tampering_is_rejected_with_the_right_reason() {
 
     // The identity map: carried as the recorded version, which an edit no longer is.
     let map_record = d.people_record.expect("the recorded identity map is named");
+    assert_eq!(check(&d, &key).identity_map_record, Some(map_record));
     assert!(d.records.iter().any(|r| r.index == map_record));
     // The gate decision's recorded input names the same version.
     let g = &d.view.gate_decisions[0].input_digest;
