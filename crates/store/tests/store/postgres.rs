@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use tokio_postgres::NoTls;
 use trailmark_log::{Frontier, SignerKey, leaf_hash, verify_checkpoint};
-use trailmark_model::{LogIndex, NewRecord, parse_record};
+use trailmark_model::LogIndex;
 use trailmark_store::{PgStore, Store, StoreError, verify_log};
 
-use crate::common::{ORIGIN, notes, signer};
+use crate::common::{Ack, ORIGIN, notes, signer, tagged};
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -431,20 +431,6 @@ fn works_from_inside_another_tokio_runtime() {
     });
 }
 
-fn keyed(key: &str, n: usize) -> NewRecord {
-    parse_record(&format!(
-        r#"{{"kind":"custom.note","subjects":[{{"type":"ticket","id":"K-1"}}],"payload":{{"n":{n}}},"idempotency_key":"{key}"}}"#
-    ))
-    .unwrap()
-}
-
-fn tagged(instance: &str, thread: usize, i: usize) -> NewRecord {
-    crate::common::note(&format!("{instance}-{thread}-{i}"), i)
-}
-
-/// What an instance's caller was told: (index, leaf hash, duplicate, what was sent).
-type Ack = (u64, trailmark_log::Hash, bool, String);
-
 /// The stored log is gapless and every checkpoint's signed root equals the root recomputed from
 /// the stored leaves at its size; every acknowledged record is present, at its own index, with
 /// what was sent. A stored record nobody was told about can only come from a call that failed
@@ -539,55 +525,9 @@ fn two_instances_append_concurrently_into_one_gapless_log() {
     const THREADS: usize = 3;
     const ROUNDS: usize = 25;
     let db = TestDb::new();
-    let a = Arc::new(PgStore::create(&db.url, ORIGIN, signer()).unwrap());
-    let b = Arc::new(PgStore::open(&db.url, signer()).unwrap());
-    let acks: Arc<Mutex<Vec<Ack>>> = Arc::default();
-    let mut handles = Vec::new();
-    for (name, store) in [("A", &a), ("B", &b)] {
-        for t in 0..THREADS {
-            let store = Arc::clone(store);
-            let acks = Arc::clone(&acks);
-            handles.push(std::thread::spawn(move || {
-                for i in 0..ROUNDS {
-                    // 1-3 records per call, and every fifth call also carries a key that every
-                    // thread of both instances sends: exactly one of them may append it.
-                    let mut batch: Vec<NewRecord> = (0..1 + (i + t) % 3)
-                        .map(|j| tagged(name, t, i * 10 + j))
-                        .collect();
-                    let mut labels: Vec<String> = (0..batch.len())
-                        .map(|j| format!("{name}-{t}-{}", i * 10 + j))
-                        .collect();
-                    if i % 5 == 0 {
-                        batch.push(keyed(&format!("shared-{i}"), i));
-                        labels.push(format!("key:shared-{i}"));
-                    }
-                    let out = store.append(batch).unwrap();
-                    let mut acks = acks.lock().unwrap();
-                    for (a, label) in out.into_iter().zip(labels) {
-                        acks.push((a.index.0, a.leaf_hash, a.duplicate, label));
-                    }
-                }
-            }));
-        }
-    }
-    for h in handles {
-        h.join().unwrap();
-    }
-    let acks = acks.lock().unwrap().clone();
-    // Each shared key was appended exactly once, whichever instance got there first.
-    for i in (0..ROUNDS).step_by(5) {
-        let label = format!("key:shared-{i}");
-        let firsts = acks.iter().filter(|a| a.3 == label && !a.2).count();
-        assert_eq!(firsts, 1, "{label}");
-    }
-    // Both instances appended, and both see the same log.
-    assert!(acks.iter().any(|a| a.3.starts_with("A-") && !a.2));
-    assert!(acks.iter().any(|a| a.3.starts_with("B-") && !a.2));
-    assert_eq!(a.size().unwrap(), b.size().unwrap());
-    assert_eq!(
-        a.latest_checkpoint().unwrap(),
-        b.latest_checkpoint().unwrap()
-    );
+    let a: Arc<dyn Store> = Arc::new(PgStore::create(&db.url, ORIGIN, signer()).unwrap());
+    let b: Arc<dyn Store> = Arc::new(PgStore::open(&db.url, signer()).unwrap());
+    let acks = crate::common::append_from_two_writers(&a, &b, THREADS, ROUNDS);
     drop((a, b));
     check_log(&db.url, &acks, None);
 }
