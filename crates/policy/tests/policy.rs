@@ -240,12 +240,15 @@ fn a_compliant_release_is_allowed_and_the_decision_is_recorded_with_its_input() 
         .unwrap()
         .unwrap();
     assert_eq!(rec.record.kind.as_str(), "gate.decided");
-    let blob = w
-        .store
-        .blob(&r.input_digest.parse().unwrap())
-        .unwrap()
-        .unwrap();
-    let input: Value = serde_json::from_slice(&blob).unwrap();
+    let input_of = |r: &trailmark_policy::ops::GateResult| -> Value {
+        let blob = w
+            .store
+            .blob(&r.input_digest.parse().unwrap())
+            .unwrap()
+            .unwrap();
+        serde_json::from_slice(&blob).unwrap()
+    };
+    let input = input_of(&r);
     assert_eq!(input["approval"]["decisions"][0]["person"], "alice");
     let replay = g.replay(r.record).unwrap();
     assert!(replay.reproduced);
@@ -259,13 +262,7 @@ fn a_compliant_release_is_allowed_and_the_decision_is_recorded_with_its_input() 
             trailmark_policy::people::Recorded::Keep(_) => panic!("a first version is appended"),
         };
     let r = g.gate(&id, "production", Some("person:bob")).unwrap();
-    let blob = w
-        .store
-        .blob(&r.input_digest.parse().unwrap())
-        .unwrap()
-        .unwrap();
-    let input: Value = serde_json::from_slice(&blob).unwrap();
-    assert_eq!(input["identity_map"], serde_json::json!(version));
+    assert_eq!(input_of(&r)["identity_map"], serde_json::json!(version));
     assert!(g.replay(r.record).unwrap().reproduced);
 }
 
