@@ -153,26 +153,36 @@ fn version_of<S: Source + ?Sized>(
 /// Records `map` as the identity map in force, set by `actor`, unless it already is.
 pub fn record(store: &dyn Store, map: &IdentityMap, actor: &str) -> Result<Recorded, PolicyError> {
     let digest = digest(map);
-    if let Some(v) = current(store)?
-        && v.digest == digest
-    {
-        return Ok(Recorded::Keep(v));
-    }
+    let current = current(store)?;
+    let previous = match &current {
+        Some(v) if v.digest == digest => return Ok(Recorded::Keep(v.clone())),
+        Some(v) => v.record.to_string(),
+        None => "none".to_owned(),
+    };
+    // Keyed by the version it replaces and its content: two processes recording the same map
+    // over the same version at once (two commands importing a legacy people.json) append it
+    // once, while a later return to an earlier map (A, B, A) is a version of its own.
     let rec = Draft::new(kinds::IDENTITY_MAP)
         .subject(SUBJECT_TYPE, SUBJECT_ID)
         .actor(Some(actor))
         .payload(json!({"map": map.to_json(), "digest": digest.to_string()}))
+        .idempotency_key(format!("identity.map:after:{previous}:{digest}"))
         .build()
         .map_err(PolicyError::Refused)?;
     let appended = store.append(vec![rec])?;
-    let index = appended
+    let a = appended
         .first()
-        .map(|a| a.index.0)
         .ok_or_else(|| PolicyError::Refused("nothing was appended".into()))?;
+    let index = a.index.0;
     let stored = store
         .record(LogIndex(index))?
         .ok_or_else(|| PolicyError::NotFound(format!("record {index}")))?;
-    Ok(Recorded::Append(version_of(store, &stored)?))
+    let version = version_of(store, &stored)?;
+    Ok(if a.duplicate {
+        Recorded::Keep(version)
+    } else {
+        Recorded::Append(version)
+    })
 }
 
 #[cfg(test)]

@@ -941,3 +941,47 @@ fn branch_protection_must_be_on_for_the_whole_release_period() {
         "{f:#?}"
     );
 }
+
+/// Identity map versions: a change back to an earlier map is a version of its own (A, B, A),
+/// the same map again is not, and the latest is in force.
+#[test]
+fn identity_map_versions_follow_every_change_and_only_changes() {
+    use trailmark_policy::people::{self, Recorded};
+    let w = World::new();
+    let a = IdentityMap::from_json(r#"{"people": [{"id": "al", "identities": ["github:x"]}]}"#)
+        .unwrap();
+    let b = IdentityMap::from_json(r#"{"people": [{"id": "bo", "identities": ["github:x"]}]}"#)
+        .unwrap();
+    let mut records = Vec::new();
+    for (map, who) in [(&a, "person:one"), (&b, "person:two"), (&a, "person:three")] {
+        match people::record(&w.store, map, who).unwrap() {
+            Recorded::Append(v) => records.push(v.record),
+            Recorded::Keep(v) => panic!("a change was not recorded: {}", v.record),
+        }
+        assert!(matches!(
+            people::record(&w.store, map, who).unwrap(),
+            Recorded::Keep(_)
+        ));
+    }
+    let history = people::history(&w.store).unwrap();
+    assert_eq!(
+        history.iter().map(|v| v.record).collect::<Vec<_>>(),
+        records
+    );
+    assert_eq!(history[0].digest, history[2].digest);
+    assert_ne!(history[0].digest, history[1].digest);
+    assert_eq!(history[2].actor.as_deref(), Some("person:three"));
+    let store: &dyn trailmark_store::Store = &w.store;
+    assert_eq!(people::in_force(store, &a).unwrap(), Some(records[2]));
+    assert_eq!(people::in_force(store, &b).unwrap(), None);
+    assert_eq!(
+        people::current(&w.store)
+            .unwrap()
+            .unwrap()
+            .map
+            .resolve("github:x")
+            .unwrap()
+            .person,
+        "al"
+    );
+}
