@@ -46,6 +46,19 @@ pub struct Population {
     pub deployments: Vec<Deployed>,
     /// Completeness findings across the population ("ticket X marked done but never deployed").
     pub completeness: Vec<String>,
+    /// Versions of the identity map recorded in the period: each changes who counts as whom,
+    /// and so what separation of duties allows, for every decision after it.
+    pub identity_map_changes: Vec<MapChange>,
+}
+
+/// One recorded version of the identity map.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct MapChange {
+    pub record: u64,
+    pub recorded_at: String,
+    /// Who set it (the record's actor).
+    pub actor: Option<String>,
+    pub digest: String,
 }
 
 fn text(v: &Value, ptr: &str) -> Option<String> {
@@ -211,12 +224,23 @@ pub fn population(
             completeness.push(format!("deployment {}: {f}", d.record));
         }
     }
+    let identity_map_changes = trailmark_policy::people::history(store)?
+        .into_iter()
+        .filter(|v| v.recorded_at >= from && v.recorded_at < to)
+        .map(|v| MapChange {
+            record: v.record,
+            recorded_at: v.recorded_at.to_string(),
+            actor: v.actor,
+            digest: v.digest.to_string(),
+        })
+        .collect();
     Ok(Population {
         environment: env.to_owned(),
         from: from.to_string(),
         to: to.to_string(),
         deployments,
         completeness,
+        identity_map_changes,
     })
 }
 

@@ -111,4 +111,26 @@ fn a_ticket_done_but_never_deployed_is_a_completeness_finding() {
         "{:#?}",
         pop.completeness
     );
+    // The world recorded its identity map in the period, and the population says who did.
+    assert_eq!(
+        pop.identity_map_changes.len(),
+        1,
+        "{:#?}",
+        pop.identity_map_changes
+    );
+    assert_eq!(
+        pop.identity_map_changes[0].actor.as_deref(),
+        Some("person:admin")
+    );
+    // A period after it holds no change.
+    let later = audit::population(
+        w.store.as_ref(),
+        &w.people,
+        "default",
+        "production",
+        to,
+        Timestamp(to.0 + jiff::SignedDuration::from_secs(60)),
+    )
+    .unwrap();
+    assert!(later.identity_map_changes.is_empty());
 }
