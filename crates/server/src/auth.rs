@@ -30,6 +30,9 @@ pub const RESERVED_KIND_PREFIXES: &[&str] = &[
     "exception.",
     "rollback.",
     "dossier.",
+    // The identity map decides who counts as whom for separation of duties: a client that
+    // could record a version could make an author and an approver different people.
+    "identity.",
 ];
 
 /// The authenticated caller of a request.

@@ -135,6 +135,15 @@ async fn bad_records_store_nothing_and_say_what_is_wrong() {
     env.post_json("/api/v1/records?scope=acme", "admin", forged)
         .await
         .problem(400, "bad-request");
+    // Nor may a client record a version of the identity map (who counts as whom), which would
+    // then be in force for every separation-of-duties check.
+    let map = json!({"kind": "identity.map", "subjects": [{"type": "identity_map", "id": "people"}],
+        "payload": {"map": {"people": []}, "digest": "sha256:00"}});
+    let d = env
+        .post_json("/api/v1/records?scope=acme", "admin", map)
+        .await
+        .problem(400, "bad-request");
+    assert!(d.contains("written by the server only"), "{d}");
     env.post_json(
         "/api/v1/records?scope=no/such/thing",
         "admin",
