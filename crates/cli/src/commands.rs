@@ -62,6 +62,21 @@ pub fn run(cli: Cli, data_dir_explicit: bool) -> Result<(), CliError> {
             let text = read_input(&file)?;
             let records = parse_records(&text)
                 .map_err(|e| input(format!("{}: {e}; nothing was recorded", file.display())))?;
+            // Governance records (releases, approvals, policies, gate decisions, the identity
+            // map...) come only from the commands that enforce their rules: written as plain
+            // evidence they would be permanent and unchecked.
+            if let Some((i, r)) = records
+                .iter()
+                .enumerate()
+                .find(|(_, r)| trailmark_policy::kinds::is_governance(r.kind.as_str()))
+            {
+                return Err(input(format!(
+                    "{}: record {}: kind {} is written by trailmark's own commands (release, approve, gate, policy, people...); nothing was recorded",
+                    file.display(),
+                    i + 1,
+                    r.kind
+                )));
+            }
             // Each chunk is printed as soon as it is durable: what a killed import printed is
             // exactly what it recorded.
             let appended = append_all(store.as_ref(), records, &mut |chunk| {

@@ -168,6 +168,18 @@ fn bad_input_exits_2_names_the_problem_and_stores_nothing() {
             "line 3: missing required field `subjects`",
         ),
         ("", "input is empty"),
+        // Governance records come only from the commands that enforce their rules.
+        (
+            &format!(
+                "{NOTE}\n{}\n",
+                r#"{"kind":"identity.map","subjects":[{"type":"identity_map","id":"people"}],"payload":{}}"#
+            ),
+            "record 2: kind identity.map is written by trailmark's own commands",
+        ),
+        (
+            r#"{"kind":"approval.decided","subjects":[{"type":"release","id":"a/b/c@1"}]}"#,
+            "kind approval.decided is written by trailmark's own commands",
+        ),
     ];
     for (i, (content, message)) in cases.iter().enumerate() {
         let f = env.file(&format!("bad{i}.json"), content);
