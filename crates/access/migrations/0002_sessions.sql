@@ -23,3 +23,12 @@ CREATE TABLE pending_logins (
     next       TEXT NOT NULL,
     created_ms INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
+
+-- Failed sign-ins per user name (lower-cased) in the current window, shared by every process, so
+-- the limit on password guessing holds across instances. Rows of past windows are removed as new
+-- failures arrive; a successful sign-in removes the user's row.
+CREATE TABLE login_failures (
+    name     TEXT PRIMARY KEY,
+    start_ms INTEGER NOT NULL,
+    count    INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;

@@ -684,6 +684,92 @@ impl AccessStore {
         })
     }
 
+    /// Failed sign-ins for `name` (case-insensitive) in the window that started within
+    /// `window` of `now`; 0 when there is none.
+    pub fn login_failures(
+        &self,
+        name: &str,
+        now: Timestamp,
+        window: std::time::Duration,
+    ) -> Result<u32, AccessError> {
+        let name = name.to_lowercase();
+        let oldest = now.as_millisecond().saturating_sub(millis(window));
+        let rows = self.db.read(|db| {
+            db.rows(
+                "SELECT count FROM login_failures WHERE name = $1 AND start_ms > $2",
+                &[Arg::Text(&name), Arg::Int(oldest)],
+                "reading failed sign-ins",
+            )
+        })?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Val::int)
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// Counts a failed sign-in for `name` (case-insensitive): a window starts at the first
+    /// failure and lasts `window`. Returns the failures in the current window, this one
+    /// included. Rows of windows that are over are removed on the way.
+    pub fn record_login_failure(
+        &self,
+        name: &str,
+        now: Timestamp,
+        window: std::time::Duration,
+    ) -> Result<u32, AccessError> {
+        let name = name.to_lowercase();
+        let now_ms = now.as_millisecond();
+        let oldest = now_ms.saturating_sub(millis(window));
+        self.db.write(|db| {
+            db.exec(
+                "DELETE FROM login_failures WHERE start_ms <= $1",
+                &[Arg::Int(oldest)],
+                "removing past sign-in failures",
+            )?;
+            let count = db
+                .rows(
+                    "SELECT count FROM login_failures WHERE name = $1",
+                    &[Arg::Text(&name)],
+                    "reading failed sign-ins",
+                )?
+                .first()
+                .and_then(|r| r.first())
+                .and_then(Val::int);
+            let count = match count {
+                Some(n) => {
+                    db.exec(
+                        "UPDATE login_failures SET count = $1 WHERE name = $2",
+                        &[Arg::Int(n.saturating_add(1)), Arg::Text(&name)],
+                        "counting a failed sign-in",
+                    )?;
+                    n.saturating_add(1)
+                }
+                None => {
+                    db.exec(
+                        "INSERT INTO login_failures (name, start_ms, count) VALUES ($1, $2, 1)",
+                        &[Arg::Text(&name), Arg::Int(now_ms)],
+                        "counting a failed sign-in",
+                    )?;
+                    1
+                }
+            };
+            Ok(u32::try_from(count).unwrap_or(u32::MAX))
+        })
+    }
+
+    /// Forgets `name`'s failed sign-ins (it signed in).
+    pub fn clear_login_failures(&self, name: &str) -> Result<(), AccessError> {
+        let name = name.to_lowercase();
+        self.db.write(|db| {
+            db.exec(
+                "DELETE FROM login_failures WHERE name = $1",
+                &[Arg::Text(&name)],
+                "clearing failed sign-ins",
+            )
+        })?;
+        Ok(())
+    }
+
     /// Keeps a sign-in through the identity provider until it is finished: its nonce, PKCE
     /// verifier and where to go next, by `hash` (the SHA-256 of its `state`). Ones older than
     /// `lifetime` are removed on the way; with `max` or more under way, a new one is refused

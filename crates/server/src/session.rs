@@ -13,7 +13,6 @@
 //! write, which needs a bearer token — UI writes go through form handlers that check the CSRF
 //! token.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -130,27 +129,15 @@ impl Sessions {
 /// failures a minute are recorded; the rest are counted in the server's log only.
 #[derive(Debug)]
 pub struct LoginThrottle {
-    state: Mutex<ThrottleState>,
+    /// Failures per user name, in the access store: shared by every instance on it, so the
+    /// limit holds however many instances answer sign-ins.
+    store: std::sync::Arc<trailmark_access::AccessStore>,
     recorded: RecordBudget,
-}
-
-impl Default for LoginThrottle {
-    fn default() -> LoginThrottle {
-        LoginThrottle {
-            state: Mutex::default(),
-            recorded: RecordBudget::new(MAX_RECORDED_PER_MINUTE),
-        }
-    }
 }
 
 pub const MAX_FAILURES: u32 = 10;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 pub const MAX_RECORDED_PER_MINUTE: u32 = 60;
-
-#[derive(Debug, Default)]
-struct ThrottleState {
-    per_user: HashMap<String, (Instant, u32)>,
-}
 
 /// How many records of one kind of unauthenticated failure (a failed sign-in, a webhook whose
 /// signature does not match) may be appended per minute. Each failure is evidence, but an
@@ -190,42 +177,31 @@ impl RecordBudget {
 }
 
 impl LoginThrottle {
-    /// Whether an attempt for `user` may be checked now.
-    pub fn allows(&self, user: &str) -> bool {
-        let now = Instant::now();
-        let Ok(s) = self.state.lock() else {
-            return false;
-        };
-        match s.per_user.get(&user.to_lowercase()) {
-            Some((start, n)) if now.duration_since(*start) < FAILURE_WINDOW => *n < MAX_FAILURES,
-            _ => true,
+    pub fn new(store: std::sync::Arc<trailmark_access::AccessStore>) -> LoginThrottle {
+        LoginThrottle {
+            store,
+            recorded: RecordBudget::new(MAX_RECORDED_PER_MINUTE),
         }
     }
 
-    /// Counts a failure for `user`; returns whether it should be recorded in the log.
-    pub fn failed(&self, user: &str) -> bool {
-        let now = Instant::now();
-        let Ok(mut s) = self.state.lock() else {
-            return false;
-        };
-        if s.per_user.len() >= 10_000 {
-            s.per_user
-                .retain(|_, (start, _)| now.duration_since(*start) < FAILURE_WINDOW);
-        }
-        let entry = s.per_user.entry(user.to_lowercase()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= FAILURE_WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        drop(s);
-        self.recorded.take()
+    /// Whether an attempt for `user` may be checked now. Blocking.
+    pub fn allows(&self, user: &str) -> Result<bool, AccessError> {
+        let n = self
+            .store
+            .login_failures(user, jiff::Timestamp::now(), FAILURE_WINDOW)?;
+        Ok(n < MAX_FAILURES)
     }
 
-    /// A successful sign-in clears the user's failures.
-    pub fn succeeded(&self, user: &str) {
-        if let Ok(mut s) = self.state.lock() {
-            s.per_user.remove(&user.to_lowercase());
-        }
+    /// Counts a failure for `user`; returns whether it should be recorded in the log. Blocking.
+    pub fn failed(&self, user: &str) -> Result<bool, AccessError> {
+        self.store
+            .record_login_failure(user, jiff::Timestamp::now(), FAILURE_WINDOW)?;
+        Ok(self.recorded.take())
+    }
+
+    /// A successful sign-in clears the user's failures. Blocking.
+    pub fn succeeded(&self, user: &str) -> Result<(), AccessError> {
+        self.store.clear_login_failures(user)
     }
 }
 
@@ -383,20 +359,36 @@ mod tests {
     }
 
     #[test]
-    fn repeated_failures_throttle_one_user_name_only() {
-        let t = LoginThrottle::default();
-        for _ in 0..MAX_FAILURES {
-            assert!(t.allows("Alice"));
-            assert!(t.failed("alice"));
+    fn repeated_failures_throttle_one_user_name_only_across_instances() {
+        let store = std::sync::Arc::new(
+            trailmark_access::AccessStore::open_in_memory().expect("access store"),
+        );
+        let t = LoginThrottle::new(store.clone());
+        // A second instance on the same store sees the same failures.
+        let other = LoginThrottle::new(store);
+        for i in 0..MAX_FAILURES {
+            let (a, b) = if i % 2 == 0 {
+                (&t, &other)
+            } else {
+                (&other, &t)
+            };
+            assert!(a.allows("Alice").expect("read"));
+            assert!(b.failed("alice").expect("count"));
         }
-        assert!(!t.allows("alice"), "the eleventh attempt is not checked");
-        assert!(!t.allows("ALICE"));
-        assert!(t.allows("bob"));
-        t.succeeded("alice");
-        assert!(t.allows("alice"));
-        // The log records at most MAX_RECORDED_PER_MINUTE failures a minute, whoever they are for.
-        let recorded = (0..100).filter(|i| t.failed(&format!("user{i}"))).count();
-        assert_eq!(recorded as u32, MAX_RECORDED_PER_MINUTE - MAX_FAILURES);
+        assert!(
+            !t.allows("alice").expect("read"),
+            "the eleventh attempt is not checked"
+        );
+        assert!(!other.allows("ALICE").expect("read"));
+        assert!(t.allows("bob").expect("read"));
+        t.succeeded("alice").expect("clear");
+        assert!(other.allows("alice").expect("read"));
+        // The log records at most MAX_RECORDED_PER_MINUTE failures a minute per instance,
+        // whoever they are for.
+        let recorded = (0..100)
+            .filter(|i| t.failed(&format!("user{i}")).expect("count"))
+            .count();
+        assert_eq!(recorded as u32, MAX_RECORDED_PER_MINUTE - MAX_FAILURES / 2);
     }
 
     #[test]

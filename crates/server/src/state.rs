@@ -63,6 +63,7 @@ impl AppState {
         };
         let sessions = crate::session::Sessions::new(access.clone());
         let pending_logins = crate::session::PendingLogins::new(access.clone());
+        let logins = crate::session::LoginThrottle::new(access.clone());
         Ok(AppState(Arc::new(Inner {
             store,
             access,
@@ -71,7 +72,7 @@ impl AppState {
             hooks,
             people: std::sync::RwLock::new(People::default()),
             sessions,
-            logins: crate::session::LoginThrottle::default(),
+            logins,
             webhook_rejections: crate::session::RecordBudget::new(
                 crate::hooks::MAX_REJECTIONS_RECORDED_PER_MINUTE,
             ),

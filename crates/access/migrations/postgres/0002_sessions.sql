@@ -21,3 +21,10 @@ CREATE TABLE pending_logins (
     next       TEXT NOT NULL,
     created_ms BIGINT NOT NULL
 );
+
+-- Failed sign-ins per user name (lower-cased) in the current window, shared by every instance.
+CREATE TABLE login_failures (
+    name     TEXT PRIMARY KEY,
+    start_ms BIGINT NOT NULL,
+    count    BIGINT NOT NULL
+);

@@ -817,6 +817,27 @@ fn pending_logins(store: AccessStore) {
     );
 }
 
+/// Failed sign-ins per user name: counted in a window that starts at the first failure,
+/// case-insensitively, cleared by a success, forgotten when the window is over.
+fn login_failures(store: AccessStore) {
+    use std::time::Duration;
+    let w = Duration::from_secs(900);
+    let at = |secs: i64| Timestamp::from_second(t0().as_second() + secs).unwrap();
+    assert_eq!(store.login_failures("alice", at(0), w).unwrap(), 0);
+    assert_eq!(store.record_login_failure("Alice", at(0), w).unwrap(), 1);
+    assert_eq!(store.record_login_failure("alice", at(10), w).unwrap(), 2);
+    assert_eq!(store.record_login_failure("bob", at(10), w).unwrap(), 1);
+    assert_eq!(store.login_failures("ALICE", at(899), w).unwrap(), 2);
+    // The window started at the first failure: at 900 s it is over, and a new one begins.
+    assert_eq!(store.login_failures("alice", at(900), w).unwrap(), 0);
+    assert_eq!(store.record_login_failure("alice", at(900), w).unwrap(), 1);
+    store.clear_login_failures("ALICE").unwrap();
+    assert_eq!(store.login_failures("alice", at(901), w).unwrap(), 0);
+    // Bob's window started at his first failure, at 10 s.
+    assert_eq!(store.login_failures("bob", at(909), w).unwrap(), 1);
+    assert_eq!(store.login_failures("bob", at(910), w).unwrap(), 0);
+}
+
 /// The backend-neutral store tests, once per backend.
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
@@ -847,6 +868,7 @@ per_backend!(
     roles_round_trip_through_the_store,
     web_sessions,
     pending_logins,
+    login_failures,
 );
 
 /// Two handles on one PostgreSQL database see each other's changes at once: a token created or

@@ -114,6 +114,13 @@ pub struct Credentials {
     next: Option<String>,
 }
 
+/// Why a password sign-in was refused.
+enum Refused {
+    /// Too many failures for the user name in the window: the password was not checked.
+    Throttled,
+    Wrong,
+}
+
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -134,22 +141,16 @@ pub async fn submit(
         );
     }
     let user = c.username.trim().to_owned();
-    if !state.logins.allows(&user) {
-        tracing::warn!("web sign-in throttled after repeated failures");
-        return login_page(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &next,
-            &user,
-            Some("Too many failed attempts for this user name: try again in 15 minutes."),
-        );
-    }
     let password = c.password;
     let attempt = user.clone();
     let outcome = work(&state, move |st| {
+        let access = |e: AccessError| UiError::from(trailmark_server::ApiError::from(e));
+        if !st.logins.allows(&attempt).map_err(access)? {
+            return Ok(Err(Refused::Throttled));
+        }
         match st.access.authenticate_user(&attempt, &password) {
             Ok(p) => {
-                st.logins.succeeded(&attempt);
+                st.logins.succeeded(&attempt).map_err(access)?;
                 record_login(
                     st,
                     &p,
@@ -159,9 +160,9 @@ pub async fn submit(
                 Ok(Ok(p))
             }
             Err(AccessError::BadCredentials) => {
-                if !st.logins.failed(&attempt) {
+                if !st.logins.failed(&attempt).map_err(access)? {
                     tracing::warn!("failed web sign-in not recorded: over the per-minute budget");
-                    return Ok(Err(()));
+                    return Ok(Err(Refused::Wrong));
                 }
                 let rec = governance_record(
                     "security.login_failed",
@@ -173,21 +174,34 @@ pub async fn submit(
                 st.store
                     .append(vec![rec])
                     .map_err(trailmark_server::ApiError::from)?;
-                Ok(Err(()))
+                Ok(Err(Refused::Wrong))
             }
             Err(e) => Err(trailmark_server::ApiError::from(e).into()),
         }
     })
     .await?;
-    if outcome.is_err() {
-        tracing::info!("web sign-in refused");
-        return login_page(
-            &state,
-            StatusCode::UNAUTHORIZED,
-            &next,
-            &user,
-            Some("Unknown user name or wrong password."),
-        );
+    match outcome {
+        Ok(_) => {}
+        Err(Refused::Throttled) => {
+            tracing::warn!("web sign-in throttled after repeated failures");
+            return login_page(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                &next,
+                &user,
+                Some("Too many failed attempts for this user name: try again in 15 minutes."),
+            );
+        }
+        Err(Refused::Wrong) => {
+            tracing::info!("web sign-in refused");
+            return login_page(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                &next,
+                &user,
+                Some("Unknown user name or wrong password."),
+            );
+        }
     }
     let mut res = signed_in(&state, &user, next).await?;
     res.headers_mut().append(
