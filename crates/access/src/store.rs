@@ -25,32 +25,29 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_access",
-        sql: include_str!("../migrations/0001_access.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_sessions",
-        sql: include_str!("../migrations/0002_sessions.sql"),
-    },
-];
+/// Every migration, listed once for both dialects so the two lists cannot drift apart; each
+/// dialect has its own file (and so its own checksum) under `dir`.
+macro_rules! migrations {
+    ($dir:literal) => {
+        &[
+            Migration {
+                version: 1,
+                name: "0001_access",
+                sql: include_str!(concat!($dir, "0001_access.sql")),
+            },
+            Migration {
+                version: 2,
+                name: "0002_sessions",
+                sql: include_str!(concat!($dir, "0002_sessions.sql")),
+            },
+        ]
+    };
+}
+
+const MIGRATIONS: &[Migration] = migrations!("../migrations/");
 
 /// The same schema in PostgreSQL's dialect (its own checksums: the two files differ).
-const PG_MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_access",
-        sql: include_str!("../migrations/postgres/0001_access.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_sessions",
-        sql: include_str!("../migrations/postgres/0002_sessions.sql"),
-    },
-];
+const PG_MIGRATIONS: &[Migration] = migrations!("../migrations/postgres/");
 
 /// How many fresh ids to try when a new token id collides with an existing one (40 random
 /// bits: a second collision in a row means something is wrong with the random source).

@@ -180,28 +180,24 @@ pub async fn submit(
         }
     })
     .await?;
-    match outcome {
-        Ok(_) => {}
-        Err(Refused::Throttled) => {
-            tracing::warn!("web sign-in throttled after repeated failures");
-            return login_page(
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                &next,
-                &user,
-                Some("Too many failed attempts for this user name: try again in 15 minutes."),
-            );
-        }
-        Err(Refused::Wrong) => {
-            tracing::info!("web sign-in refused");
-            return login_page(
-                &state,
-                StatusCode::UNAUTHORIZED,
-                &next,
-                &user,
-                Some("Unknown user name or wrong password."),
-            );
-        }
+    if let Err(why) = outcome {
+        let (status, message) = match why {
+            Refused::Throttled => {
+                tracing::warn!("web sign-in throttled after repeated failures");
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many failed attempts for this user name: try again in 15 minutes.",
+                )
+            }
+            Refused::Wrong => {
+                tracing::info!("web sign-in refused");
+                (
+                    StatusCode::UNAUTHORIZED,
+                    "Unknown user name or wrong password.",
+                )
+            }
+        };
+        return login_page(&state, status, &next, &user, Some(message));
     }
     let mut res = signed_in(&state, &user, next).await?;
     res.headers_mut().append(
