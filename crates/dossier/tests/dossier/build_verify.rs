@@ -453,6 +453,19 @@ fn tampering_is_rejected_with_the_right_reason() {
     let j = t.records.iter().position(|r| !r.proof.is_empty()).unwrap();
     t.records[j].proof[0] = B64.encode([0u8; 32]);
     assert!(fails(&t).contains(&format!("record {}: not in the log", t.records[j].index)));
+    // ... and the record then counts as absent: every other check reports exactly what it
+    // reports when the entry is removed (proofs are checked beside the other checks, which
+    // are then done again without it).
+    let altered = check(&t, &key);
+    let mut removed = d.clone();
+    removed.records.remove(j);
+    let removed = check(&removed, &key);
+    assert_eq!(altered.failures[1..], removed.failures[..]);
+    assert_eq!(altered.records, removed.records);
+    assert_eq!(
+        altered.gate_decisions_recomputed,
+        removed.gate_decisions_recomputed
+    );
 
     // A checkpoint swapped for an earlier (genuinely signed) one.
     let mut t = d.clone();
