@@ -39,23 +39,27 @@ impl MemSource {
         self.records.insert(i, Arc::new(r));
     }
 
-    /// Moves every record of `later` in, as if each were [`MemSource::insert`]ed after this
-    /// source's own: a record index already here is replaced, and mentions keep their order.
-    pub fn append(&mut self, mut later: MemSource) {
-        if self.records.is_empty() && self.mentions.is_empty() && self.blobs.is_empty() {
-            *self = later;
-            return;
-        }
-        self.records.append(&mut later.records);
-        self.blobs.append(&mut later.blobs);
-        for (s, mut m) in later.mentions {
-            match self.mentions.get_mut(&s) {
-                Some(v) => v.append(&mut m),
-                None => {
-                    self.mentions.insert(s, m);
+    /// The parts, in order, as one source: as if each part's records were
+    /// [`MemSource::insert`]ed after the previous part's (a later record with the same index
+    /// replaces an earlier one; mentions keep their order). One pass, where appending part by
+    /// part would move the growing maps again for every part.
+    pub fn concat(parts: Vec<MemSource>) -> MemSource {
+        let mut out = MemSource::default();
+        for mut part in parts {
+            out.records.extend(std::mem::take(&mut part.records));
+            out.blobs.append(&mut part.blobs);
+            for (s, mut m) in part.mentions {
+                match out.mentions.entry(s) {
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(m);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut e) => {
+                        e.get_mut().append(&mut m)
+                    }
                 }
             }
         }
+        out
     }
 
     pub fn insert_blob(&mut self, d: Digest, bytes: Vec<u8>) {

@@ -178,9 +178,12 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
 
     // Records: each leaf decoded strictly and proven into the signed tree. The entries are
     // split over the machine's cores in contiguous parts, each part indexing its own records,
-    // then taken in file order; the view's parse runs beside them.
+    // then taken in file order; the view's parse and the blobs' checks run beside them.
     let no_absent = BTreeSet::new();
-    let (parts, view) = rayon::join(|| decode_entries(&records, &no_absent), parse_view);
+    let (parts, (view, decoded_blobs)) = rayon::join(
+        || decode_entries(&records, &no_absent),
+        || rayon::join(parse_view, || decode_blobs(&blobs)),
+    );
     let d = Dossier {
         format,
         release,
@@ -195,7 +198,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         people_record,
         export_record,
     };
-    let mut m = Merged::of(parts, &blobs);
+    let mut m = Merged::of(parts, decoded_blobs);
 
     // The view rebuild, the longest single check, runs beside all the others: the inclusion
     // proofs, what the file commits to (manifest digest, consistency between checkpoints) and
@@ -221,7 +224,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         let absent: BTreeSet<usize> = proven.absent.iter().copied().collect();
         let old = std::mem::replace(
             &mut m,
-            Merged::of(decode_entries(&records, &absent), &blobs),
+            Merged::of(decode_entries(&records, &absent), decode_blobs(&blobs)),
         );
         rayon::spawn(move || drop(old));
         rebuilt = rebuild_view(&m.src, &d);
@@ -263,6 +266,32 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
     Ok(rep)
 }
 
+/// The dossier's blobs that are what their digest says, and why the others are not.
+#[derive(Default)]
+struct Blobs {
+    blobs: Vec<(Digest, Vec<u8>)>,
+    failures: Vec<String>,
+}
+
+fn decode_blobs(blobs: &BTreeMap<String, Text<'_>>) -> Blobs {
+    let mut out = Blobs::default();
+    for (digest, b64) in blobs {
+        let Ok(digest_v) = digest.parse::<Digest>() else {
+            out.failures
+                .push(format!("blob key {digest:?} is not a sha256 digest"));
+            continue;
+        };
+        match B64.decode(b64.0.as_bytes()) {
+            Ok(bytes) if Digest::of(&bytes) == digest_v => out.blobs.push((digest_v, bytes)),
+            Ok(_) => out.failures.push(format!(
+                "blob {digest}: its bytes do not hash to its digest"
+            )),
+            Err(e) => out.failures.push(format!("blob {digest}: not base64: {e}")),
+        }
+    }
+    out
+}
+
 /// The checked parts taken in file order into one source, with the dossier's blobs.
 struct Merged {
     src: MemSource,
@@ -276,7 +305,7 @@ struct Merged {
 }
 
 impl Merged {
-    fn of(parts: Vec<Part>, blobs: &BTreeMap<String, Text<'_>>) -> Merged {
+    fn of(parts: Vec<Part>, blobs: Blobs) -> Merged {
         let mut m = Merged {
             src: MemSource::default(),
             leaf_hashes: BTreeMap::new(),
@@ -284,32 +313,35 @@ impl Merged {
             entry_failures: Vec::new(),
             failures: Vec::new(),
         };
+        let mut srcs = Vec::with_capacity(parts.len());
+        let mut hashes = Vec::with_capacity(parts.len());
         for part in parts {
             m.entry_failures.extend(part.failures);
             m.hashed.extend(part.hashed);
-            for (index, hash) in part.leaf_hashes {
-                if m.leaf_hashes.insert(index, hash).is_some() {
-                    m.failures.push(format!("record {index} appears twice"));
-                }
-            }
-            m.src.append(part.src);
+            hashes.push(part.leaf_hashes);
+            srcs.push(part.src);
         }
-        for (digest, b64) in blobs {
-            let Ok(digest_v) = digest.parse::<Digest>() else {
-                m.failures
-                    .push(format!("blob key {digest:?} is not a sha256 digest"));
-                continue;
-            };
-            match B64.decode(b64.0.as_bytes()) {
-                Ok(bytes) if Digest::of(&bytes) == digest_v => {
-                    m.src.insert_blob(digest_v, bytes);
+        // The index of leaf hashes and the merged source are built at once.
+        let (src, (leaf_hashes, twice)) = rayon::join(
+            || MemSource::concat(srcs),
+            || {
+                let mut map = BTreeMap::new();
+                let mut twice = Vec::new();
+                for (index, hash) in hashes.into_iter().flatten() {
+                    if map.insert(index, hash).is_some() {
+                        twice.push(format!("record {index} appears twice"));
+                    }
                 }
-                Ok(_) => m.failures.push(format!(
-                    "blob {digest}: its bytes do not hash to its digest"
-                )),
-                Err(e) => m.failures.push(format!("blob {digest}: not base64: {e}")),
-            }
+                (map, twice)
+            },
+        );
+        (m.src, m.leaf_hashes) = (src, leaf_hashes);
+        m.failures = twice;
+        let Blobs { blobs, failures } = blobs;
+        for (digest, bytes) in blobs {
+            m.src.insert_blob(digest, bytes);
         }
+        m.failures.extend(failures);
         for r in m.src.records().values() {
             if let Payload::Blob { digest, .. } = &r.record.payload
                 && !m.src.blobs().contains_key(digest)
