@@ -2,7 +2,8 @@
 //! over it offline exactly as it ran over the store, so the view can be rebuilt from the
 //! dossier alone. Indexed by subject and by link target, like the store.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use trailmark_model::{Digest, LogIndex, Rel, Subject, Timestamp};
@@ -16,7 +17,8 @@ pub struct MemSource {
     blobs: BTreeMap<Digest, Vec<u8>>,
     /// subject → records naming it as a subject (`None`) or a link target (`Some(rel)`), in
     /// the order they were inserted.
-    mentions: BTreeMap<Subject, Vec<(u64, Option<Rel>)>>,
+    /// Hashed, not ordered: only ever looked up, once or more per record read.
+    mentions: HashMap<Subject, Vec<(u64, Option<Rel>)>>,
 }
 
 impl MemSource {
@@ -50,12 +52,10 @@ impl MemSource {
             out.blobs.append(&mut part.blobs);
             for (s, mut m) in part.mentions {
                 match out.mentions.entry(s) {
-                    std::collections::btree_map::Entry::Vacant(e) => {
+                    Entry::Vacant(e) => {
                         e.insert(m);
                     }
-                    std::collections::btree_map::Entry::Occupied(mut e) => {
-                        e.get_mut().append(&mut m)
-                    }
+                    Entry::Occupied(mut e) => e.get_mut().append(&mut m),
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! Everything is read from records, so the same state can be rebuilt by anyone with the log.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -80,9 +80,10 @@ pub struct Reader<'a, S: Source + ?Sized = dyn Store + 'a> {
     pub people: &'a IdentityMap,
     // Shared, not cloned: a release's link record names every commit and would otherwise be
     // copied once per commit.
-    cache: BTreeMap<u64, Arc<StoredRecord>>,
+    // Hashed, not ordered: looked up for every record read (`touched` sorts).
+    cache: HashMap<u64, Arc<StoredRecord>>,
     blobs: std::cell::RefCell<BTreeSet<Digest>>,
-    mentions: BTreeMap<Subject, Arc<[u64]>>,
+    mentions: HashMap<Subject, Arc<[u64]>>,
 }
 
 impl<S: Source + ?Sized> std::fmt::Debug for Reader<'_, S> {
@@ -102,18 +103,17 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
         Reader {
             store,
             people,
-            cache: BTreeMap::new(),
+            cache: HashMap::new(),
             blobs: std::cell::RefCell::new(BTreeSet::new()),
-            mentions: BTreeMap::new(),
+            mentions: HashMap::new(),
         }
     }
 
     /// Every record index and blob digest read so far.
     pub fn touched(&self) -> (Vec<u64>, Vec<Digest>) {
-        (
-            self.cache.keys().copied().collect(),
-            self.blobs.borrow().iter().copied().collect(),
-        )
+        let mut records: Vec<u64> = self.cache.keys().copied().collect();
+        records.sort_unstable();
+        (records, self.blobs.borrow().iter().copied().collect())
     }
 
     /// Every record with `subject` among its subjects (optionally of one kind), in log order.
