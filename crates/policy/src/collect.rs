@@ -84,6 +84,9 @@ pub struct Reader<'a, S: Source + ?Sized = dyn Store + 'a> {
     cache: HashMap<u64, Arc<StoredRecord>>,
     blobs: std::cell::RefCell<BTreeSet<Digest>>,
     mentions: HashMap<Subject, Arc<[u64]>>,
+    /// raw identity → person, as resolved by `people` (a release's commits name the same few
+    /// authors thousands of times).
+    persons: std::cell::RefCell<HashMap<String, String>>,
 }
 
 impl<S: Source + ?Sized> std::fmt::Debug for Reader<'_, S> {
@@ -106,6 +109,7 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
             cache: HashMap::new(),
             blobs: std::cell::RefCell::new(BTreeSet::new()),
             mentions: HashMap::new(),
+            persons: std::cell::RefCell::new(HashMap::new()),
         }
     }
 
@@ -195,9 +199,17 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
 
     /// The person behind a raw identity (`github:x`, `email:y`, `person:z`).
     pub fn person(&self, raw: &str) -> String {
-        self.people
+        if let Some(p) = self.persons.borrow().get(raw) {
+            return p.clone();
+        }
+        let person = self
+            .people
             .resolve(raw)
-            .map_or_else(|| raw.to_owned(), |r| r.person)
+            .map_or_else(|| raw.to_owned(), |r| r.person);
+        self.persons
+            .borrow_mut()
+            .insert(raw.to_owned(), person.clone());
+        person
     }
 }
 
@@ -503,9 +515,10 @@ impl<S: Source + ?Sized> Reader<'_, S> {
                 tickets.extend(subject_ids(rec, "ticket").map(str::to_owned));
             }
             for (_, repo) in targets(rec, "repo").filter(|(rel, _)| *rel == "in_repo") {
-                if about_commit
+                if (about_commit
                     || kind.ends_with(".pull_request")
-                    || kind.ends_with(".merge_request")
+                    || kind.ends_with(".merge_request"))
+                    && !ev.repos.contains(repo)
                 {
                     ev.repos.insert(repo.to_owned());
                 }
@@ -551,17 +564,25 @@ impl<S: Source + ?Sized> Reader<'_, S> {
                     ev.used.insert(rec.index.0);
                     let p = self.payload(rec)?;
                     let declared = int(&p, "/declared/tests");
-                    let listed = int(&p, "/totals/tests");
+                    // `/totals/…` as `int` reads it, with `totals` looked up once.
+                    let totals = p.get("totals");
+                    let total = |k: &str| {
+                        totals
+                            .and_then(|t| t.get(k))
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0)
+                    };
+                    let listed = total("tests");
                     ev.tests.push(TestInfo {
                         record: rec.index.0,
                         subject: format!("commit:{sha}"),
                         name: text(&p, "/name").or_else(|| text(&p, "/file")),
                         tests: listed,
-                        passed: int(&p, "/totals/passed"),
-                        failures: int(&p, "/totals/failures"),
-                        errors: int(&p, "/totals/errors"),
-                        skipped: int(&p, "/totals/skipped"),
-                        flaky: int(&p, "/totals/flaky"),
+                        passed: total("passed"),
+                        failures: total("failures"),
+                        errors: total("errors"),
+                        skipped: total("skipped"),
+                        flaky: total("flaky"),
                         blocked: (declared - listed).max(0),
                     });
                 }
