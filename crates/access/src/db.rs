@@ -54,6 +54,12 @@ impl Val {
 
 pub(crate) type Row = Vec<Val>;
 
+/// The first column of the first row as an integer: what a `COUNT(*)`, `MAX(...)` or
+/// single-value lookup returns (`None` when there is no row, or it is not an integer).
+pub(crate) fn first_int(rows: &[Row]) -> Option<i64> {
+    rows.first()?.first()?.int()
+}
+
 /// What the store needs from a transaction.
 pub(crate) trait Db {
     /// Runs a statement; returns the number of rows it changed.

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-use crate::db::{Arg, Backend, Db, Row, Val};
+use crate::db::{Arg, Backend, Db, Row, Val, first_int};
 use crate::error::AccessError;
 use crate::password;
 use crate::principal::{Principal, PrincipalKind, UserName};
@@ -698,11 +698,7 @@ impl AccessStore {
                 "reading failed sign-ins",
             )
         })?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Val::int)
-            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
+        Ok(first_int(&rows).map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
     }
 
     /// Counts a failed sign-in for `name` (case-insensitive): a window starts at the first
@@ -723,15 +719,11 @@ impl AccessStore {
                 &[Arg::Int(oldest)],
                 "removing past sign-in failures",
             )?;
-            let count = db
-                .rows(
-                    "SELECT count FROM login_failures WHERE name = $1",
-                    &[Arg::Text(&name)],
-                    "reading failed sign-ins",
-                )?
-                .first()
-                .and_then(|r| r.first())
-                .and_then(Val::int);
+            let count = first_int(&db.rows(
+                "SELECT count FROM login_failures WHERE name = $1",
+                &[Arg::Text(&name)],
+                "reading failed sign-ins",
+            )?);
             let count = match count {
                 Some(n) => {
                     db.exec(
@@ -790,12 +782,12 @@ impl AccessStore {
                 &[Arg::Int(oldest)],
                 "removing expired sign-ins",
             )?;
-            let under_way = db
-                .rows("SELECT COUNT(*) FROM pending_logins", &[], "counting sign-ins")?
-                .first()
-                .and_then(|r| r.first())
-                .and_then(Val::int)
-                .unwrap_or(0);
+            let under_way = first_int(&db.rows(
+                "SELECT COUNT(*) FROM pending_logins",
+                &[],
+                "counting sign-ins",
+            )?)
+            .unwrap_or(0);
             if u64::try_from(under_way).unwrap_or(u64::MAX) >= max {
                 return Ok(false);
             }
@@ -972,15 +964,11 @@ fn migrate(db: &mut dyn Db, migrations: &[Migration]) -> Result<(), AccessError>
         )?;
         "access_migrations"
     };
-    let newest = db
-        .rows(
-            &format!("SELECT MAX(version) FROM {table}"),
-            &[],
-            "reading migrations",
-        )?
-        .first()
-        .and_then(|r| r.first())
-        .and_then(Val::int);
+    let newest = first_int(&db.rows(
+        &format!("SELECT MAX(version) FROM {table}"),
+        &[],
+        "reading migrations",
+    )?);
     let known = migrations.iter().map(|m| m.version).max().unwrap_or(0);
     if let Some(newest) = newest
         && newest > known
