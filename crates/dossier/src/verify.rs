@@ -306,23 +306,16 @@ struct Merged {
 
 impl Merged {
     fn of(parts: Vec<Part>, blobs: Blobs) -> Merged {
-        let mut m = Merged {
-            src: MemSource::default(),
-            leaf_hashes: BTreeMap::new(),
-            hashed: Vec::new(),
-            entry_failures: Vec::new(),
-            failures: Vec::new(),
-        };
-        let mut srcs = Vec::with_capacity(parts.len());
-        let mut hashes = Vec::with_capacity(parts.len());
+        let (mut entry_failures, mut hashed) = (Vec::new(), Vec::new());
+        let (mut srcs, mut hashes) = (Vec::new(), Vec::new());
         for part in parts {
-            m.entry_failures.extend(part.failures);
-            m.hashed.extend(part.hashed);
+            entry_failures.extend(part.failures);
+            hashed.extend(part.hashed);
             hashes.push(part.leaf_hashes);
             srcs.push(part.src);
         }
         // The index of leaf hashes and the merged source are built at once.
-        let (src, (leaf_hashes, twice)) = rayon::join(
+        let (mut src, (leaf_hashes, mut failures)) = rayon::join(
             || MemSource::concat(srcs),
             || {
                 let mut map = BTreeMap::new();
@@ -335,24 +328,27 @@ impl Merged {
                 (map, twice)
             },
         );
-        (m.src, m.leaf_hashes) = (src, leaf_hashes);
-        m.failures = twice;
-        let Blobs { blobs, failures } = blobs;
-        for (digest, bytes) in blobs {
-            m.src.insert_blob(digest, bytes);
+        for (digest, bytes) in blobs.blobs {
+            src.insert_blob(digest, bytes);
         }
-        m.failures.extend(failures);
-        for r in m.src.records().values() {
+        failures.extend(blobs.failures);
+        for r in src.records().values() {
             if let Payload::Blob { digest, .. } = &r.record.payload
-                && !m.src.blobs().contains_key(digest)
+                && !src.blobs().contains_key(digest)
             {
-                m.failures.push(format!(
+                failures.push(format!(
                     "record {}: its payload blob {digest} is missing",
                     r.record.index.0
                 ));
             }
         }
-        m
+        Merged {
+            src,
+            leaf_hashes,
+            hashed,
+            entry_failures,
+            failures,
+        }
     }
 }
 
