@@ -107,9 +107,7 @@ pub fn manifest_digest<'h>(
 /// part of a manifest digest (a 10,000-record release's matrix), so [`manifest_digest_of`]
 /// takes it computed apart, e.g. beside other work.
 pub fn view_digest(view: &crate::view::View) -> Digest {
-    Digest::of(&canonical_bytes(
-        &serde_json::to_value(view).unwrap_or_default(),
-    ))
+    Digest::of(&trailmark_model::canonical_json(view))
 }
 
 /// [`manifest_digest`] with the view's digest ([`view_digest`] of `d.view`) given; `d.view`

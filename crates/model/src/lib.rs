@@ -9,6 +9,7 @@
 //!   refactor of the domain types can never change what was signed.
 #![forbid(unsafe_code)]
 
+mod canon;
 mod error;
 mod ids;
 pub mod input;
@@ -16,6 +17,7 @@ mod json;
 pub mod record;
 pub mod wire;
 
+pub use canon::canonical_json;
 pub use error::{FieldError, ModelError};
 pub use ids::{Digest, Kind, LogIndex, Rel, SubjectType, Timestamp};
 pub use input::{Item, RecordsError, parse_record, parse_records};

@@ -253,6 +253,103 @@ mod jcs {
         })
     }
 
+    #[derive(Debug, Clone, serde::Serialize)]
+    enum Shape {
+        Unit,
+        Newtype(String),
+        Tuple(u8, Option<i32>),
+        Struct { zeta: bool, alpha: Vec<u16> },
+    }
+
+    /// Two keys whose UTF-16 order is not their UTF-8 byte order.
+    #[derive(Debug, Clone, serde::Serialize)]
+    struct Inner {
+        #[serde(rename = "z\u{e000}")]
+        private_use: u32,
+        #[serde(rename = "z\u{10000}")]
+        astral: i64,
+    }
+
+    /// Fields declared against JCS order on purpose.
+    #[derive(Debug, Clone, serde::Serialize)]
+    struct Typed {
+        zulu: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        maybe: Option<String>,
+        absent: Option<u64>,
+        shape: Shape,
+        by_number: std::collections::BTreeMap<u64, Inner>,
+        #[serde(rename = "Alpha")]
+        upper: char,
+        nested: std::collections::BTreeMap<String, Vec<Shape>>,
+        raw: Value,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ratio: Option<f64>,
+        #[serde(flatten)]
+        extra: std::collections::BTreeMap<String, u8>,
+    }
+
+    fn shape() -> impl Strategy<Value = Shape> {
+        prop_oneof![
+            Just(Shape::Unit),
+            any::<String>().prop_map(Shape::Newtype),
+            (any::<u8>(), any::<Option<i32>>()).prop_map(|(a, b)| Shape::Tuple(a, b)),
+            (any::<bool>(), prop::collection::vec(any::<u16>(), 0..3))
+                .prop_map(|(zeta, alpha)| Shape::Struct { zeta, alpha }),
+        ]
+    }
+
+    fn typed() -> impl Strategy<Value = Typed> {
+        (
+            (
+                any::<String>(),
+                any::<Option<String>>(),
+                any::<Option<u64>>(),
+                shape(),
+            ),
+            prop::collection::btree_map(any::<u64>(), (any::<u32>(), any::<i64>()), 0..3),
+            any::<char>(),
+            prop::collection::btree_map(
+                any::<String>(),
+                prop::collection::vec(shape(), 0..3),
+                0..3,
+            ),
+            json(),
+            proptest::option::weighted(0.2, -1e6f64..1e6),
+            // Sometimes a key that is also a field: `to_value` keeps one of the two.
+            prop::collection::btree_map(
+                prop_oneof![Just("zulu".to_owned()), "[a-z]{1,3}"],
+                any::<u8>(),
+                0..3,
+            ),
+        )
+            .prop_map(
+                |((zulu, maybe, absent, shape), by, upper, nested, raw, ratio, extra)| Typed {
+                    zulu,
+                    maybe,
+                    absent,
+                    shape,
+                    by_number: by
+                        .into_iter()
+                        .map(|(k, (private_use, astral))| {
+                            (
+                                k,
+                                Inner {
+                                    private_use,
+                                    astral,
+                                },
+                            )
+                        })
+                        .collect(),
+                    upper,
+                    nested,
+                    raw,
+                    ratio,
+                    extra,
+                },
+            )
+    }
+
     fn text() -> impl Strategy<Value = String> {
         "[ -~\\x00-\\x1f\"\\\\\u{e9}\u{2028}\u{10000}]{1,12}"
             .prop_filter("trimmed, no controls", |s| {
@@ -302,6 +399,24 @@ mod jcs {
                 trailmark_model::canonical_bytes(&v),
                 serde_json_canonicalizer::to_vec(&v).unwrap()
             );
+        }
+
+        /// The direct serde writer is `canonical_bytes(to_value(..))` on any JSON value: keys
+        /// of every kind (including those whose UTF-16 order is not their byte order).
+        #[test]
+        fn canonical_json_of_a_value_is_its_canonical_bytes(v in json()) {
+            prop_assert_eq!(trailmark_model::canonical_json(&v), trailmark_model::canonical_bytes(&v));
+        }
+
+        /// ... and on typed data: fields declared out of order, skipped and absent options,
+        /// every enum shape, integer map keys, nested maps and, where the writer gives up (a
+        /// float, a key present twice through `flatten`), the same bytes by the definition.
+        #[test]
+        fn canonical_json_of_typed_data_is_the_canonical_bytes_of_its_value(
+            items in prop::collection::vec(typed(), 0..4),
+        ) {
+            let via_value = trailmark_model::canonical_bytes(&serde_json::to_value(&items).unwrap());
+            prop_assert_eq!(trailmark_model::canonical_json(&items), via_value);
         }
 
         /// The allocation-free pointer walk finds what serde_json's `pointer` finds, for
