@@ -63,43 +63,8 @@ struct Writer<'o> {
     out: &'o mut Vec<u8>,
 }
 
-fn int(out: &mut Vec<u8>, v: impl itoa_like::Int) {
-    v.write(out);
-}
-
-/// Decimal integers without going through `fmt`'s machinery per digit run.
-mod itoa_like {
-    pub trait Int {
-        fn write(self, out: &mut Vec<u8>);
-    }
-    fn unsigned(mut v: u128, out: &mut Vec<u8>) {
-        let mut buf = [0u8; 40];
-        let mut at = buf.len();
-        loop {
-            at -= 1;
-            buf[at] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(&buf[at..]);
-    }
-    macro_rules! uints { ($($t:ty),*) => {$(
-        impl Int for $t { fn write(self, out: &mut Vec<u8>) { unsigned(u128::from(self), out) } }
-    )*} }
-    macro_rules! sints { ($($t:ty),*) => {$(
-        impl Int for $t {
-            fn write(self, out: &mut Vec<u8>) {
-                if self < 0 {
-                    out.push(b'-');
-                }
-                unsigned(i128::from(self).unsigned_abs(), out)
-            }
-        }
-    )*} }
-    uints!(u8, u16, u32, u64);
-    sints!(i8, i16, i32, i64);
+fn int(out: &mut Vec<u8>, v: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// An object being written: its members go straight into the output; if their keys did not
