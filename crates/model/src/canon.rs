@@ -174,6 +174,21 @@ impl Array<'_> {
     }
 }
 
+/// `serialize_<int>` methods that write the integer in decimal.
+macro_rules! write_ints { ($($f:ident $t:ty),*) => {$(
+    fn $f(self, v: $t) -> Result<(), GiveUp> {
+        int(self.out, v);
+        Ok(())
+    }
+)*} }
+
+/// `serialize_<scalar>` methods that give up (the caller falls back to the definition).
+macro_rules! give_up { ($ok:ty; $($f:ident $t:ty),*) => {$(
+    fn $f(self, _: $t) -> Result<$ok, GiveUp> {
+        Err(GiveUp)
+    }
+)*} }
+
 impl<'o> ser::Serializer for Writer<'o> {
     type Ok = ();
     type Error = GiveUp;
@@ -190,51 +205,10 @@ impl<'o> ser::Serializer for Writer<'o> {
             .extend_from_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), GiveUp> {
-        int(self.out, v);
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), GiveUp> {
-        int(self.out, v);
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), GiveUp> {
-        int(self.out, v);
-        Ok(())
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), GiveUp> {
-        int(self.out, v);
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), GiveUp> {
-        int(self.out, v);
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), GiveUp> {
-        int(self.out, v);
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), GiveUp> {
-        int(self.out, v);
-        Ok(())
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), GiveUp> {
-        int(self.out, v);
-        Ok(())
-    }
+    write_ints!(serialize_i8 i8, serialize_i16 i16, serialize_i32 i32, serialize_i64 i64,
+        serialize_u8 u8, serialize_u16 u16, serialize_u32 u32, serialize_u64 u64);
     // 128-bit integers, floats: whatever `to_value` and `canonical_bytes` make of them.
-    fn serialize_i128(self, _: i128) -> Result<(), GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_u128(self, _: u128) -> Result<(), GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_f32(self, _: f32) -> Result<(), GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_f64(self, _: f64) -> Result<(), GiveUp> {
-        Err(GiveUp)
-    }
+    give_up!((); serialize_i128 i128, serialize_u128 u128, serialize_f32 f32, serialize_f64 f64);
     fn serialize_char(self, v: char) -> Result<(), GiveUp> {
         write_string(v.encode_utf8(&mut [0u8; 4]), self.out);
         Ok(())
@@ -490,24 +464,8 @@ impl ser::Serializer for KeyWriter {
     ) -> Result<String, GiveUp> {
         v.serialize(self)
     }
-    fn serialize_bool(self, _: bool) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_i128(self, _: i128) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_u128(self, _: u128) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_f32(self, _: f32) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_f64(self, _: f64) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Result<String, GiveUp> {
-        Err(GiveUp)
-    }
+    give_up!(String; serialize_bool bool, serialize_i128 i128, serialize_u128 u128,
+        serialize_f32 f32, serialize_f64 f64, serialize_bytes &[u8]);
     fn serialize_none(self) -> Result<String, GiveUp> {
         Err(GiveUp)
     }
