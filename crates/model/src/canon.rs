@@ -9,6 +9,7 @@
 //! 10,000-record dossier's view took 19 ms to digest through a `Value`, most of it building and
 //! freeing the tree.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt::Display;
 
@@ -80,19 +81,8 @@ struct Object<'o> {
     pending: Option<KeyText>,
 }
 
-enum KeyText {
-    Static(&'static str),
-    Owned(String),
-}
-
-impl KeyText {
-    fn as_str(&self) -> &str {
-        match self {
-            KeyText::Static(s) => s,
-            KeyText::Owned(s) => s,
-        }
-    }
-}
+/// A field name (static) or a map key (written out by [`KeyWriter`]).
+type KeyText = Cow<'static, str>;
 
 impl<'o> Object<'o> {
     fn new(out: &'o mut Vec<u8>) -> Object<'o> {
@@ -109,7 +99,7 @@ impl<'o> Object<'o> {
 
     fn member<T: Serialize + ?Sized>(&mut self, key: KeyText, v: &T) -> Result<(), GiveUp> {
         if let Some((last, _, _)) = self.members.last() {
-            match key_order(last.as_str(), key.as_str()) {
+            match key_order(last.as_ref(), key.as_ref()) {
                 Ordering::Less => {}
                 Ordering::Equal => return Err(GiveUp),
                 Ordering::Greater => self.sorted = false,
@@ -117,7 +107,7 @@ impl<'o> Object<'o> {
             self.out.push(b',');
         }
         let from = self.out.len();
-        write_string(key.as_str(), self.out);
+        write_string(key.as_ref(), self.out);
         self.out.push(b':');
         v.serialize(Writer {
             out: &mut *self.out,
@@ -130,11 +120,11 @@ impl<'o> Object<'o> {
     fn finish(mut self) -> Result<&'o mut Vec<u8>, GiveUp> {
         if !self.sorted {
             self.members
-                .sort_by(|a, b| key_order(a.0.as_str(), b.0.as_str()));
+                .sort_by(|a, b| key_order(a.0.as_ref(), b.0.as_ref()));
             if self
                 .members
                 .windows(2)
-                .any(|w| w[0].0.as_str() == w[1].0.as_str())
+                .any(|w| w[0].0.as_ref() == w[1].0.as_ref())
             {
                 // `to_value` keeps the last of duplicate keys; not worth copying that here.
                 return Err(GiveUp);
@@ -265,7 +255,7 @@ impl<'o> ser::Serializer for Writer<'o> {
         v: &T,
     ) -> Result<(), GiveUp> {
         let mut o = Object::new(self.out);
-        o.member(KeyText::Static(variant), v)?;
+        o.member(Cow::Borrowed(variant), v)?;
         o.end()
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Array<'o>, GiveUp> {
@@ -380,7 +370,7 @@ impl ser::SerializeStructVariant for StructVariant<'_> {
         key: &'static str,
         v: &T,
     ) -> Result<(), GiveUp> {
-        self.0.member(KeyText::Static(key), v)
+        self.0.member(Cow::Borrowed(key), v)
     }
     fn end(self) -> Result<(), GiveUp> {
         // Close the inner object, then the `{"variant":` wrapper.
@@ -397,7 +387,7 @@ impl ser::SerializeStruct for Object<'_> {
         key: &'static str,
         v: &T,
     ) -> Result<(), GiveUp> {
-        self.member(KeyText::Static(key), v)
+        self.member(Cow::Borrowed(key), v)
     }
     fn end(self) -> Result<(), GiveUp> {
         Object::end(self)
@@ -408,7 +398,7 @@ impl ser::SerializeMap for Object<'_> {
     type Ok = ();
     type Error = GiveUp;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), GiveUp> {
-        self.pending = Some(KeyText::Owned(key.serialize(KeyWriter)?));
+        self.pending = Some(Cow::Owned(key.serialize(KeyWriter)?));
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), GiveUp> {
