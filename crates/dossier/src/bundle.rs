@@ -5,6 +5,7 @@
 //! record is detected.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -14,7 +15,7 @@ use trailmark_ingest::identity::IdentityMap;
 use trailmark_model::{Digest, LogIndex, NewRecord, Timestamp, canonical_bytes};
 use trailmark_policy::collect::Reader;
 use trailmark_policy::{Governance, Policy, kinds};
-use trailmark_store::Store;
+use trailmark_store::{Store, StoredRecord};
 
 use crate::error::DossierError;
 use crate::view::View;
@@ -187,7 +188,21 @@ pub fn build(
     let as_of = Timestamp::now();
     // Discover what the view reads, over the store.
     let discovered = crate::compute::view(store, people, release, as_of, &policy.policy)?;
-    let mut indices: std::collections::BTreeSet<u64> = discovered.records.iter().copied().collect();
+    // The records the discovery read, kept to be exported without reading them again.
+    let mut read = discovered.records;
+    let mut indices: std::collections::BTreeSet<u64> = read.keys().copied().collect();
+    let mut fetch = |i: u64| -> Result<Arc<StoredRecord>, DossierError> {
+        if let Some(r) = read.get(&i) {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(
+            store
+                .record(LogIndex(i))?
+                .ok_or_else(|| DossierError::Missing(format!("record {i}")))?,
+        );
+        read.insert(i, r.clone());
+        Ok(r)
+    };
     let mut blob_digests: std::collections::BTreeSet<Digest> =
         discovered.blobs.iter().copied().collect();
     indices.insert(policy.record);
@@ -196,10 +211,10 @@ pub fn build(
     let people_record = trailmark_policy::people::in_force(store, people)?;
     indices.extend(people_record);
     // Every gate decision's input document and policy version, so each can be recomputed.
-    let mut r: Reader<'_> = Reader::new(store, people);
+    let r: Reader<'_> = Reader::new(store, people);
     let mut gate_sizes = Vec::new();
     for g in &discovered.view.gate_decisions {
-        let rec = r.record(g.record)?;
+        let rec = fetch(g.record)?;
         let p = r.payload(&rec.record)?;
         if let Some(d) = p
             .get("input_digest")
@@ -214,26 +229,17 @@ pub fn build(
         gate_sizes.push(g.record + 1);
     }
     let mut entries_leaf: Leaves = BTreeMap::new();
-    for i in &indices {
-        add_record(
-            store,
-            *i,
-            opts.raw_inputs,
-            &mut blob_digests,
-            &mut entries_leaf,
-        )?;
-    }
     let mut mem = crate::mem::MemSource::default();
+    for i in &indices {
+        let rec = fetch(*i)?;
+        add_record(&rec, opts.raw_inputs, &mut blob_digests, &mut entries_leaf);
+        mem.insert(rec);
+    }
     for d in &blob_digests {
         let bytes = store
             .blob(d)?
             .ok_or_else(|| DossierError::Missing(format!("blob {d}")))?;
         mem.insert_blob(*d, bytes);
-    }
-    for i in &indices {
-        if let Some(rec) = store.record(LogIndex(*i))? {
-            mem.insert(rec);
-        }
     }
     // The view must be what a verifier computes from exactly what the dossier carries. When
     // nothing read was recorded after `as_of`, the discovery run read exactly those records,
@@ -281,13 +287,10 @@ pub fn build(
         .map(|a| a.index.0)
         .ok_or_else(|| DossierError::Missing("export record".into()))?;
     dossier.export_record = export_index;
-    add_record(
-        store,
-        export_index,
-        false,
-        &mut blob_digests,
-        &mut entries_leaf,
-    )?;
+    let export = store
+        .record(LogIndex(export_index))?
+        .ok_or_else(|| DossierError::Missing(format!("record {export_index}")))?;
+    add_record(&export, false, &mut blob_digests, &mut entries_leaf);
     let cp = store
         .latest_checkpoint()?
         .ok_or_else(|| DossierError::Missing("a signed checkpoint".into()))?;
@@ -320,15 +323,11 @@ type Leaves = BTreeMap<u64, (Vec<u8>, trailmark_log::Hash)>;
 
 /// Adds a record's leaf (and the blobs it cites) to what the dossier carries.
 fn add_record(
-    store: &dyn Store,
-    i: u64,
+    rec: &StoredRecord,
     raw_inputs: bool,
     blobs: &mut std::collections::BTreeSet<Digest>,
     leaves: &mut Leaves,
-) -> Result<(), DossierError> {
-    let rec = store
-        .record(LogIndex(i))?
-        .ok_or_else(|| DossierError::Missing(format!("record {i}")))?;
+) {
     if raw_inputs {
         for l in rec
             .record
@@ -344,8 +343,7 @@ fn add_record(
     if let trailmark_model::Payload::Blob { digest, .. } = &rec.record.payload {
         blobs.insert(*digest);
     }
-    leaves.insert(i, (rec.leaf.clone(), rec.leaf_hash));
-    Ok(())
+    leaves.insert(rec.record.index.0, (rec.leaf.clone(), rec.leaf_hash));
 }
 
 /// The view over a dossier's records: only those recorded by `as_of` count (the export record

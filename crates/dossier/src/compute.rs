@@ -2,6 +2,7 @@
 //! dossier's own records when verifying). Pure given its source and `as_of`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 use trailmark_ingest::identity::IdentityMap;
@@ -10,6 +11,7 @@ use trailmark_policy::collect::{Reader, Source, subject};
 use trailmark_policy::eval::{self, CheckOutcome, Status, Tally};
 use trailmark_policy::input::GateInput;
 use trailmark_policy::{Policy, PolicyError, kinds};
+use trailmark_store::StoredRecord;
 
 use crate::view::*;
 
@@ -17,7 +19,8 @@ use crate::view::*;
 #[derive(Debug)]
 pub struct Computed {
     pub view: View,
-    pub records: Vec<u64>,
+    /// Every record the view was computed from, by index.
+    pub records: BTreeMap<u64, Arc<StoredRecord>>,
     pub blobs: Vec<trailmark_model::Digest>,
 }
 
@@ -506,7 +509,7 @@ pub fn view<S: Source + ?Sized>(
         &ev_deploys,
         &all_records,
     );
-    let (records, blobs) = r.touched();
+    let (records, blobs) = r.into_read();
     Ok(Computed {
         view: View {
             release: input.release.clone(),

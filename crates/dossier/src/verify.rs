@@ -584,11 +584,11 @@ fn decode_entries(entries: &[EntryIn<'_>], absent: &BTreeSet<usize>) -> Vec<Part
                             Err(failure) => part.failures.push((at, 2, failure)),
                             Ok(record) => {
                                 part.leaf_hashes.push((e.index, r.leaf_hash));
-                                part.src.insert(StoredRecord {
+                                part.src.insert(std::sync::Arc::new(StoredRecord {
                                     record,
                                     leaf: r.leaf,
                                     leaf_hash: r.leaf_hash,
-                                });
+                                }));
                             }
                         }
                     }
@@ -648,10 +648,11 @@ fn prove_entries(
         .par_chunks(runs(hashed.len()))
         .map(|chunk| {
             let mut cache = NodeCache::new();
+            let mut texts = ProofTexts::default();
             let mut out = Proven::default();
             for (at, h) in chunk {
                 let e = &entries[*at];
-                match hashes(&e.proof) {
+                match texts.decode(&e.proof) {
                     // As before the proofs were checked apart: a proof that cannot be read is
                     // reported, and the record still decoded and counts.
                     Err(err) => {
@@ -682,6 +683,38 @@ fn prove_entries(
         })
 }
 
+/// The previous proof's hashes with the text they were decoded from. Neighbouring leaves
+/// share every audit-path step above the level where their paths meet, as the same base64
+/// text in the same position, so most steps of a proof are the previous proof's and are not
+/// decoded again.
+#[derive(Default)]
+struct ProofTexts<'t> {
+    previous: Vec<(&'t str, Hash)>,
+}
+
+impl<'t> ProofTexts<'t> {
+    /// The proof's hashes, as [`hashes`] decodes them.
+    fn decode<S: AsRef<str>>(&mut self, proof: &'t [S]) -> Result<Vec<Hash>, String> {
+        let mut out = Vec::with_capacity(proof.len());
+        for (k, text) in proof.iter().enumerate() {
+            let text = text.as_ref();
+            let hash = match self.previous.get(k) {
+                Some((t, h)) if *t == text => *h,
+                _ => {
+                    let h = Hash::from_base64(text).map_err(|e| format!("{text:?}: {e}"))?;
+                    match self.previous.get_mut(k) {
+                        Some(slot) => *slot = (text, h),
+                        None => self.previous.push((text, h)),
+                    }
+                    h
+                }
+            };
+            out.push(hash);
+        }
+        Ok(out)
+    }
+}
+
 fn payload(src: &MemSource, r: &StoredRecord) -> Option<Value> {
     match &r.record.payload {
         Payload::Inline(v) => Some(v.clone()),
@@ -704,8 +737,10 @@ fn recompute(src: &MemSource, p: &Value) -> Result<bool, String> {
         .blobs()
         .get(&digest)
         .ok_or_else(|| format!("its input document {digest} is missing"))?;
+    // UTF-8 checked once, not string by string as `from_slice` does.
+    let input = std::str::from_utf8(bytes).map_err(|e| format!("input document: {e}"))?;
     let input: GateInput =
-        serde_json::from_slice(bytes).map_err(|e| format!("input document: {e}"))?;
+        serde_json::from_str(input).map_err(|e| format!("input document: {e}"))?;
     let pr = p
         .get("policy_record")
         .and_then(Value::as_u64)

@@ -120,6 +120,16 @@ impl<'a, S: Source + ?Sized> Reader<'a, S> {
         (records, self.blobs.borrow().iter().copied().collect())
     }
 
+    /// Every record read, by index, and every blob digest read: what [`Reader::touched`]
+    /// names, with the records themselves, so that a caller exporting them need not read
+    /// them again.
+    pub fn into_read(self) -> (BTreeMap<u64, Arc<StoredRecord>>, Vec<Digest>) {
+        (
+            self.cache.into_iter().collect(),
+            self.blobs.into_inner().into_iter().collect(),
+        )
+    }
+
     /// Every record with `subject` among its subjects (optionally of one kind), in log order.
     pub fn about(
         &mut self,
