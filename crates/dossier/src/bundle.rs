@@ -295,8 +295,9 @@ pub fn build(
         .latest_checkpoint()?
         .ok_or_else(|| DossierError::Missing("a signed checkpoint".into()))?;
     dossier.checkpoint = cp.note.clone();
-    for (i, (leaf, _)) in &entries_leaf {
-        let proof = store.inclusion_proof(LogIndex(*i), cp.size)?;
+    let indices: Vec<LogIndex> = entries_leaf.keys().map(|i| LogIndex(*i)).collect();
+    let proofs = store.inclusion_proofs(&indices, cp.size)?;
+    for ((i, (leaf, _)), proof) in entries_leaf.iter().zip(proofs) {
         dossier.records.push(RecordEntry {
             index: *i,
             leaf: B64.encode(leaf),

@@ -126,6 +126,19 @@ pub trait Store: Send + Sync {
     fn root(&self, size: u64) -> Result<Hash, StoreError>;
     /// Audit path for `index` in the tree of `size` (which must have a checkpoint or be <= size()).
     fn inclusion_proof(&self, index: LogIndex, size: u64) -> Result<Vec<Hash>, StoreError>;
+    /// [`Store::inclusion_proof`] for each of `indices`, in order, all in the tree of `size`:
+    /// for exporting many records' proofs at once (a dossier), which a backend may read in one
+    /// snapshot and with shared nodes read once. Refused whole if any one would be.
+    fn inclusion_proofs(
+        &self,
+        indices: &[LogIndex],
+        size: u64,
+    ) -> Result<Vec<Vec<Hash>>, StoreError> {
+        indices
+            .iter()
+            .map(|i| self.inclusion_proof(*i, size))
+            .collect()
+    }
     fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError>;
 
     /// Raw rows with idx > after, in idx order, at most `limit`: for verification only.

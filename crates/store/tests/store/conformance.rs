@@ -177,12 +177,22 @@ pub fn proofs_verify_against_checkpoints(s: &dyn Store) {
         let root = verify_checkpoint(&cp.note, &verifier, Some(ORIGIN))
             .unwrap()
             .root;
+        let mut one_by_one = Vec::new();
         for i in 0..size {
             let leaf = s.record(LogIndex(i)).unwrap().unwrap().leaf_hash;
             let proof = s.inclusion_proof(LogIndex(i), size).unwrap();
             verify_inclusion(i, size, &leaf, &proof, &root)
                 .unwrap_or_else(|e| panic!("index {i} size {size}: {e}"));
+            one_by_one.push(proof);
         }
+        // Many at once (in and out of order, repeated) are the same proofs.
+        let mut indices: Vec<LogIndex> = (0..size).map(LogIndex).collect();
+        assert_eq!(s.inclusion_proofs(&indices, size).unwrap(), one_by_one);
+        indices.reverse();
+        indices.push(LogIndex(0));
+        let mut expected: Vec<_> = one_by_one.iter().rev().cloned().collect();
+        expected.push(one_by_one[0].clone());
+        assert_eq!(s.inclusion_proofs(&indices, size).unwrap(), expected);
     }
     for (a, &m) in sizes.iter().enumerate() {
         for &n in &sizes[a..] {
@@ -308,6 +318,9 @@ pub fn bad_requests_are_refused(s: &dyn Store) {
     s.append(notes(3)).unwrap();
     assert!(s.inclusion_proof(LogIndex(3), 3).is_err());
     assert!(s.inclusion_proof(LogIndex(0), 4).is_err());
+    assert!(s.inclusion_proofs(&[LogIndex(0), LogIndex(3)], 3).is_err());
+    assert!(s.inclusion_proofs(&[LogIndex(0)], 4).is_err());
+    assert_eq!(s.inclusion_proofs(&[], 3).unwrap(), Vec::<Vec<_>>::new());
     assert!(s.consistency_proof(0, 3).is_err());
     assert!(s.consistency_proof(3, 2).is_err());
     assert!(s.consistency_proof(1, 9).is_err());
