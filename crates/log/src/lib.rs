@@ -28,5 +28,7 @@ pub use note::{
     MAX_SIGNATURES, Note, NoteSignature, SignerKey, VerifiedNote, VerifierKey, ed25519_key_id, open,
 };
 pub use proof_file::{TLOG_PROOF_HEADER, TlogProof, verify_tlog_proof};
-pub use tree::{Frontier, NodeId, NodeSource, consistency_proof, inclusion_proof, root};
+pub use tree::{
+    Frontier, NodeId, NodeSource, consistency_proof, inclusion_proof, inclusion_proofs, root,
+};
 pub use verify::{NodeCache, root_from_inclusion_proof, verify_consistency, verify_inclusion};

@@ -190,6 +190,18 @@ pub(crate) fn check_inclusion_args(index: LogIndex, size: u64) -> Result<(), Sto
     Ok(())
 }
 
+/// [`check_inclusion_args`] for every index of a batch, which is refused whole; the indices as
+/// the log crate takes them.
+pub(crate) fn check_inclusion_batch(
+    indices: &[LogIndex],
+    size: u64,
+) -> Result<Vec<u64>, StoreError> {
+    indices
+        .iter()
+        .map(|i| check_inclusion_args(*i, size).map(|()| i.0))
+        .collect()
+}
+
 /// The argument rules every backend's `consistency_proof` applies before reading the tree.
 pub(crate) fn check_consistency_args(old: u64, new: u64) -> Result<(), StoreError> {
     if old == 0 || old > new {

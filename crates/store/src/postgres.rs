@@ -1050,6 +1050,18 @@ impl Store for PgStore {
         })
     }
 
+    /// One statement for every node of all of them, each node read once.
+    fn inclusion_proofs(
+        &self,
+        indices: &[LogIndex],
+        size: u64,
+    ) -> Result<Vec<Vec<Hash>>, StoreError> {
+        let indices = crate::check_inclusion_batch(indices, size)?;
+        self.with_tree(size, |nodes| {
+            trailmark_log::inclusion_proofs(&indices, size, nodes)
+        })
+    }
+
     fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
         crate::check_consistency_args(old, new)?;
         self.with_tree(new, |nodes| {

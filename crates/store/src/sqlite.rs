@@ -146,12 +146,7 @@ fn refresh(
         )));
     }
     let ids = Frontier::ids(size);
-    let hashes = ConnNodes {
-        conn,
-        cache: None,
-        memo: None,
-    }
-    .nodes(&ids)?;
+    let hashes = ConnNodes { conn, cache: None }.nodes(&ids)?;
     let rebuilt = Frontier::from_parts(size, hashes)
         .map_err(|e| StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}")))?;
     if let Some(cp) = &latest
@@ -177,10 +172,6 @@ fn refresh(
 struct ConnNodes<'a> {
     conn: &'a Connection,
     cache: Option<&'a NodeCache>,
-    /// Every hash this source has given, when it serves many proofs of one tree: neighbouring
-    /// leaves' audit paths share most of their nodes, the low ones too, which `cache` (upper
-    /// levels only, kept for the store's life) does not hold.
-    memo: Option<HashMap<(u8, u64), Hash>>,
 }
 
 impl ConnNodes<'_> {
@@ -223,26 +214,17 @@ impl NodeSource for ConnNodes<'_> {
     type Error = StoreError;
 
     fn nodes(&mut self, ids: &[NodeId]) -> Result<Vec<Hash>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let key = (id.level, id.index);
-            if let Some(h) = self.memo.as_ref().and_then(|m| m.get(&key)) {
-                out.push(*h);
-                continue;
-            }
-            let h = if id.level % 2 == 0 {
-                self.even(id.level, id.index)?
-            } else {
-                let left = self.even(id.level - 1, id.index * 2)?;
-                let right = self.even(id.level - 1, id.index * 2 + 1)?;
-                node_hash(&left, &right)
-            };
-            if let Some(m) = &mut self.memo {
-                m.insert(key, h);
-            }
-            out.push(h);
-        }
-        Ok(out)
+        ids.iter()
+            .map(|id| {
+                if id.level % 2 == 0 {
+                    self.even(id.level, id.index)
+                } else {
+                    let left = self.even(id.level - 1, id.index * 2)?;
+                    let right = self.even(id.level - 1, id.index * 2 + 1)?;
+                    Ok(node_hash(&left, &right))
+                }
+            })
+            .collect()
     }
 }
 
@@ -448,7 +430,6 @@ impl SqliteStore {
     fn with_tree<T>(
         &self,
         size: u64,
-        memo: bool,
         f: impl FnOnce(&mut ConnNodes<'_>) -> Result<T, trailmark_log::ProofError<StoreError>>,
     ) -> Result<T, StoreError> {
         self.read(|c| {
@@ -461,7 +442,6 @@ impl SqliteStore {
             f(&mut ConnNodes {
                 conn: c,
                 cache: Some(&self.nodes),
-                memo: memo.then(HashMap::new),
             })
             .map_err(proof_err)
         })
@@ -652,12 +632,12 @@ impl Store for SqliteStore {
     }
 
     fn root(&self, size: u64) -> Result<Hash, StoreError> {
-        self.with_tree(size, false, |nodes| trailmark_log::root(size, nodes))
+        self.with_tree(size, |nodes| trailmark_log::root(size, nodes))
     }
 
     fn inclusion_proof(&self, index: LogIndex, size: u64) -> Result<Vec<Hash>, StoreError> {
         crate::check_inclusion_args(index, size)?;
-        self.with_tree(size, false, |nodes| {
+        self.with_tree(size, |nodes| {
             trailmark_log::inclusion_proof(index.0, size, nodes)
         })
     }
@@ -668,20 +648,15 @@ impl Store for SqliteStore {
         indices: &[LogIndex],
         size: u64,
     ) -> Result<Vec<Vec<Hash>>, StoreError> {
-        for index in indices {
-            crate::check_inclusion_args(*index, size)?;
-        }
-        self.with_tree(size, true, |nodes| {
-            indices
-                .iter()
-                .map(|index| trailmark_log::inclusion_proof(index.0, size, nodes))
-                .collect()
+        let indices = crate::check_inclusion_batch(indices, size)?;
+        self.with_tree(size, |nodes| {
+            trailmark_log::inclusion_proofs(&indices, size, nodes)
         })
     }
 
     fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
         crate::check_consistency_args(old, new)?;
-        self.with_tree(new, false, |nodes| {
+        self.with_tree(new, |nodes| {
             trailmark_log::consistency_proof(old, new, nodes)
         })
     }

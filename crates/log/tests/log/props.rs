@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use trailmark_log::{
     Frontier, Hash, NodeCache, NodeId, NodeSource, ProofError, VerifyError, consistency_proof,
-    empty_root, inclusion_proof, leaf_hash, node_hash, root, verify_consistency, verify_inclusion,
+    empty_root, inclusion_proof, inclusion_proofs, leaf_hash, node_hash, root, verify_consistency,
+    verify_inclusion,
 };
 
 use crate::common::{Lcg, MemTree, flip, mth, test_leaves};
@@ -487,4 +488,46 @@ proptest! {
         let _ = verify_consistency(size.min(size2), size.max(size2), &h, &h, &proof);
         let _ = verify_consistency(index, size, &h, &h, &proof);
     }
+}
+
+#[test]
+fn many_inclusion_proofs_at_once_are_the_one_by_one_proofs_from_one_read() {
+    let w = world();
+    let mut rng = Lcg(0x5eed_1234);
+    for size in [1u64, 2, 3, 7, 8, 9, 100, 255, 256, 257, 1000, MAX as u64] {
+        // Every index, then a sample out of order with repeats.
+        let mut sets: Vec<Vec<u64>> = vec![(0..size).collect()];
+        sets.push((0..20).map(|_| rng.next() % size).collect());
+        for indices in sets {
+            let mut src = w.tree.source(size);
+            let all = inclusion_proofs(&indices, size, &mut src).unwrap();
+            assert!(src.calls <= 1, "{} calls", src.calls);
+            let mut one = 0;
+            for (&i, proof) in indices.iter().zip(&all) {
+                let mut s1 = w.tree.source(size);
+                assert_eq!(
+                    proof,
+                    &inclusion_proof(i, size, &mut s1).unwrap(),
+                    "{i}/{size}"
+                );
+                one += s1.reads;
+            }
+            // Each node is read once, however many proofs need it.
+            assert!(src.reads <= one, "{} reads against {one}", src.reads);
+            if size >= 256 && indices.len() as u64 == size {
+                assert!(src.reads * 4 < one, "{} reads against {one}", src.reads);
+            }
+        }
+    }
+    let mut src = w.tree.source(8);
+    assert_eq!(
+        inclusion_proofs(&[], 8, &mut src).unwrap(),
+        Vec::<Vec<Hash>>::new()
+    );
+    assert_eq!(src.calls, 0);
+    assert!(matches!(
+        inclusion_proofs(&[0, 8], 8, &mut src),
+        Err(ProofError::IndexOutOfRange { index: 8, size: 8 })
+    ));
+    assert_eq!(src.calls, 0, "nothing is read when an index is refused");
 }
