@@ -76,8 +76,8 @@ pub fn view<S: Source + ?Sized>(
     let mut r: Reader<'_, S> = Reader::new(src, people);
     let rel = r.release(release)?;
     let env = rel.environments.first().cloned().unwrap_or_default();
-    let snap = r.snapshot(
-        release,
+    let snap = r.snapshot_of(
+        rel,
         &env,
         None,
         as_of,
