@@ -58,30 +58,209 @@ fn hashes<S: AsRef<str>>(list: &[S]) -> Result<Vec<Hash>, String> {
         .collect()
 }
 
-/// The dossier as [`verify`] reads it: the same fields as [`Dossier`] (and as strict), but the
-/// record entries' base64 text is borrowed from the file rather than copied into 150,000 small
-/// strings. A field added to [`Dossier`] must be added here; the build-then-verify tests fail
-/// until it is.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The dossier as [`verify`] reads it: the same fields as [`Dossier`] (and as strict: unknown,
+/// repeated and missing fields are refused as serde's derive refuses them), but the record
+/// entries' base64 text is borrowed from the file rather than copied into 150,000 small
+/// strings, and the entries are decoded while the rest of the file is still being parsed (see
+/// [`parse_and_decode`]). A field added to [`Dossier`] must be added here; the
+/// build-then-verify tests fail until it is.
 struct DossierIn<'a> {
     format: String,
     release: String,
     as_of: String,
     policy_record: u64,
     checkpoint: String,
-    #[serde(borrow)]
-    records: Vec<EntryIn<'a>>,
+    // `records` is not kept here: its entries come back with their decoded runs.
     consistency: Vec<ConsistencyEntry>,
-    #[serde(borrow)]
     blobs: BTreeMap<String, Text<'a>>,
     /// Parsed beside the entries' decoding, not in the one-thread parse of the file.
-    #[serde(borrow)]
     view: &'a RawValue,
     people: Value,
-    #[serde(default)]
     people_record: Option<u64>,
     export_record: u64,
+}
+
+/// The top-level fields of a dossier, in [`Dossier`]'s order.
+const FIELDS: &[&str] = &[
+    "format",
+    "release",
+    "as_of",
+    "policy_record",
+    "checkpoint",
+    "records",
+    "consistency",
+    "blobs",
+    "view",
+    "people",
+    "people_record",
+    "export_record",
+];
+
+/// Where the decoding of the record entries goes while the file is parsed: runs of entries are
+/// handed to rayon's pool as soon as they are read, and come back here with their [`Part`].
+type Decoding<'a> = std::sync::Mutex<Vec<(usize, Vec<EntryIn<'a>>, Part)>>;
+
+/// Parses the file and decodes its record entries at once: the parse is one thread's work, and
+/// the entries (most of the file) are decoded on the other cores run by run as the parser
+/// passes them, instead of after the whole file is read. Returns the fields with the entries in
+/// file order, and the entries' parts in file order.
+fn parse_and_decode<'s, 'a: 's>(
+    text: &'a str,
+    scope: &rayon::Scope<'s>,
+    decoding: &'s Decoding<'a>,
+) -> Result<DossierIn<'a>, serde_json::Error> {
+    use serde::de::DeserializeSeed as _;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = FileSeed { scope, decoding }.deserialize(&mut de)?;
+    // As `serde_json::from_str`: nothing but whitespace may follow the value.
+    de.end()?;
+    Ok(parsed)
+}
+
+struct FileSeed<'r, 's, 'a> {
+    scope: &'r rayon::Scope<'s>,
+    decoding: &'s Decoding<'a>,
+}
+
+impl<'de: 's, 'r, 's> serde::de::DeserializeSeed<'de> for FileSeed<'r, 's, 'de> {
+    type Value = DossierIn<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_struct("Dossier", FIELDS, self)
+    }
+}
+
+impl<'de: 's, 'r, 's> serde::de::Visitor<'de> for FileSeed<'r, 's, 'de> {
+    type Value = DossierIn<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("struct Dossier")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error as _;
+        let (mut format, mut release, mut as_of, mut policy_record, mut checkpoint) =
+            (None, None, None, None, None);
+        let (mut records, mut consistency, mut blobs, mut view, mut people) =
+            (None, None, None, None, None);
+        let (mut people_record, mut export_record) = (None::<Option<u64>>, None);
+        macro_rules! once {
+            ($slot:ident, $name:literal, $value:expr) => {{
+                if $slot.is_some() {
+                    return Err(A::Error::duplicate_field($name));
+                }
+                $slot = Some($value);
+            }};
+        }
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "format" => once!(format, "format", map.next_value::<String>()?),
+                "release" => once!(release, "release", map.next_value::<String>()?),
+                "as_of" => once!(as_of, "as_of", map.next_value::<String>()?),
+                "policy_record" => {
+                    once!(policy_record, "policy_record", map.next_value::<u64>()?)
+                }
+                "checkpoint" => once!(checkpoint, "checkpoint", map.next_value::<String>()?),
+                "records" => {
+                    if records.is_some() {
+                        return Err(A::Error::duplicate_field("records"));
+                    }
+                    // Decoded records of a first `records` would be mixed with a second's.
+                    records = Some(map.next_value_seed(EntriesSeed {
+                        scope: self.scope,
+                        decoding: self.decoding,
+                    })?);
+                }
+                "consistency" => once!(
+                    consistency,
+                    "consistency",
+                    map.next_value::<Vec<ConsistencyEntry>>()?
+                ),
+                "blobs" => once!(
+                    blobs,
+                    "blobs",
+                    map.next_value::<BTreeMap<String, Text<'de>>>()?
+                ),
+                "view" => once!(view, "view", map.next_value::<&'de RawValue>()?),
+                "people" => once!(people, "people", map.next_value::<Value>()?),
+                "people_record" => once!(
+                    people_record,
+                    "people_record",
+                    map.next_value::<Option<u64>>()?
+                ),
+                "export_record" => {
+                    once!(export_record, "export_record", map.next_value::<u64>()?)
+                }
+                other => return Err(A::Error::unknown_field(other, FIELDS)),
+            }
+        }
+        let missing = A::Error::missing_field;
+        records.ok_or_else(|| missing("records"))?;
+        Ok(DossierIn {
+            format: format.ok_or_else(|| missing("format"))?,
+            release: release.ok_or_else(|| missing("release"))?,
+            as_of: as_of.ok_or_else(|| missing("as_of"))?,
+            policy_record: policy_record.ok_or_else(|| missing("policy_record"))?,
+            checkpoint: checkpoint.ok_or_else(|| missing("checkpoint"))?,
+            consistency: consistency.ok_or_else(|| missing("consistency"))?,
+            blobs: blobs.ok_or_else(|| missing("blobs"))?,
+            view: view.ok_or_else(|| missing("view"))?,
+            people: people.ok_or_else(|| missing("people"))?,
+            people_record: people_record.flatten(),
+            export_record: export_record.ok_or_else(|| missing("export_record"))?,
+        })
+    }
+}
+
+/// The `records` array, read entry by entry; each full run goes to the pool to be decoded.
+struct EntriesSeed<'r, 's, 'a> {
+    scope: &'r rayon::Scope<'s>,
+    decoding: &'s Decoding<'a>,
+}
+
+impl<'de: 's, 'r, 's> serde::de::DeserializeSeed<'de> for EntriesSeed<'r, 's, 'de> {
+    /// How many entries were read.
+    type Value = usize;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de: 's, 'r, 's> serde::de::Visitor<'de> for EntriesSeed<'r, 's, 'de> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence of record entries")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let (mut run, mut runs, mut count) = (Vec::with_capacity(PART_MIN), 0usize, 0usize);
+        let decoding = self.decoding;
+        let hand_over = |run: Vec<EntryIn<'de>>, n: usize| {
+            self.scope.spawn(move |_| {
+                let part = decode_run(n * PART_MIN, &run, &BTreeSet::new());
+                if let Ok(mut d) = decoding.lock() {
+                    d.push((n, run, part));
+                }
+            });
+        };
+        while let Some(e) = seq.next_element::<EntryIn<'de>>()? {
+            run.push(e);
+            count += 1;
+            if run.len() == PART_MIN {
+                hand_over(
+                    std::mem::replace(&mut run, Vec::with_capacity(PART_MIN)),
+                    runs,
+                );
+                runs += 1;
+            }
+        }
+        if !run.is_empty() {
+            hand_over(run, runs);
+        }
+        Ok(count)
+    }
 }
 
 /// [`crate::bundle::RecordEntry`], borrowed.
@@ -133,28 +312,41 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
     // check it again string by string (10 MB of base64 at 10,000 records).
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Unreadable(format!("not a Trailmark dossier: not UTF-8 text: {e}")))?;
-    let parsed: DossierIn<'_> = serde_json::from_str(text)
-        .map_err(|e| Unreadable(format!("not a Trailmark dossier: {e}")))?;
+    let decoding = Decoding::default();
+    // The view's parse and the blobs' checks are done on this thread once the parser is past
+    // them (the end of the file), while the pool is still decoding the last runs of entries.
+    let (parsed, view, decoded_blobs) = rayon::scope(|s| {
+        let parsed = parse_and_decode(text, s, &decoding)
+            .map_err(|e| Unreadable(format!("not a Trailmark dossier: {e}")))?;
+        // The view is data of the file like any other: a view that does not parse makes the
+        // file unreadable, whatever else is wrong with it.
+        let view = serde_json::from_str::<crate::view::View>(parsed.view.get())
+            .map_err(|e| Unreadable(format!("not a Trailmark dossier: view: {e}")))?;
+        let blobs = decode_blobs(&parsed.blobs);
+        Ok::<_, Unreadable>((parsed, view, blobs))
+    })?;
+    // Every run the parser handed over is decoded (the scope waited for them): in file order.
+    let mut runs = decoding.into_inner().unwrap_or_default();
+    runs.sort_unstable_by_key(|(n, _, _)| *n);
+    let mut records = Vec::with_capacity(runs.len() * PART_MIN);
+    let mut parts = Vec::with_capacity(runs.len());
+    for (_, run, part) in runs {
+        records.extend(run);
+        parts.push(part);
+    }
     let DossierIn {
         format,
         release,
         as_of,
         policy_record,
         checkpoint,
-        records,
         consistency,
         blobs,
-        view,
+        view: _,
         people,
         people_record,
         export_record,
     } = parsed;
-    // The view is data of the file like any other: a view that does not parse makes the file
-    // unreadable, whatever else is wrong with it.
-    let parse_view = || {
-        serde_json::from_str::<crate::view::View>(view.get())
-            .map_err(|e| Unreadable(format!("not a Trailmark dossier: view: {e}")))
-    };
     let mut rep = Report {
         release: release.clone(),
         ..Report::default()
@@ -166,7 +358,6 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
     let cp = match verify_checkpoint(&checkpoint, std::slice::from_ref(key), None) {
         Ok(cp) => cp,
         Err(e) => {
-            parse_view()?;
             fail(
                 &mut rep,
                 format!("the checkpoint does not verify with {}: {e}", key.name()),
@@ -176,14 +367,8 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
     };
     rep.checkpoint_size = cp.size;
 
-    // Records: each leaf decoded strictly and proven into the signed tree. The entries are
-    // split over the machine's cores in contiguous parts, each part indexing its own records,
-    // then taken in file order; the view's parse and the blobs' checks run beside them.
-    let no_absent = BTreeSet::new();
-    let (parts, (view, decoded_blobs)) = rayon::join(
-        || decode_entries(&records, &no_absent),
-        || rayon::join(parse_view, || decode_blobs(&blobs)),
-    );
+    // Records: each leaf was decoded strictly during the parse; each is proven into the signed
+    // tree below.
     let d = Dossier {
         format,
         release,
@@ -193,7 +378,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         records: Vec::new(),
         consistency,
         blobs: blobs.keys().map(|k| (k.clone(), String::new())).collect(),
-        view: view?,
+        view,
         people,
         people_record,
         export_record,
@@ -569,34 +754,38 @@ fn decode_entries(entries: &[EntryIn<'_>], absent: &BTreeSet<usize>) -> Vec<Part
     entries
         .par_chunks(run)
         .enumerate()
-        .map(|(n, chunk)| {
-            let mut part = Part::default();
-            for (k, e) in chunk.iter().enumerate() {
-                let at = n * run + k;
-                if absent.contains(&at) {
-                    continue;
-                }
-                match decode_entry(e) {
-                    Err((stage, failure)) => part.failures.push((at, stage, failure)),
-                    Ok(r) => {
-                        part.hashed.push((at, r.leaf_hash));
-                        match r.record {
-                            Err(failure) => part.failures.push((at, 2, failure)),
-                            Ok(record) => {
-                                part.leaf_hashes.push((e.index, r.leaf_hash));
-                                part.src.insert(std::sync::Arc::new(StoredRecord {
-                                    record,
-                                    leaf: r.leaf,
-                                    leaf_hash: r.leaf_hash,
-                                }));
-                            }
-                        }
+        .map(|(n, chunk)| decode_run(n * run, chunk, absent))
+        .collect()
+}
+
+/// [`decode_entry`] for a contiguous run of entries, the first at position `first` in the file,
+/// skipping the positions in `absent`; the run's records indexed in a part of their own.
+fn decode_run(first: usize, run: &[EntryIn<'_>], absent: &BTreeSet<usize>) -> Part {
+    let mut part = Part::default();
+    for (k, e) in run.iter().enumerate() {
+        let at = first + k;
+        if absent.contains(&at) {
+            continue;
+        }
+        match decode_entry(e) {
+            Err((stage, failure)) => part.failures.push((at, stage, failure)),
+            Ok(r) => {
+                part.hashed.push((at, r.leaf_hash));
+                match r.record {
+                    Err(failure) => part.failures.push((at, 2, failure)),
+                    Ok(record) => {
+                        part.leaf_hashes.push((e.index, r.leaf_hash));
+                        part.src.insert(std::sync::Arc::new(StoredRecord {
+                            record,
+                            leaf: r.leaf,
+                            leaf_hash: r.leaf_hash,
+                        }));
                     }
                 }
             }
-            part
-        })
-        .collect()
+        }
+    }
+    part
 }
 
 /// An entry's leaf, its hash, and the record it decodes to (or why it does not).

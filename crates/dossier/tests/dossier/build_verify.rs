@@ -596,6 +596,103 @@ fn any_change_to_the_file_is_refused_or_means_the_same() {
     );
 }
 
+/// The verifier decodes the record entries in runs while it is still parsing the file: with
+/// entries over several runs, every entry is counted once, and each failure is named at its
+/// place in the file whatever run it fell in.
+#[test]
+fn entries_over_several_decoding_runs_are_each_checked_in_file_order() {
+    let w = World::new();
+    let reports: Vec<_> = (0..1_200)
+        .map(|i| {
+            parse_record(&json!({"kind": "test.report", "subjects": [{"type": "commit", "id": HEAD}],
+                "links": [{"rel": "tests", "to": {"type": "commit", "id": HEAD}}],
+                "payload": {"name": format!("suite {i}"), "totals": {"tests": 1, "passed": 1, "failures": 0, "errors": 0, "skipped": 0, "flaky": 0}, "cases": []}})
+            .to_string())
+            .unwrap()
+        })
+        .collect();
+    w.store.append(reports).unwrap();
+    let id = w.release();
+    let d = w.export(&id);
+    let key = w.signer.verifier();
+    // More than two runs of 512 entries, the last one partial.
+    assert!(d.records.len() > 2 * 512 + 1, "{}", d.records.len());
+    let rep = check(&d, &key);
+    assert!(rep.ok(), "{:#?}", rep.failures);
+    assert_eq!(rep.records, d.records.len());
+
+    // Entries broken in the first, second and last runs, named in file order.
+    let mut t = d.clone();
+    let last = t.records.len() - 2;
+    for p in [last, 3, 700] {
+        t.records[p].leaf = "not base64!".into();
+    }
+    let named: Vec<String> = check(&t, &key)
+        .failures
+        .into_iter()
+        .filter(|f| f.contains("leaf is not base64"))
+        .collect();
+    let expected: Vec<String> = [3, 700, last]
+        .iter()
+        .map(|&p| format!("record {}: leaf is not base64", t.records[p].index))
+        .collect();
+    assert_eq!(named.len(), 3, "{named:?}");
+    for (n, e) in named.iter().zip(&expected) {
+        assert!(n.starts_with(e.as_str()), "{n} is not {e}");
+    }
+}
+
+/// The file is read as strictly as serde's derive reads [`Dossier`]: a top-level field that is
+/// repeated, unknown or missing, or anything after the object, makes it unreadable.
+#[test]
+fn a_dossier_with_a_repeated_unknown_or_missing_field_is_unreadable() {
+    let w = World::new();
+    let id = w.release();
+    let d = w.export(&id);
+    let key = w.signer.verifier();
+    let v = serde_json::to_value(&d).unwrap();
+    let text = serde_json::to_string(&v).unwrap();
+    assert!(verify::verify(text.as_bytes(), &key).unwrap().ok());
+    let unreadable = |bytes: &str| match verify::verify(bytes.as_bytes(), &key) {
+        Err(e) => e.to_string(),
+        Ok(r) => panic!("read as a dossier: {r:?}"),
+    };
+    for field in [
+        "format",
+        "release",
+        "as_of",
+        "policy_record",
+        "checkpoint",
+        "records",
+        "consistency",
+        "blobs",
+        "view",
+        "people",
+        "export_record",
+    ] {
+        let mut missing = v.clone();
+        missing.as_object_mut().unwrap().remove(field);
+        let e = unreadable(&missing.to_string());
+        assert!(e.contains(&format!("missing field `{field}`")), "{e}");
+        // Repeated: the same value a second time, as the last member.
+        let repeated = format!(
+            "{},\"{field}\":{}}}",
+            &text[..text.len() - 1],
+            serde_json::to_string(&v[field]).unwrap()
+        );
+        let e = unreadable(&repeated);
+        assert!(e.contains(&format!("duplicate field `{field}`")), "{e}");
+    }
+    let e = unreadable(&format!("{},\"extra\":1}}", &text[..text.len() - 1]));
+    assert!(e.contains("unknown field `extra`"), "{e}");
+    let e = unreadable(&format!("{text} {{}}"));
+    assert!(e.contains("trailing characters"), "{e}");
+    // `people_record` alone may be absent (a log that never recorded an identity map).
+    let mut without = v.clone();
+    without.as_object_mut().unwrap().remove("people_record");
+    assert!(verify::verify(without.to_string().as_bytes(), &key).is_ok());
+}
+
 #[test]
 fn a_certification_signed_with_another_key_is_rejected() {
     let w = World::new();
