@@ -180,6 +180,23 @@ pub trait Store: Send + Sync {
     fn stored_node_level(&self, level: u8) -> bool;
 }
 
+/// A record the log's latest checkpoint covers but whose row is gone: the log was altered
+/// behind the store's back (a missing record is "no such record" only past the log's end).
+pub(crate) fn missing_record(
+    index: LogIndex,
+    size: u64,
+) -> Result<Option<StoredRecord>, StoreError> {
+    if index.0 < size {
+        return Err(StoreError::Corrupt {
+            index: index.0,
+            reason: format!(
+                "record {index} is missing, but the signed log has {size} records (run `trailmark verify`)"
+            ),
+        });
+    }
+    Ok(None)
+}
+
 /// The argument rules every backend's `inclusion_proof` applies before reading the tree.
 pub(crate) fn check_inclusion_args(index: LogIndex, size: u64) -> Result<(), StoreError> {
     if index.0 >= size {

@@ -925,12 +925,22 @@ impl Store for PgStore {
 
     fn record(&self, index: LogIndex) -> Result<Option<StoredRecord>, StoreError> {
         let op = "reading a record";
+        // One statement, so one snapshot: the log's size is read with the row, and a missing
+        // row inside it is told apart from an index past the end.
         let rows = self.rows(
             op,
-            "SELECT idx, leaf, leaf_hash FROM records WHERE idx = $1",
+            "SELECT r.idx, r.leaf, r.leaf_hash, (SELECT coalesce(max(size), 0) FROM checkpoints) \
+             FROM (SELECT 1) AS one LEFT JOIN records r ON r.idx = $1",
             vec![Box::new(to_i64(index.0)?)],
         )?;
-        rows.first().map(|r| stored(r, op)).transpose()
+        let row = rows.first().ok_or_else(|| StoreError::Backend {
+            op,
+            message: "the query returned no row".into(),
+        })?;
+        if col::<Option<i64>>(row, 0, op)?.is_some() {
+            return stored(row, op).map(Some);
+        }
+        crate::missing_record(index, to_u64(col(row, 3, op)?, "a checkpoint size")?)
     }
 
     fn query(&self, q: &Query) -> Result<Vec<StoredRecord>, StoreError> {

@@ -501,7 +501,11 @@ impl Store for SqliteStore {
                         .optional()
                 })
                 .map_err(err("reading a record"))?;
-            row.map(|(i, l, h)| Self::stored(i, l, h)).transpose()
+            match row {
+                Some((i, l, h)) => Self::stored(i, l, h).map(Some),
+                // Same read transaction: the checkpoint and the row are of one snapshot.
+                None => crate::missing_record(index, latest_checkpoint(c)?.map_or(0, |c| c.size)),
+            }
         })
     }
 
