@@ -78,6 +78,11 @@ fn open_rw(path: &Path, create: bool) -> Result<Connection, StoreError> {
         .map_err(err("enabling WAL"))?;
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(err("setting synchronous=FULL"))?;
+    // A WAL started over (see `WriterState::restart_wal`) is cut back to this on its next
+    // commit, so one burst does not leave a huge file behind; above the restart length, so a
+    // steady WAL is reused, not cut and grown again.
+    conn.pragma_update(None, "journal_size_limit", 160i64 << 20)
+        .map_err(err("setting the WAL size limit"))?;
     conn.pragma_update(None, "foreign_keys", "ON")
         .map_err(err("enabling foreign keys"))?;
     // 64 MiB of page cache: the subject and kind indexes are inserted at scattered keys, and
@@ -779,23 +784,61 @@ impl WriterState {
                 .conn
                 .pragma_update(None, "wal_autocheckpoint", 0)
                 .is_ok();
+        // The WAL's length in frames after each commit, from SQLite's WAL hook (installed
+        // after the pragma above, which replaces any hook).
+        let wal_frames = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let background = background && {
+            let frames = wal_frames.clone();
+            self.conn
+                .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages| {
+                    frames.store(i64::from(pages), std::sync::atomic::Ordering::Relaxed);
+                    Ok(())
+                }))
+                .is_ok()
+        };
+        // How far into the WAL the background checkpoint has copied (frames).
+        let copied = std::sync::atomic::AtomicI64::new(0);
         std::thread::scope(|scope| {
             if background && let Some(conn) = checkpointer {
+                let copied = &copied;
                 scope.spawn(move || {
                     // PASSIVE never blocks the writer or readers; kicks coalesce while one runs.
                     while kicked.recv().is_ok() {
-                        let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                        if let Ok(Some(done)) = passive_checkpoint(&conn) {
+                            copied.store(done, std::sync::atomic::Ordering::Relaxed);
+                        }
                     }
-                    let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                    let _ = passive_checkpoint(&conn);
                 });
             }
-            self.serve(&rx, max_batch, &kick);
+            let wal = background.then_some((&*wal_frames, &copied));
+            self.serve(&rx, max_batch, &kick, wal);
             drop(kick);
         });
     }
 
-    fn serve(&mut self, rx: &mpsc::Receiver<Job>, max_batch: usize, kick: &mpsc::SyncSender<()>) {
-        let (mut since_kick, mut commits_since_kick) = (0usize, 0usize);
+    /// Under sustained appends the background checkpoint never catches up with the writer, and
+    /// SQLite starts a WAL over only when it finds every frame copied back: without this the
+    /// WAL grew for as long as appends went on (half a gigabyte in a few seconds of webhook
+    /// load), and every commit paid for growing the file. Once the WAL is past
+    /// [`WAL_RESTART_FRAMES`], the writer itself copies back what the background checkpoint
+    /// has not — nothing is appended meanwhile, so it finishes — and its next transaction
+    /// writes the WAL from the start again (unless a reader is still in it then; this runs
+    /// again after the next commit).
+    fn restart_wal(&self) {
+        let _ = passive_checkpoint(&self.conn);
+    }
+
+    fn serve(
+        &mut self,
+        rx: &mpsc::Receiver<Job>,
+        max_batch: usize,
+        kick: &mpsc::SyncSender<()>,
+        wal: Option<(&std::sync::atomic::AtomicI64, &std::sync::atomic::AtomicI64)>,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // The WAL's length when the background checkpoint was last asked to run.
+        let mut kicked_at = 0i64;
         while let Ok(first) = rx.recv() {
             let mut count = first.records.len();
             let mut jobs = vec![first];
@@ -819,17 +862,29 @@ impl WriterState {
                 .collect();
             match self.commit(&mut batches, &blobs) {
                 Ok(results) => {
-                    // Checkpoint after enough new WAL content, not after every small commit:
-                    // each checkpoint fsyncs the database file.
-                    since_kick += count;
-                    commits_since_kick += 1;
-                    if since_kick >= 4096 || commits_since_kick >= 256 {
-                        since_kick = 0;
-                        commits_since_kick = 0;
-                        let _ = kick.try_send(());
-                    }
                     for (job, result) in jobs.into_iter().zip(results) {
                         let _ = job.reply.send(Ok(result));
+                    }
+                    // After the answers: the callers do not wait for this housekeeping.
+                    if let Some((frames, copied)) = wal {
+                        let (frames, copied) = (frames.load(Relaxed), copied.load(Relaxed));
+                        if frames < kicked_at {
+                            kicked_at = 0; // the WAL was started over
+                        }
+                        // Checkpoint after enough new WAL content, not after every small
+                        // commit: each checkpoint fsyncs the database file.
+                        if frames >= kicked_at + WAL_KICK_FRAMES {
+                            kicked_at = frames;
+                            let _ = kick.try_send(());
+                        }
+                        // Best just after the background checkpoint caught up (little is
+                        // left to copy while callers wait), but not later than twice the length.
+                        if frames >= WAL_RESTART_FRAMES
+                            && (frames - copied <= WAL_KICK_FRAMES / 2
+                                || frames >= 2 * WAL_RESTART_FRAMES)
+                        {
+                            self.restart_wal();
+                        }
                     }
                 }
                 Err(e) => {
@@ -1029,6 +1084,25 @@ impl WriterState {
         *last_recorded = now;
         Ok(results)
     }
+}
+
+/// The background checkpoint runs each time the WAL has grown this much (frames, about 4 KiB
+/// each).
+const WAL_KICK_FRAMES: i64 = 2048;
+
+/// A WAL this long is started over by the writer: see `WriterState::restart_wal`.
+const WAL_RESTART_FRAMES: i64 = 16_384;
+
+/// `PRAGMA wal_checkpoint(PASSIVE)`: copies what it can of the WAL into the database without
+/// waiting for anyone. Returns how many of the WAL's frames are copied now (`None` when a
+/// checkpoint already running elsewhere made it a no-op).
+fn passive_checkpoint(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    let (busy, done): (i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(0)?, r.get(2)?))
+        })
+        .map_err(err("checkpointing the WAL"))?;
+    Ok((busy == 0).then_some(done))
 }
 
 /// fsyncs a new file and the directory that names it, so both survive a power cut.
