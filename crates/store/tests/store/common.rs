@@ -1,5 +1,6 @@
 use trailmark_log::SignerKey;
-use trailmark_model::{NewRecord, parse_record};
+use trailmark_model::{LogIndex, NewRecord, parse_record};
+use trailmark_store::{Store, StoreError};
 
 pub const ORIGIN: &str = "test.trailmark.local/log";
 
@@ -12,6 +13,20 @@ pub fn note(ticket: &str, n: usize) -> NewRecord {
         r#"{{"kind":"custom.note","subjects":[{{"type":"ticket","id":"{ticket}"}}],"payload":{{"n":{n}}}}}"#
     ))
     .unwrap()
+}
+
+/// Record `gone`, deleted behind the store's back from a log of `size`, reads as an error
+/// naming it, not as "no such record"; its neighbour reads, and past the end is `None`.
+pub fn assert_missing_record_is_corrupt(s: &dyn Store, gone: u64, size: u64) {
+    match s.record(LogIndex(gone)) {
+        Err(StoreError::Corrupt { index, reason }) => {
+            assert_eq!(index, gone);
+            assert!(reason.contains("missing"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.record(LogIndex(gone - 1)).unwrap().is_some());
+    assert!(s.record(LogIndex(size)).unwrap().is_none());
 }
 
 pub fn notes(count: usize) -> Vec<NewRecord> {

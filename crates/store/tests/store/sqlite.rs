@@ -227,16 +227,11 @@ fn removed_record_is_named() {
         "{:?}",
         r.failures
     );
-    // Reading it is an error naming it, not "no such record"; past the end it is `None`.
-    let s = SqliteStore::open_read_only(&path).unwrap();
-    match s.record(LogIndex(3)) {
-        Err(StoreError::Corrupt { index: 3, reason }) => {
-            assert!(reason.contains("missing"), "{reason}")
-        }
-        other => panic!("{other:?}"),
-    }
-    assert!(s.record(LogIndex(2)).unwrap().is_some());
-    assert!(s.record(LogIndex(6)).unwrap().is_none());
+    crate::common::assert_missing_record_is_corrupt(
+        &SqliteStore::open_read_only(&path).unwrap(),
+        3,
+        6,
+    );
 }
 
 #[test]
