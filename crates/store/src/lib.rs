@@ -187,14 +187,50 @@ pub(crate) fn missing_record(
     size: u64,
 ) -> Result<Option<StoredRecord>, StoreError> {
     if index.0 < size {
-        return Err(StoreError::Corrupt {
-            index: index.0,
-            reason: format!(
-                "record {index} is missing, but the signed log has {size} records (run `trailmark verify`)"
-            ),
-        });
+        return Err(gone(index.0, size));
     }
     Ok(None)
+}
+
+/// Record `index`, inside the signed log of `size` records, has no row.
+pub(crate) fn gone(index: u64, size: u64) -> StoreError {
+    StoreError::Corrupt {
+        index,
+        reason: format!(
+            "record {index} is missing, but the signed log has {size} records (run `trailmark verify`)"
+        ),
+    }
+}
+
+/// The rows a query that names no subject and no kind read: one run of consecutive indices
+/// from `first` on, up to `end` (exclusive) unless `limit` rows stop it first. A record
+/// missing from that run (deleted behind the store's back) is an error naming it, not a
+/// shorter answer. `first` or `end` is `None` where the backend cannot tell it from the same
+/// snapshot; the run is then checked between the rows it has.
+pub(crate) fn check_run(
+    rows: &[StoredRecord],
+    first: Option<u64>,
+    end: Option<u64>,
+    limit: u32,
+    size: u64,
+) -> Result<(), StoreError> {
+    let mut want = first.or_else(|| rows.first().map(|r| r.record.index.0));
+    for r in rows {
+        let at = r.record.index.0;
+        if let Some(w) = want
+            && at != w
+        {
+            return Err(gone(w, size));
+        }
+        want = Some(at + 1);
+    }
+    if rows.len() < limit as usize
+        && let (Some(w), Some(end)) = (want, end)
+        && w < end
+    {
+        return Err(gone(w, size));
+    }
+    Ok(())
 }
 
 /// The argument rules every backend's `inclusion_proof` applies before reading the tree.

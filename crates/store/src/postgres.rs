@@ -950,38 +950,69 @@ impl Store for PgStore {
         }
         let op = "querying records";
         let mut params: Vec<Param> = Vec::new();
-        let mut sql = String::from("SELECT r.idx, r.leaf, r.leaf_hash FROM records r");
-        if let Some(s) = &q.subject {
+        // The signed size is read by the same statement as the rows (one snapshot), to tell a
+        // record whose row is gone from one past the log's end.
+        let mut sql = format!("SELECT r.idx, r.leaf, r.leaf_hash, {COVERED} FROM records r");
+        // By subject, the index drives and its rows are kept when their record's row is gone
+        // (LEFT JOIN): such a row is reported, not skipped. `r.*` is then NULL, and so passes
+        // the filters on it.
+        let (idx, or_gone) = if let Some(s) = &q.subject {
             let ty = bind(&mut params, Box::new(s.ty.as_str().to_owned()));
             let id = bind(&mut params, Box::new(s.id.clone()));
-            sql.push_str(&format!(
-                " JOIN record_subjects s ON s.idx = r.idx AND s.type = {ty} AND s.id = {id} AND s.rel = ''"
-            ));
-        }
+            sql = format!(
+                "SELECT s.idx, r.leaf, r.leaf_hash, {COVERED} FROM record_subjects s \
+                 LEFT JOIN records r ON r.idx = s.idx \
+                 WHERE s.type = {ty} AND s.id = {id} AND s.rel = ''"
+            );
+            ("s.idx", " OR r.idx IS NULL")
+        } else {
+            sql.push_str(" WHERE true");
+            ("r.idx", "")
+        };
         let after = bind(
             &mut params,
             Box::new(q.after.map_or(Ok(-1), |a| to_i64(a.0))?),
         );
-        sql.push_str(&format!(" WHERE r.idx > {after} AND r.idx < {COVERED}"));
+        sql.push_str(&format!(" AND {idx} > {after} AND {idx} < {COVERED}"));
         if let Some(k) = &q.kind {
             let k = bind(&mut params, Box::new(k.as_str().to_owned()));
-            sql.push_str(&format!(" AND r.kind = {k}"));
+            sql.push_str(&format!(" AND (r.kind = {k}{or_gone})"));
         }
         // recorded_us never decreases along idx, so these are one range of the log, as in SQLite.
         if let Some(t) = q.since {
             let t = bind(&mut params, Box::new(t.as_micros()));
-            sql.push_str(&format!(" AND r.recorded_us >= {t}"));
+            sql.push_str(&format!(" AND (r.recorded_us >= {t}{or_gone})"));
         }
         if let Some(t) = q.until {
             let t = bind(&mut params, Box::new(t.as_micros()));
-            sql.push_str(&format!(" AND r.recorded_us < {t}"));
+            sql.push_str(&format!(" AND (r.recorded_us < {t}{or_gone})"));
         }
         let limit = bind(&mut params, Box::new(i64::from(q.limit)));
-        sql.push_str(&format!(" ORDER BY r.idx LIMIT {limit}"));
-        self.rows(op, sql, params)?
+        sql.push_str(&format!(" ORDER BY {idx} LIMIT {limit}"));
+        let rows = self.rows(op, sql, params)?;
+        let size = match rows.first() {
+            Some(r) => to_u64(col(r, 3, op)?, "the log size")?,
+            None => 0,
+        };
+        let records = rows
             .iter()
-            .map(|r| stored(r, op))
-            .collect()
+            .map(|r| {
+                let leaf: Option<&[u8]> = col(r, 1, op)?;
+                match leaf {
+                    Some(_) => stored(r, op),
+                    None => Err(crate::gone(to_u64(col(r, 0, op)?, "a record index")?, size)),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if q.subject.is_none() && q.kind.is_none() {
+            // Without a time filter the run starts right after `after` and, short of the limit,
+            // ends at the signed size; with one, only its inside is known. An empty answer
+            // carries no size (it is not checked).
+            let first = q.since.is_none().then(|| q.after.map_or(0, |a| a.0 + 1));
+            let end = (q.until.is_none() && !records.is_empty()).then_some(size);
+            crate::check_run(&records, first, end, q.limit, size)?;
+        }
+        Ok(records)
     }
 
     fn mentions(&self, subject: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError> {

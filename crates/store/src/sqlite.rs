@@ -517,27 +517,32 @@ impl Store for SqliteStore {
     fn query(&self, q: &Query) -> Result<Vec<StoredRecord>, StoreError> {
         let mut sql = String::new();
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(s) = &q.subject {
+        // By subject, the index drives and its rows are kept when their record's row is gone
+        // (LEFT JOIN): such a row is reported, not skipped.
+        let idx = if let Some(s) = &q.subject {
             // One index seek per epoch: the IN (subquery) drives seeks on the epoch prefix.
             sql.push_str(
                 "WITH RECURSIVE epochs(e) AS (SELECT 0 UNION ALL SELECT e + 1 FROM epochs WHERE e < ?) \
-                 SELECT r.idx, r.leaf, r.leaf_hash FROM record_subjects s JOIN records r ON r.idx = s.idx \
+                 SELECT s.idx, r.leaf, r.leaf_hash FROM record_subjects s LEFT JOIN records r ON r.idx = s.idx \
                  WHERE s.epoch IN (SELECT e FROM epochs) AND s.type = ? AND s.id = ? AND s.rel = ''",
             );
             args.push(rusqlite::types::Value::Null); // replaced below with the last epoch
             args.push(s.ty.to_string().into());
             args.push(s.id.clone().into());
+            "s.idx"
         } else {
             sql.push_str("SELECT r.idx, r.leaf, r.leaf_hash FROM records r WHERE 1");
-        }
-        sql.push_str(" AND r.idx > ?");
+            "r.idx"
+        };
+        sql.push_str(&format!(" AND {idx} > ?"));
         args.push(q.after.map_or(-1, |a| a.0 as i64).into());
         if let Some(k) = &q.kind {
-            sql.push_str(" AND r.kind = ?");
+            sql.push_str(" AND (r.kind = ? OR r.idx IS NULL)");
             args.push(k.to_string().into());
         }
-        sql.push_str(" AND r.idx >= ? AND r.idx < ?");
-        sql.push_str(" ORDER BY r.idx LIMIT ?");
+        sql.push_str(&format!(
+            " AND {idx} >= ? AND {idx} < ? ORDER BY {idx} LIMIT ?"
+        ));
         self.read(|c| {
             // recorded_us never decreases along idx, so a time window is an index range.
             let size = latest_checkpoint(c)?.map_or(0, |c| c.size);
@@ -557,15 +562,26 @@ impl Store for SqliteStore {
             args.push(to_i64(hi)?.into());
             args.push(i64::from(q.limit).into());
             let mut st = c.prepare_cached(&sql).map_err(err("querying records"))?;
-            let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = st
+            type Row = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+            let rows: Vec<Row> = st
                 .query_map(rusqlite::params_from_iter(args), |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .and_then(|rows| rows.collect())
                 .map_err(err("querying records"))?;
-            rows.into_iter()
-                .map(|(i, l, h)| Self::stored(i, l, h))
-                .collect()
+            let records = rows
+                .into_iter()
+                .map(|row| match row {
+                    (i, Some(l), Some(h)) => Self::stored(i, l, h),
+                    (i, _, _) => Err(crate::gone(i as u64, size)),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if q.subject.is_none() && q.kind.is_none() {
+                // Same read transaction: the window and the rows are of one snapshot.
+                let first = lo.max(q.after.map_or(0, |a| a.0 + 1));
+                crate::check_run(&records, Some(first), Some(hi), q.limit, size)?;
+            }
+            Ok(records)
         })
     }
 

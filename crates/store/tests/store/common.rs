@@ -1,6 +1,6 @@
 use trailmark_log::SignerKey;
-use trailmark_model::{LogIndex, NewRecord, parse_record};
-use trailmark_store::{Store, StoreError};
+use trailmark_model::{Kind, LogIndex, NewRecord, Subject, parse_record};
+use trailmark_store::{Query, Store, StoreError};
 
 pub const ORIGIN: &str = "test.trailmark.local/log";
 
@@ -15,18 +15,81 @@ pub fn note(ticket: &str, n: usize) -> NewRecord {
     .unwrap()
 }
 
-/// Record `gone`, deleted behind the store's back from a log of `size`, reads as an error
-/// naming it, not as "no such record"; its neighbour reads, and past the end is `None`.
+/// Record `gone`, deleted behind the store's back from a log of `size` notes about PROJ-1
+/// ([`notes`]), reads as an error naming it, not as "no such record", and queries whose answer
+/// would have held it fail the same way instead of answering without it. Its neighbour reads,
+/// past the end is `None`, and queries around it still answer.
 pub fn assert_missing_record_is_corrupt(s: &dyn Store, gone: u64, size: u64) {
-    match s.record(LogIndex(gone)) {
+    let names_it = |what: &str, got: Result<Vec<u64>, StoreError>| match got {
         Err(StoreError::Corrupt { index, reason }) => {
-            assert_eq!(index, gone);
-            assert!(reason.contains("missing"), "{reason}");
+            assert_eq!(index, gone, "{what}");
+            assert!(reason.contains("missing"), "{what}: {reason}");
         }
-        other => panic!("{other:?}"),
-    }
+        other => panic!("{what}: {other:?}"),
+    };
+    names_it("record", s.record(LogIndex(gone)).map(|_| Vec::new()));
     assert!(s.record(LogIndex(gone - 1)).unwrap().is_some());
     assert!(s.record(LogIndex(size)).unwrap().is_none());
+
+    // A limit of 0 here means "all of them".
+    let query = |q: Query| {
+        let limit = if q.limit == 0 { 100 } else { q.limit };
+        s.query(&Query { limit, ..q })
+            .map(|rs| rs.iter().map(|r| r.record.index.0).collect::<Vec<_>>())
+    };
+    let subject = || Some(Subject::parse("ticket", "PROJ-1").unwrap());
+    let kind = || Some(Kind::parse("custom.note").unwrap());
+    names_it("the whole log", query(Query::default()));
+    names_it(
+        "by subject",
+        query(Query {
+            subject: subject(),
+            ..Query::default()
+        }),
+    );
+    names_it(
+        "by subject and kind",
+        query(Query {
+            subject: subject(),
+            kind: kind(),
+            ..Query::default()
+        }),
+    );
+    names_it(
+        "from just before it",
+        query(Query {
+            after: Some(LogIndex(gone - 1)),
+            ..Query::default()
+        }),
+    );
+    // Answers that never reached it are whole.
+    let before: Vec<u64> = (0..gone).collect();
+    assert_eq!(
+        query(Query {
+            limit: gone as u32,
+            ..Query::default()
+        })
+        .unwrap(),
+        before
+    );
+    assert_eq!(
+        query(Query {
+            subject: subject(),
+            limit: gone as u32,
+            ..Query::default()
+        })
+        .unwrap(),
+        before
+    );
+    let after: Vec<u64> = (gone + 1..size).collect();
+    assert_eq!(
+        query(Query {
+            after: Some(LogIndex(gone)),
+            ..Query::default()
+        })
+        .unwrap(),
+        after
+    );
 }
 
 pub fn notes(count: usize) -> Vec<NewRecord> {
