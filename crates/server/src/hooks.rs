@@ -156,6 +156,9 @@ fn context(source: HookSource, headers: &HeaderMap) -> Context {
 /// record grows the log for good. Past this, rejections are refused alike but only logged.
 pub const MAX_REJECTIONS_RECORDED_PER_MINUTE: u32 = 60;
 
+/// Bodies up to this size are parsed on the async thread that received them.
+const PARSE_HERE_MAX: usize = 256 * 1024;
+
 /// Receives one webhook delivery.
 #[utoipa::path(post, path = "/hooks/{source}", tag = "webhooks",
     params(("source" = String, Path, description = "github, gitlab, jira, jenkins or cdevents")),
@@ -218,22 +221,32 @@ pub async fn receive(
     let deploy_request = crate::respond::request(&hook, ctx.event.as_deref(), &body.bytes);
     let format = hook.source.format();
     let bytes = body.bytes;
+    let body_len = bytes.len();
     let scope = hook.scope.clone();
     let store = state.store.clone();
-    let (appended, skipped) = blocking(move || {
-        let ingested = trailmark_ingest::ingest(&bytes, Some(format), &ctx)
+    let parse = move || {
+        let mut ingested = trailmark_ingest::ingest(&bytes, Some(format), &ctx)
             .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-        let mut records = ingested.records;
-        stamp(&mut records, &scope)?;
-        let appended = store.append_with_blobs(records, vec![ingested.raw])?;
-        let skipped: Vec<String> = ingested
-            .skipped
-            .iter()
-            .map(|s| format!("{}: {}", s.what, s.reason))
-            .collect();
-        Ok((appended, skipped))
-    })
-    .await?;
+        stamp(&mut ingested.records, &scope)?;
+        Ok(ingested)
+    };
+    // A forge's usual payload is parsed here, in tens of microseconds; a large one on the
+    // blocking pool, so as not to hold up the other requests on this thread.
+    let ingested = if body_len <= PARSE_HERE_MAX {
+        parse()?
+    } else {
+        blocking(parse).await?
+    };
+    let skipped: Vec<String> = ingested
+        .skipped
+        .iter()
+        .map(|s| format!("{}: {}", s.what, s.reason))
+        .collect();
+    // Queued to the writer without a blocking thread: this task awaits the writer's answer,
+    // given once the batch is durable.
+    let appended = store
+        .append_queued(ingested.records, vec![ingested.raw])
+        .await?;
     let duplicate = appended.iter().all(|a| a.duplicate);
     let fresh: Vec<u64> = appended
         .iter()

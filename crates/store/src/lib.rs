@@ -69,6 +69,51 @@ pub struct RawCheckpoint {
     pub note: String,
 }
 
+/// An append queued by [`Store::append_queued`]: resolves to its records' indices once the
+/// batch is durable, as [`Store::append_with_blobs`] returns them.
+#[must_use = "an append is acknowledged only when its answer is awaited"]
+#[derive(Debug)]
+pub struct Pending(PendingState);
+
+#[derive(Debug)]
+enum PendingState {
+    Queued(tokio::sync::oneshot::Receiver<Result<Vec<Appended>, StoreError>>),
+    Ready(Option<Result<Vec<Appended>, StoreError>>),
+}
+
+impl Pending {
+    pub(crate) fn queued(
+        answer: tokio::sync::oneshot::Receiver<Result<Vec<Appended>, StoreError>>,
+    ) -> Pending {
+        Pending(PendingState::Queued(answer))
+    }
+
+    pub(crate) fn ready(answer: Result<Vec<Appended>, StoreError>) -> Pending {
+        Pending(PendingState::Ready(Some(answer)))
+    }
+}
+
+impl std::future::Future for Pending {
+    type Output = Result<Vec<Appended>, StoreError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        match &mut self.0 {
+            PendingState::Queued(answer) => match std::pin::Pin::new(answer).poll(cx) {
+                Poll::Ready(Ok(answer)) => Poll::Ready(answer),
+                Poll::Ready(Err(_)) => Poll::Ready(Err(writer::gone())),
+                Poll::Pending => Poll::Pending,
+            },
+            PendingState::Ready(answer) => Poll::Ready(answer.take().unwrap_or_else(|| {
+                Err(StoreError::InvalidRequest("polled after its answer".into()))
+            })),
+        }
+    }
+}
+
 /// A filter over the log. All conditions must hold; results are in index order.
 #[derive(Clone, Debug, Default)]
 pub struct Query {
@@ -87,8 +132,10 @@ pub struct Query {
 pub type LeafVisitor<'a> = dyn FnMut(u64, &[u8], &[u8]) + 'a;
 
 /// A backend for the evidence log. Synchronous on purpose: the embedded backend is a thread
-/// that owns its connection; async surfaces call it through `spawn_blocking`. (`PgStore` runs
-/// its async client on a runtime of its own and can be called from any thread.)
+/// that owns its connection; async surfaces call it through `spawn_blocking`, except to append,
+/// which they queue with [`Store::append_queued`] and await (a webhook delivery then holds no
+/// blocking thread while the writer commits). (`PgStore` runs its async client on a runtime of
+/// its own and can be called from any thread.)
 pub trait Store: Send + Sync {
     /// The log's origin line (the first line of its checkpoints).
     fn origin(&self) -> &str;
@@ -109,6 +156,11 @@ pub trait Store: Send + Sync {
         records: Vec<NewRecord>,
         blobs: Vec<Blob>,
     ) -> Result<Vec<Appended>, StoreError>;
+
+    /// [`Store::append_with_blobs`] for async callers: queues the batch and returns at once;
+    /// the [`Pending`] resolves to the same answer once the batch is durable. An async caller
+    /// awaits it instead of holding a blocking thread while the writer commits.
+    fn append_queued(&self, records: Vec<NewRecord>, blobs: Vec<Blob>) -> Pending;
 
     /// Number of records covered by the latest signed checkpoint.
     fn size(&self) -> Result<u64, StoreError>;

@@ -914,6 +914,13 @@ impl Store for PgStore {
             .submit(records, blobs)
     }
 
+    fn append_queued(&self, records: Vec<NewRecord>, blobs: Vec<Blob>) -> crate::Pending {
+        match &self.writer {
+            Some(w) => w.submit_async(records, blobs),
+            None => crate::Pending::ready(Err(StoreError::ReadOnly)),
+        }
+    }
+
     fn size(&self) -> Result<u64, StoreError> {
         let op = "reading the log size";
         let rows = self.rows(op, "SELECT coalesce(max(size), 0) FROM checkpoints", vec![])?;
@@ -1601,7 +1608,7 @@ impl Writer {
             match handle.block_on(self.commit(&mut batches, blobs)) {
                 Ok(results) => {
                     for (job, result) in jobs.into_iter().zip(results) {
-                        let _ = job.reply.send(Ok(result));
+                        job.reply.send(Ok(result));
                     }
                 }
                 Err(e) => {
@@ -1611,7 +1618,7 @@ impl Writer {
                     // moved and rebuilds from what is stored.)
                     self.frontier = saved;
                     for job in jobs {
-                        let _ = job.reply.send(Err(e.clone()));
+                        job.reply.send(Err(e.clone()));
                     }
                 }
             }

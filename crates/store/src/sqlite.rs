@@ -492,6 +492,13 @@ impl Store for SqliteStore {
             .submit(records, blobs)
     }
 
+    fn append_queued(&self, records: Vec<NewRecord>, blobs: Vec<Blob>) -> crate::Pending {
+        match &self.writer {
+            Some(w) => w.submit_async(records, blobs),
+            None => crate::Pending::ready(Err(StoreError::ReadOnly)),
+        }
+    }
+
     fn size(&self) -> Result<u64, StoreError> {
         self.read(|c| Ok(latest_checkpoint(c)?.map_or(0, |c| c.size)))
     }
@@ -899,7 +906,7 @@ impl WriterState {
             match self.commit(&mut batches, &blobs) {
                 Ok(results) => {
                     for (job, result) in jobs.into_iter().zip(results) {
-                        let _ = job.reply.send(Ok(result));
+                        job.reply.send(Ok(result));
                     }
                     // After the answers: the callers do not wait for this housekeeping.
                     if let Some(wal) = wal {
@@ -935,7 +942,7 @@ impl WriterState {
                     // the in-memory frontier goes back too.
                     (self.frontier, self.last_recorded) = saved;
                     for job in jobs {
-                        let _ = job.reply.send(Err(e.clone()));
+                        job.reply.send(Err(e.clone()));
                     }
                 }
             }

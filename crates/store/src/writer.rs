@@ -11,7 +11,25 @@ use trailmark_model::{Blob, NewRecord};
 
 use crate::{Appended, StoreError};
 
-pub(crate) type Reply = mpsc::SyncSender<Result<Vec<Appended>, StoreError>>;
+/// Where the writer answers a job: a caller blocked on it, or one awaiting it.
+pub(crate) enum Reply {
+    Blocking(mpsc::SyncSender<Result<Vec<Appended>, StoreError>>),
+    Awaiting(tokio::sync::oneshot::Sender<Result<Vec<Appended>, StoreError>>),
+}
+
+impl Reply {
+    /// Answers the caller; a caller that has gone away is not an error of the batch.
+    pub(crate) fn send(self, answer: Result<Vec<Appended>, StoreError>) {
+        match self {
+            Reply::Blocking(tx) => {
+                let _ = tx.send(answer);
+            }
+            Reply::Awaiting(tx) => {
+                let _ = tx.send(answer);
+            }
+        }
+    }
+}
 
 /// One caller's append: its records (one atomic batch), the raw inputs they cite, and where to
 /// answer.
@@ -56,23 +74,48 @@ impl WriterHandle {
         if records.is_empty() {
             return Ok(Vec::new());
         }
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.queue(records, blobs, Reply::Blocking(reply))?;
+        answer.recv().map_err(|_| gone())?
+    }
+
+    /// Queues an append without waiting: the answer (given once the batch is durable) is
+    /// awaited on the returned [`crate::Pending`].
+    pub(crate) fn submit_async(&self, records: Vec<NewRecord>, blobs: Vec<Blob>) -> crate::Pending {
+        if records.is_empty() {
+            return crate::Pending::ready(Ok(Vec::new()));
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        match self.queue(records, blobs, Reply::Awaiting(reply)) {
+            Ok(()) => crate::Pending::queued(answer),
+            Err(e) => crate::Pending::ready(Err(e)),
+        }
+    }
+
+    fn queue(
+        &self,
+        records: Vec<NewRecord>,
+        blobs: Vec<Blob>,
+        reply: Reply,
+    ) -> Result<(), StoreError> {
         // No hashing of blobs here: a `Blob` is its bytes and their digest by construction.
         let queue = self
             .queue
             .as_ref()
             .ok_or_else(|| StoreError::WriterStopped("the store is closing".into()))?;
-        let (reply, answer) = mpsc::sync_channel(1);
         queue
             .send(Job {
                 records,
                 blobs,
                 reply,
             })
-            .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))?;
-        answer.recv().map_err(|_| {
-            StoreError::WriterStopped("the writer thread exited before answering".into())
-        })?
+            .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))
     }
+}
+
+/// The writer went away with a job it had taken: the job's batch may or may not be durable.
+pub(crate) fn gone() -> StoreError {
+    StoreError::WriterStopped("the writer thread exited before answering".into())
 }
 
 impl Drop for WriterHandle {

@@ -6,7 +6,7 @@ use trailmark_log::{verify_checkpoint, verify_consistency, verify_inclusion};
 use trailmark_model::{Digest, Kind, LogIndex, Payload, Subject, Timestamp, parse_record};
 use trailmark_store::{Query, Store, verify_log};
 
-use crate::common::{ORIGIN, note, notes};
+use crate::common::{ORIGIN, keyed, note, notes};
 
 /// Instantiates every conformance test for one backend. `$make` returns a fresh empty store
 /// (and anything that must outlive it, e.g. a temp dir) as `(Arc<dyn Store>, guard)`.
@@ -49,6 +49,11 @@ macro_rules! backend_tests {
             fn bad_requests_are_refused() {
                 let (s, _g) = $make;
                 c::bad_requests_are_refused(&*s);
+            }
+            #[test]
+            fn queued_appends_answer_as_blocking_ones_do() {
+                let (s, _g) = $make;
+                c::queued_appends_answer_as_blocking_ones_do(&*s);
             }
             #[test]
             fn linked_graph_walks_both_directions() {
@@ -434,4 +439,51 @@ pub fn linked_graph_walks_both_directions(s: &dyn Store) {
     assert_eq!(m.len(), 2);
     assert_eq!(m[0], (LogIndex(0), None));
     assert_eq!(m[1].1.as_ref().map(|r| r.as_str()), Some("references"));
+}
+
+/// An append queued by async code ([`Store::append_queued`]) answers as a blocking one does:
+/// contiguous indices, given once the batch is durable (the records read back at once),
+/// concurrent ones gapless, a repeated key found as a duplicate, nothing for nothing.
+pub fn queued_appends_answer_as_blocking_ones_do(s: &dyn Store) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let first = rt.block_on(s.append_queued(notes(3), vec![])).unwrap();
+    assert_eq!(
+        first.iter().map(|a| a.index.0).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(s.size().unwrap(), 3);
+    for a in &first {
+        assert_eq!(s.record(a.index).unwrap().unwrap().leaf_hash, a.leaf_hash);
+    }
+    // Queued together, answered each: 20 one-record batches, all distinct, no gap.
+    let queued: Vec<_> = (0..20)
+        .map(|n| s.append_queued(vec![note("Q-1", n)], vec![]))
+        .collect();
+    let mut got: Vec<u64> = rt.block_on(async {
+        let mut got = Vec::new();
+        for q in queued {
+            got.push(q.await.unwrap()[0].index.0);
+        }
+        got
+    });
+    got.sort_unstable();
+    assert_eq!(got, (3..23).collect::<Vec<u64>>());
+    assert_eq!(s.size().unwrap(), 23);
+    let once = rt
+        .block_on(s.append_queued(vec![keyed("queued", 1)], vec![]))
+        .unwrap();
+    let again = rt
+        .block_on(s.append_queued(vec![keyed("queued", 1)], vec![]))
+        .unwrap();
+    assert!(!once[0].duplicate);
+    assert!(again[0].duplicate);
+    assert_eq!(again[0].index, once[0].index);
+    assert!(
+        rt.block_on(s.append_queued(vec![], vec![]))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.size().unwrap(), 24);
 }
