@@ -92,6 +92,18 @@ pub fn assert_missing_record_is_corrupt(s: &dyn Store, gone: u64, size: u64) {
     );
 }
 
+/// A store opened read-only refuses appends, blocking and queued.
+pub fn assert_read_only(ro: &dyn Store) {
+    assert!(matches!(ro.append(notes(1)), Err(StoreError::ReadOnly)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert!(matches!(
+        rt.block_on(ro.append_queued(notes(1), vec![])),
+        Err(StoreError::ReadOnly)
+    ));
+}
+
 pub fn notes(count: usize) -> Vec<NewRecord> {
     (0..count).map(|n| note("PROJ-1", n)).collect()
 }

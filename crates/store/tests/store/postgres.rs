@@ -336,14 +336,7 @@ fn open_and_create_refuse_what_they_should() {
         Err(StoreError::InvalidRequest(_))
     ));
     let ro = PgStore::open_read_only(&db.url).unwrap();
-    assert!(matches!(ro.append(notes(1)), Err(StoreError::ReadOnly)));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    assert!(matches!(
-        rt.block_on(ro.append_queued(notes(1), vec![])),
-        Err(StoreError::ReadOnly)
-    ));
+    crate::common::assert_read_only(&ro);
     assert_eq!(ro.size().unwrap(), 1);
 
     // A database without a log is refused, and left as it was (no tables created).

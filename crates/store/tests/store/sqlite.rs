@@ -98,14 +98,7 @@ fn wrong_key_and_missing_store_are_refused() {
         Err(StoreError::InvalidRequest(_))
     ));
     let ro = SqliteStore::open_read_only(&path).unwrap();
-    assert!(matches!(ro.append(notes(1)), Err(StoreError::ReadOnly)));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    assert!(matches!(
-        rt.block_on(ro.append_queued(notes(1), vec![])),
-        Err(StoreError::ReadOnly)
-    ));
+    crate::common::assert_read_only(&ro);
 }
 
 #[test]
