@@ -333,7 +333,7 @@ pub async fn log_read(
     }
     let record = governance_record("access.read", &actor, &caller.orgs(), subjects, payload)?;
     let store = state.store.clone();
-    blocking(move || Ok(store.append(vec![record])?)).await?;
+    store.append_queued(vec![record], vec![]).await?;
     Ok(())
 }
 

@@ -214,7 +214,7 @@ pub async fn receive(
             }),
         )?;
         let store = state.store.clone();
-        blocking(move || Ok(store.append(vec![record])?)).await?;
+        store.append_queued(vec![record], vec![]).await?;
         return Err(refused);
     }
     let ctx = context(hook.source, &headers);

@@ -97,7 +97,8 @@ pub async fn append(
     }
     stamp(&mut records, &scope)?;
     let store = state.store.clone();
-    let appended = blocking(move || Ok(store.append(records)?)).await?;
+    // Awaited, not on the blocking pool: the writer answers once the batch is durable.
+    let appended = store.append_queued(records, vec![]).await?;
     let all_duplicate = appended.iter().all(|a| a.duplicate);
     let body = AppendResponse {
         scope: scope.to_string(),
