@@ -1,6 +1,6 @@
 //! The hand-off every backend uses between callers and its one writer thread: callers queue a
-//! [`Job`] and block until the writer answers, which it does only after the batch holding the
-//! job is durable. Dropping the handle closes the queue and joins the thread, so no
+//! [`Job`] and block until the writer answers (or, queued from async code, await the answer),
+//! which it gives only after the batch holding the job is durable. Dropping the handle closes the queue and joins the thread, so no
 //! acknowledged-but-uncommitted work can outlive the store.
 
 use std::sync::mpsc;
