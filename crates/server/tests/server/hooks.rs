@@ -54,6 +54,32 @@ async fn a_signed_github_delivery_is_stored_durably_with_its_raw_input() {
     assert_eq!(env.size(), before + n);
 }
 
+/// A body past what the handler parses on its own thread (256 KiB) is parsed on the blocking
+/// pool instead, and stored the same way: durable when acknowledged, raw input kept.
+#[tokio::test]
+async fn a_large_delivery_is_parsed_off_the_request_thread_and_stored_alike() {
+    let env = Env::new();
+    let mut body = fixture("github/push/payload.json");
+    body.resize(body.len() + 300 * 1024, b' ');
+    let before = env.size();
+    let r = env.github("push", "d-large", &body).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let n = r.json()["appended"].as_u64().expect("count");
+    assert!(n >= 1, "a push is at least one record");
+    assert_eq!(env.size(), before + n);
+    let stored = env
+        .store
+        .blob(&Digest::of(&body))
+        .expect("read")
+        .expect("raw input kept");
+    assert_eq!(stored, body);
+}
+
 #[tokio::test]
 async fn rejected_deliveries_are_recorded_up_to_a_budget_per_minute_and_all_refused() {
     let env = Env::new();
