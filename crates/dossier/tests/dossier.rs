@@ -5,5 +5,7 @@
 mod audit;
 #[path = "dossier/build_verify.rs"]
 mod build_verify;
+#[path = "dossier/pinned.rs"]
+mod pinned;
 #[path = "dossier/render.rs"]
 mod render;

@@ -1,0 +1,106 @@
+//! What auditors already hold: a dossier and a certification exported by an earlier Trailmark,
+//! kept byte for byte in `tests/data` (see its README), must keep verifying with this one.
+//!
+//! The verifier recomputes the dossier's view from its records. A change to that computation,
+//! to the file's format or to how a certification is checked would make an honest dossier
+//! issued before it read as tampered. That must be a deliberate new format, with the old one
+//! still verified (or refused by name), never a side effect: these tests make it visible.
+
+use std::path::{Path, PathBuf};
+
+use trailmark_dossier::{cert, verify};
+use trailmark_log::{SignerKey, VerifierKey};
+use trailmark_model::Digest;
+
+/// Written by `trailmark dossier` (JSON, raw inputs included) on 2026-11-25.
+const DOSSIER_V1: &str = "dossier-v1-2026-11-25.json";
+/// Written by `trailmark certify` for the same release, the same day.
+const CERTIFICATION_V1: &str = "certification-v1-2026-11-25.json";
+const DOSSIER_V1_SHA256: &str =
+    "sha256:246d816e97775504b258e7e4b2d23d29382bd35e83bbd5903e54013aed77148f";
+const CERTIFICATION_V1_SHA256: &str =
+    "sha256:8baa8ece19f1e01c1e7bcec0f99d66c6af8895f1b982444e3ef466f9dfafc004";
+/// The records the dossier carries: 17 of its log's 18, its own export record included.
+const DOSSIER_V1_RECORDS: usize = 17;
+const CERTIFIED_RELEASE: &str = "acme/hello/hello@1.0.0";
+
+fn data(name: &str) -> Vec<u8> {
+    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The key of the test log the files come from (`build_verify::World`).
+fn key() -> VerifierKey {
+    SignerKey::from_seed("test.example/log", [5u8; 32])
+        .unwrap()
+        .verifier()
+}
+
+#[test]
+fn a_dossier_exported_by_an_earlier_trailmark_still_verifies() {
+    let bytes = data(DOSSIER_V1);
+    assert_eq!(
+        Digest::of(&bytes).to_string(),
+        DOSSIER_V1_SHA256,
+        "{DOSSIER_V1} is not the file its README describes: it must never be edited or regenerated"
+    );
+    let rep = verify::verify(&bytes, &key()).unwrap();
+    assert!(
+        rep.ok(),
+        "a dossier issued by an earlier Trailmark no longer verifies. If the view computation or \
+         the format changed on purpose, give the new one a new format and keep verifying this \
+         one (or refuse it by name); do not regenerate this file. Failures: {:#?}",
+        rep.failures
+    );
+    assert_eq!(rep.records, DOSSIER_V1_RECORDS, "{rep:?}");
+    assert_eq!(rep.certifications, 1, "{rep:?}");
+    assert_eq!(rep.gate_decisions_recomputed, 1, "{rep:?}");
+    assert!(rep.consistency_proofs >= 1, "{rep:?}");
+}
+
+#[test]
+fn the_earlier_dossier_is_still_refused_when_changed() {
+    // So the test above passes because the file is sound, not because anything would: the
+    // same file with one answer of the view changed, and with one record's leaf changed.
+    let text = String::from_utf8(data(DOSSIER_V1)).unwrap();
+    let answered = text.replacen("\"answer\": \"yes\"", "\"answer\": \"no\"", 1);
+    assert_ne!(answered, text, "the file has an answer to change");
+    let rep = verify::verify(answered.as_bytes(), &key()).unwrap();
+    assert!(
+        rep.failures.iter().any(|f| f.contains("the view")),
+        "{:#?}",
+        rep.failures
+    );
+
+    let mut d: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let leaf = d["records"][0]["leaf"].as_str().unwrap().to_owned();
+    let flipped = if leaf.starts_with('A') { "B" } else { "A" };
+    d["records"][0]["leaf"] = serde_json::Value::String(format!("{flipped}{}", &leaf[1..]));
+    let rep = verify::verify(&serde_json::to_vec(&d).unwrap(), &key()).unwrap();
+    assert!(!rep.ok(), "a changed leaf must fail: {rep:?}");
+}
+
+#[test]
+fn a_certification_issued_by_an_earlier_trailmark_still_verifies() {
+    let bytes = data(CERTIFICATION_V1);
+    assert_eq!(
+        Digest::of(&bytes).to_string(),
+        CERTIFICATION_V1_SHA256,
+        "{CERTIFICATION_V1} is not the file its README describes: it must never be edited or regenerated"
+    );
+    let envelope: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let statement = cert::verify_envelope(&envelope, &key(), CERTIFIED_RELEASE)
+        .unwrap_or_else(|e| panic!("a certification issued earlier no longer verifies: {e}"));
+    assert_eq!(
+        statement["predicateType"],
+        "https://slsa.dev/verification_summary/v1"
+    );
+    assert_eq!(statement["predicate"]["verificationResult"], "PASSED");
+    // Another key does not verify it.
+    let other = SignerKey::from_seed("test.example/log", [6u8; 32])
+        .unwrap()
+        .verifier();
+    assert!(cert::verify_envelope(&envelope, &other, CERTIFIED_RELEASE).is_err());
+}
