@@ -22,8 +22,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-const EXIT_CODES: &str =
-    "Exit codes: 0 ok, 1 verification failed, 2 bad input or usage, 3 storage or I/O error.";
+const EXIT_CODES: &str = "Exit codes: 0 ok, 1 verification failed (or the stored log was found damaged), 2 bad input or usage, 3 storage or I/O error.";
 
 #[derive(Clone, Copy, Debug, Default, ValueEnum, PartialEq, Eq)]
 pub enum Format {

@@ -40,6 +40,12 @@ impl From<StoreError> for CliError {
     fn from(e: StoreError) -> CliError {
         match e {
             StoreError::InvalidRequest(_) => CliError::Input(e.to_string()),
+            // The stored log or its schema history was changed behind Trailmark's back: what was
+            // read did not verify, whichever command read it. Not "storage error" (exit 3),
+            // which a script may retry.
+            StoreError::Corrupt { .. }
+            | StoreError::Damaged(_)
+            | StoreError::MigrationAltered { .. } => CliError::Verification(e.to_string()),
             other => CliError::Environment(other.to_string()),
         }
     }

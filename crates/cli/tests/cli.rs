@@ -420,6 +420,58 @@ fn verify_names_the_first_altered_record() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL: record 4 was altered"));
 }
 
+/// A log changed behind Trailmark's back fails as a verification (exit 1) whichever command
+/// finds it, not as a storage error (exit 3) that a script might retry; appending to it is
+/// refused and stores nothing.
+#[test]
+fn a_damaged_log_is_exit_1_whichever_command_finds_it() {
+    let env = Env::new();
+    env.init();
+    for _ in 0..6 {
+        env.ok(&["record", env.file("n.json", NOTE).to_str().unwrap()]);
+    }
+    let db = env.dir.join("trailmark.db");
+    let tamper = |sql: &str| {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(sql).unwrap();
+    };
+    tamper("DROP TRIGGER records_no_delete; DELETE FROM records WHERE idx = 2;");
+
+    for args in [
+        &["show", "--index", "2"][..],
+        &["log", "--subject", "ticket:PROJ-1"],
+        &["verify"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(code(&out), 1, "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("verification failed") || args == ["verify"],
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = env.run(&["show", "--index", "2"]);
+    assert!(
+        stderr(&out).contains("stored record 2 is corrupt"),
+        "{}",
+        stderr(&out)
+    );
+    // Records that are there still read.
+    env.ok(&["show", "--index", "3"]);
+
+    // The last record removed: the records end short of the signed checkpoint.
+    tamper("DELETE FROM records WHERE idx = 5;");
+    let out = env.run(&["record", env.file("n.json", NOTE).to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the stored log is damaged")
+            && stderr(&out).contains("refusing to append"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.size(), 6, "nothing was appended");
+}
+
 #[test]
 fn verify_checkpoint_accepts_any_c2sp_checkpoint() {
     let env = Env::new();

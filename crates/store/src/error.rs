@@ -24,6 +24,11 @@ pub enum StoreError {
     /// A stored row does not decode: the database holds bytes Trailmark did not write.
     #[error("stored record {index} is corrupt: {reason} (run `trailmark verify`)")]
     Corrupt { index: u64, reason: String },
+    /// The stored log disagrees with its latest signed checkpoint (records past or short of
+    /// it, a tree that does not reproduce its root): changed behind Trailmark's back. Appending
+    /// is refused, since it would bury the damage; reading and `trailmark verify` still work.
+    #[error("the stored log is damaged: {0}")]
+    Damaged(String),
     /// The caller asked for something that does not exist or cannot be (bad index, size...).
     #[error("{0}")]
     InvalidRequest(String),

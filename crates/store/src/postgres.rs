@@ -1296,7 +1296,7 @@ impl Head {
         let size = size.map_or(Ok(0), |s| to_u64(s, "the latest checkpoint size"))?;
         let end = max_idx.map_or(Ok(0), |m| to_u64(m, "a record index").map(|m| m + 1))?;
         if end != size {
-            return Err(StoreError::Incompatible(format!(
+            return Err(StoreError::Damaged(format!(
                 "the log's records end at index {end} but its latest checkpoint covers {size}; refusing to append (run `trailmark verify`)"
             )));
         }
@@ -1332,15 +1332,15 @@ async fn refresh<C: GenericClient + Sync>(
     let NodePlan { wanted, known } = plan_nodes(&ids, None)?;
     let (_, fetched) = fetch_nodes(client, nodes, &wanted).await?;
     let hashes = assemble(&ids, known, fetched, None).map_err(|e| {
-        StoreError::Incompatible(format!(
+        StoreError::Damaged(format!(
             "cannot rebuild the tree frontier at size {}: {e}; refusing to append (run `trailmark verify`)",
             head.size
         ))
     })?;
     let rebuilt = Frontier::from_parts(head.size, hashes)
-        .map_err(|e| StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}")))?;
+        .map_err(|e| StoreError::Damaged(format!("cannot rebuild the tree frontier: {e}")))?;
     if rebuilt.root() != head.root {
-        return Err(StoreError::Incompatible(format!(
+        return Err(StoreError::Damaged(format!(
             "the stored tree does not match the latest checkpoint (size {}); refusing to append (run `trailmark verify`)",
             head.size
         )));

@@ -147,18 +147,18 @@ fn refresh(
         .map_err(err("reading the last record"))?;
     let records_end = last.map_or(0, |(idx, _)| idx as u64 + 1);
     if records_end != size {
-        return Err(StoreError::Incompatible(format!(
+        return Err(StoreError::Damaged(format!(
             "the log's records end at {records_end} but its latest checkpoint covers {size}; refusing to append (run `trailmark verify`)"
         )));
     }
     let ids = Frontier::ids(size);
     let hashes = ConnNodes { conn, cache: None }.nodes(&ids)?;
     let rebuilt = Frontier::from_parts(size, hashes)
-        .map_err(|e| StoreError::Incompatible(format!("cannot rebuild the tree frontier: {e}")))?;
+        .map_err(|e| StoreError::Damaged(format!("cannot rebuild the tree frontier: {e}")))?;
     if let Some(cp) = &latest
         && rebuilt.root() != cp.root
     {
-        return Err(StoreError::Incompatible(format!(
+        return Err(StoreError::Damaged(format!(
             "the stored tree does not match the latest checkpoint (size {size}); refusing to append (run `trailmark verify`)"
         )));
     }

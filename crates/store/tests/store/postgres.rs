@@ -643,14 +643,11 @@ fn a_tree_that_disagrees_with_its_checkpoint_is_refused_and_named() {
         .unwrap();
     // B's cached frontier is stale (A appended), so under the lock it rebuilds from stored
     // nodes, which no longer reproduce the signed root: it refuses to bury the damage.
-    assert!(matches!(
-        b.append(notes(1)),
-        Err(StoreError::Incompatible(_))
-    ));
+    assert!(matches!(b.append(notes(1)), Err(StoreError::Damaged(_))));
     // A fresh instance refuses at startup.
     assert!(matches!(
         PgStore::open(&db.url, signer()),
-        Err(StoreError::Incompatible(_))
+        Err(StoreError::Damaged(_))
     ));
     drop((a, b));
     // Reading (and so verifying) still works, and names the record.
@@ -749,10 +746,7 @@ fn a_failed_batch_rolls_back_releases_the_lock_and_leaves_nothing() {
         .unwrap();
     let started = std::time::Instant::now();
     for s in [&b, &a, &b] {
-        assert!(matches!(
-            s.append(notes(1)),
-            Err(StoreError::Incompatible(_))
-        ));
+        assert!(matches!(s.append(notes(1)), Err(StoreError::Damaged(_))));
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     owner

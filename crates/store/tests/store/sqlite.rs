@@ -176,7 +176,7 @@ fn writer_refuses_to_append_to_a_tree_that_disagrees_with_its_checkpoint() {
     );
     assert!(matches!(
         SqliteStore::open(&path, signer()),
-        Err(StoreError::Incompatible(_))
+        Err(StoreError::Damaged(_))
     ));
     // Reading (and so verifying) still works.
     assert!(!verify_path(&path).is_ok());
