@@ -391,13 +391,19 @@ fn consistency_proof_json_matches_the_shared_vector_shape_and_verifies() {
     );
 }
 
-#[test]
-fn verify_names_the_first_altered_record() {
+/// A log of six notes, one record per append.
+fn six_notes() -> Env {
     let env = Env::new();
     env.init();
     for _ in 0..6 {
         env.ok(&["record", env.file("n.json", NOTE).to_str().unwrap()]);
     }
+    env
+}
+
+#[test]
+fn verify_names_the_first_altered_record() {
+    let env = six_notes();
     assert!(
         env.ok(&["verify"])
             .starts_with("ok: 6 records, 6 checkpoints")
@@ -425,11 +431,7 @@ fn verify_names_the_first_altered_record() {
 /// refused and stores nothing.
 #[test]
 fn a_damaged_log_is_exit_1_whichever_command_finds_it() {
-    let env = Env::new();
-    env.init();
-    for _ in 0..6 {
-        env.ok(&["record", env.file("n.json", NOTE).to_str().unwrap()]);
-    }
+    let env = six_notes();
     let db = env.dir.join("trailmark.db");
     let tamper = |sql: &str| {
         let c = rusqlite::Connection::open(&db).unwrap();

@@ -24,11 +24,18 @@ const CERTIFICATION_V1_SHA256: &str =
 const DOSSIER_V1_RECORDS: usize = 17;
 const CERTIFIED_RELEASE: &str = "acme/hello/hello@1.0.0";
 
-fn data(name: &str) -> Vec<u8> {
+/// The pinned file `name`, checked to be the one `tests/data/README.md` describes.
+fn pinned(name: &str, sha256: &str) -> Vec<u8> {
     let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        Digest::of(&bytes).to_string(),
+        sha256,
+        "{name} is not the file its README describes: it must never be edited or regenerated"
+    );
+    bytes
 }
 
 /// The key of the test log the files come from (`build_verify::World`).
@@ -40,12 +47,7 @@ fn key() -> VerifierKey {
 
 #[test]
 fn a_dossier_exported_by_an_earlier_trailmark_still_verifies() {
-    let bytes = data(DOSSIER_V1);
-    assert_eq!(
-        Digest::of(&bytes).to_string(),
-        DOSSIER_V1_SHA256,
-        "{DOSSIER_V1} is not the file its README describes: it must never be edited or regenerated"
-    );
+    let bytes = pinned(DOSSIER_V1, DOSSIER_V1_SHA256);
     let rep = verify::verify(&bytes, &key()).unwrap();
     assert!(
         rep.ok(),
@@ -64,7 +66,7 @@ fn a_dossier_exported_by_an_earlier_trailmark_still_verifies() {
 fn the_earlier_dossier_is_still_refused_when_changed() {
     // So the test above passes because the file is sound, not because anything would: the
     // same file with one answer of the view changed, and with one record's leaf changed.
-    let text = String::from_utf8(data(DOSSIER_V1)).unwrap();
+    let text = String::from_utf8(pinned(DOSSIER_V1, DOSSIER_V1_SHA256)).unwrap();
     let answered = text.replacen("\"answer\": \"yes\"", "\"answer\": \"no\"", 1);
     assert_ne!(answered, text, "the file has an answer to change");
     let rep = verify::verify(answered.as_bytes(), &key()).unwrap();
@@ -84,12 +86,7 @@ fn the_earlier_dossier_is_still_refused_when_changed() {
 
 #[test]
 fn a_certification_issued_by_an_earlier_trailmark_still_verifies() {
-    let bytes = data(CERTIFICATION_V1);
-    assert_eq!(
-        Digest::of(&bytes).to_string(),
-        CERTIFICATION_V1_SHA256,
-        "{CERTIFICATION_V1} is not the file its README describes: it must never be edited or regenerated"
-    );
+    let bytes = pinned(CERTIFICATION_V1, CERTIFICATION_V1_SHA256);
     let envelope: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     let statement = cert::verify_envelope(&envelope, &key(), CERTIFIED_RELEASE)
         .unwrap_or_else(|e| panic!("a certification issued earlier no longer verifies: {e}"));
