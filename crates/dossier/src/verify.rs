@@ -434,11 +434,16 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
     // The view, rebuilt from the records alone.
     match rebuilt {
         Ok(v) if v == d.view => {}
-        Ok(_) => fail(
-            &mut rep,
-            "the view (questions, matrix, controls, gaps) does not match what the records say"
-                .into(),
-        ),
+        Ok(v) => {
+            let mut m = view_mismatch(&d.view, &v);
+            if others.as_exported {
+                m.push_str(&format!(
+                    "; the file's view is the one the log committed to at export (record {}), so the exporter computed it differently from this verifier",
+                    d.export_record
+                ));
+            }
+            fail(&mut rep, m);
+        }
         Err(e) => fail(
             &mut rep,
             format!("the view cannot be rebuilt from the records: {e}"),
@@ -449,6 +454,61 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
     // the answer is not kept waiting for it, and no thread is started per call.
     rayon::spawn(move || drop((m, d)));
     Ok(rep)
+}
+
+/// Why the file's view is not the one rebuilt from its records, precisely: the first place
+/// (a JSON pointer into the view) where they differ, and what each has there. An edited answer
+/// and a gap worded differently by another exporter then read differently.
+fn view_mismatch(file: &crate::view::View, rebuilt: &crate::view::View) -> String {
+    let mut m = "the view (questions, matrix, controls, gaps) does not match what the records say"
+        .to_owned();
+    if let (Ok(f), Ok(r)) = (serde_json::to_value(file), serde_json::to_value(rebuilt))
+        && let Some((at, f, r)) = first_difference(&f, &r, String::new())
+    {
+        m.push_str(&format!(
+            ": at {at} the file has {f} where the records give {r}"
+        ));
+    }
+    m
+}
+
+/// The first place where two JSON values differ (object members in key order, as the canonical
+/// form sorts them; array items in order): its JSON pointer and both sides, shortened
+/// (`nothing` where one side has no such place).
+fn first_difference(a: &Value, b: &Value, at: String) -> Option<(String, String, String)> {
+    fn shown(v: Option<&Value>) -> String {
+        const MAX: usize = 120;
+        let Some(v) = v else {
+            return "nothing".into();
+        };
+        let text = v.to_string();
+        match text.char_indices().nth(MAX) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text,
+        }
+    }
+    let key = |k: &str| format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
+                (Some(va), Some(vb)) => first_difference(va, vb, key(k)),
+                (va, vb) => Some((key(k), shown(va), shown(vb))),
+            })
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            (0..x.len().max(y.len())).find_map(|i| match (x.get(i), y.get(i)) {
+                (Some(va), Some(vb)) => first_difference(va, vb, format!("{at}/{i}")),
+                (va, vb) => Some((format!("{at}/{i}"), shown(va), shown(vb))),
+            })
+        }
+        _ if a == b => None,
+        _ => Some((
+            if at.is_empty() { "/".into() } else { at },
+            shown(Some(a)),
+            shown(Some(b)),
+        )),
+    }
 }
 
 /// The dossier's blobs that are what their digest says, and why the others are not.
@@ -600,6 +660,9 @@ struct RecordCommitments {
     failures: Vec<String>,
     gate_decisions_recomputed: usize,
     certifications: usize,
+    /// The export record holds this file's manifest digest: records, blobs, identity map and
+    /// view are exactly what was exported.
+    as_exported: bool,
 }
 
 fn record_commitments(
@@ -619,7 +682,8 @@ fn record_commitments(
                     .map(str::to_owned)
             });
             let got = file.manifest.to_string();
-            if want.as_deref() != Some(got.as_str()) {
+            rep.as_exported = want.as_deref() == Some(got.as_str());
+            if !rep.as_exported {
                 fail(
                     &mut rep,
                     format!(
@@ -966,4 +1030,61 @@ fn rebuild_view(src: &MemSource, d: &Dossier) -> Result<crate::view::View, Strin
     let policy = Policy::from_json(&pjson).map_err(|e| e.to_string())?;
     let as_of = Timestamp::parse_rfc3339(&d.as_of).ok_or("as_of is not RFC 3339")?;
     crate::bundle::view_of(src, &people, &d.release, as_of, &policy).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::first_difference;
+
+    fn diff(a: serde_json::Value, b: serde_json::Value) -> Option<(String, String, String)> {
+        first_difference(&a, &b, String::new())
+    }
+
+    #[test]
+    fn the_first_difference_is_named_by_its_json_pointer() {
+        assert_eq!(
+            diff(json!({"a": [1, {"b": "x"}]}), json!({"a": [1, {"b": "x"}]})),
+            None
+        );
+        assert_eq!(
+            diff(
+                json!({"q": [{"answer": "yes"}]}),
+                json!({"q": [{"answer": "partial"}]})
+            ),
+            Some(("/q/0/answer".into(), "\"yes\"".into(), "\"partial\"".into()))
+        );
+        // An item only one side has, and the first of several differences.
+        assert_eq!(
+            diff(json!({"gaps": ["a", "b"]}), json!({"gaps": ["a"]})),
+            Some(("/gaps/1".into(), "\"b\"".into(), "nothing".into()))
+        );
+        assert_eq!(
+            diff(json!({"a": 1, "b": 2}), json!({"a": 9, "b": 8, "c": 0})),
+            Some(("/a".into(), "1".into(), "9".into()))
+        );
+        assert_eq!(
+            diff(json!({"a": 1}), json!({"a": 1, "c": 0})),
+            Some(("/c".into(), "nothing".into(), "0".into()))
+        );
+        // Keys are escaped as RFC 6901 says; a different type is a difference; so is the root.
+        assert_eq!(
+            diff(json!({"x/y~": 1}), json!({"x/y~": "1"})),
+            Some(("/x~1y~0".into(), "1".into(), "\"1\"".into()))
+        );
+        assert_eq!(
+            diff(json!(1), json!(2)),
+            Some(("/".into(), "1".into(), "2".into()))
+        );
+    }
+
+    #[test]
+    fn long_values_are_shortened_on_a_character_boundary() {
+        let long = "é".repeat(300);
+        let (_, file, records) = diff(json!([long]), json!(["short"])).unwrap();
+        assert_eq!(file.chars().count(), 121, "{file}");
+        assert!(file.ends_with('…'));
+        assert_eq!(records, "\"short\"");
+    }
 }

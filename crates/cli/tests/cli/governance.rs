@@ -298,7 +298,9 @@ fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line()
     ]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("the view (questions, matrix, controls, gaps) does not match"),
+        stderr(&out).contains("the view (questions, matrix, controls, gaps) does not match")
+            && stderr(&out)
+                .contains("/answer the file has \"yes\" where the records give \"partial\""),
         "{}",
         stderr(&out)
     );

@@ -529,10 +529,20 @@ fn tampering_is_rejected_with_the_right_reason() {
         "{f}"
     );
 
-    // The view edited to hide a gap.
+    // The view edited to add a gap: the failure names where, and the file is not what the log
+    // committed to at export, so it does not blame the exporter.
     let mut t = d.clone();
     t.view.gaps.push("nothing to see".into());
-    assert!(fails(&t).contains("the view (questions, matrix, controls, gaps) does not match"));
+    let f = fails(&t);
+    assert!(
+        f.contains(&format!(
+            "the view (questions, matrix, controls, gaps) does not match what the records say: at /gaps/{} the file has \"nothing to see\" where the records give nothing",
+            d.view.gaps.len()
+        )),
+        "{f}"
+    );
+    assert!(f.contains("the dossier is not what was exported"), "{f}");
+    assert!(!f.contains("the exporter computed it differently"), "{f}");
 
     // Unreadable input is not a verification failure but an error.
     assert!(verify::verify(b"{\"format\": 1}", &key).is_err());
