@@ -1034,6 +1034,8 @@ fn rebuild_view(src: &MemSource, d: &Dossier) -> Result<crate::view::View, Strin
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use serde_json::json;
 
     use super::first_difference;
