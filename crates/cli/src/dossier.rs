@@ -150,6 +150,7 @@ pub fn dossier(dir: &DataDir, a: DossierArgs, out: &mut dyn Write) -> Result<(),
         &BuildOptions {
             raw_inputs: a.raw_inputs,
             actor: a.who.actor.clone(),
+            ..BuildOptions::default()
         },
     )
     .map_err(err)?;
@@ -323,6 +324,7 @@ pub fn audit(dir: &DataDir, cmd: AuditCommand, out: &mut dyn Write) -> Result<()
                         &BuildOptions {
                             raw_inputs: true,
                             actor: who.actor.clone(),
+                            ..BuildOptions::default()
                         },
                     )
                     .map_err(err)?;

@@ -113,6 +113,7 @@ fn benches(c: &mut Criterion) {
         let opts = BuildOptions {
             raw_inputs: false,
             actor: "bench".into(),
+            ..BuildOptions::default()
         };
         let d = build(&f.store, &f.people, "default", &f.release, &opts).unwrap();
         eprintln!("dossier/{n}: {} records carried", d.records.len());

@@ -18,14 +18,15 @@ use trailmark_policy::{Governance, Policy, kinds};
 use trailmark_store::{Store, StoredRecord};
 
 use crate::error::DossierError;
-use crate::view::View;
+use crate::view::{View, ViewVersion};
 
-pub const FORMAT: &str = "trailmark.dossier/v1";
+/// The format a new dossier is exported as ([`ViewVersion::LATEST`]).
+pub const FORMAT: &str = "trailmark.dossier/v2";
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dossier {
-    /// Always [`FORMAT`].
+    /// The format, which names the view computation ([`ViewVersion::format`]).
     pub format: String,
     pub release: String,
     /// The instant the view describes.
@@ -172,6 +173,9 @@ pub struct BuildOptions {
     pub raw_inputs: bool,
     /// Who is exporting (recorded on the export record).
     pub actor: String,
+    /// The format to export (normally [`ViewVersion::LATEST`]; an earlier one for a verifier
+    /// that reads only that).
+    pub version: ViewVersion,
 }
 
 /// Builds the dossier of `release`, appending its `dossier.exported` record.
@@ -187,7 +191,8 @@ pub fn build(
     let policy = gov.active_policy()?;
     let as_of = Timestamp::now();
     // Discover what the view reads, over the store.
-    let discovered = crate::compute::view(store, people, release, as_of, &policy.policy)?;
+    let discovered =
+        crate::compute::view(store, people, release, as_of, &policy.policy, opts.version)?;
     // The records the discovery read, kept to be exported without reading them again.
     let mut read = discovered.records;
     let mut indices: std::collections::BTreeSet<u64> = read.keys().copied().collect();
@@ -251,7 +256,7 @@ pub fn build(
     {
         discovered.view
     } else {
-        view_of(&mem, people, release, as_of, &policy.policy)?
+        view_of(&mem, people, release, as_of, &policy.policy, opts.version)?
     };
     let blobs = mem
         .blobs()
@@ -259,7 +264,7 @@ pub fn build(
         .map(|(d, b)| (d.to_string(), B64.encode(b)))
         .collect();
     let mut dossier = Dossier {
-        format: FORMAT.into(),
+        format: opts.version.format().into(),
         release: release.to_owned(),
         as_of: as_of.to_string(),
         policy_record: policy.record,
@@ -355,9 +360,10 @@ pub fn view_of(
     release: &str,
     as_of: Timestamp,
     policy: &Policy,
+    version: ViewVersion,
 ) -> Result<View, DossierError> {
     let visible = mem.until(as_of);
-    Ok(crate::compute::view(&visible, people, release, as_of, policy)?.view)
+    Ok(crate::compute::view(&visible, people, release, as_of, policy, version)?.view)
 }
 
 /// The policy a dossier's view was evaluated under, from its own records.

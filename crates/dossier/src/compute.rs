@@ -72,6 +72,7 @@ pub fn view<S: Source + ?Sized>(
     release: &str,
     as_of: Timestamp,
     policy: &Policy,
+    version: ViewVersion,
 ) -> Result<Computed, PolicyError> {
     let mut r: Reader<'_, S> = Reader::new(src, people);
     let rel = r.release(release)?;
@@ -312,6 +313,33 @@ pub fn view<S: Source + ?Sized>(
             "document {} {} was linked late ({})",
             d.doc_type, d.id, d.linked_at
         ));
+    }
+    // Who decides who counts as whom should not also take part in the release (v2 on): the
+    // person who set the identity map in force, if they own the release or approved it.
+    if version >= ViewVersion::V2
+        && let Some(i) = input.identity_map
+    {
+        let map = r.record(i)?;
+        if let Some(setter) = map.record.actor.as_deref().map(|a| r.person(a)) {
+            let mut roles = Vec::new();
+            if input.release.requested_by.as_deref() == Some(setter.as_str()) {
+                roles.push("owns the release".to_owned());
+            }
+            let approved: Vec<String> = approvals
+                .iter()
+                .filter(|a| a.person == setter)
+                .map(|a| format!("record {}", a.record))
+                .collect();
+            if !approved.is_empty() {
+                roles.push(format!("approved it ({})", approved.join(", ")));
+            }
+            if !roles.is_empty() {
+                gaps.push(format!(
+                    "the identity map in force (record {i}) was set by {setter}, who also {}: the person who decides who counts as whom took part in the release",
+                    roles.join(" and ")
+                ));
+            }
+        }
     }
     gaps.dedup();
 

@@ -19,7 +19,7 @@ pub mod view;
 
 pub use bundle::{BuildOptions, Dossier, build};
 pub use error::DossierError;
-pub use view::View;
+pub use view::{View, ViewVersion};
 
 /// "Explain release R": the view as of now, without exporting anything.
 pub fn explain(
@@ -37,6 +37,7 @@ pub fn explain(
         release,
         trailmark_model::Timestamp::now(),
         &policy.policy,
+        view::ViewVersion::LATEST,
     )?
     .view)
 }

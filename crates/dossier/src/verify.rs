@@ -19,8 +19,9 @@ use trailmark_policy::input::GateInput;
 use trailmark_policy::{Decision, Policy, kinds};
 use trailmark_store::StoredRecord;
 
-use crate::bundle::{ConsistencyEntry, Dossier, FORMAT, manifest_digest_of, view_digest};
+use crate::bundle::{ConsistencyEntry, Dossier, manifest_digest_of, view_digest};
 use crate::mem::MemSource;
+use crate::view::ViewVersion;
 
 /// The dossier could not be read at all (exit 2), as opposed to read and found wrong.
 #[derive(Debug, thiserror::Error)]
@@ -352,9 +353,19 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         ..Report::default()
     };
     let fail = |rep: &mut Report, m: String| rep.failures.push(m);
-    if format != FORMAT {
-        fail(&mut rep, format!("format {format:?} is not {FORMAT}"));
-    }
+    // The view is recomputed as the file's format says it was computed; a format this build
+    // does not know is named, and its view compared with the latest computation's.
+    let version = ViewVersion::of_format(&format).unwrap_or_else(|| {
+        let known: Vec<&str> = ViewVersion::ALL.iter().map(|v| v.format()).collect();
+        fail(
+            &mut rep,
+            format!(
+                "format {format:?} is not one this verifier reads ({})",
+                known.join(", ")
+            ),
+        );
+        ViewVersion::LATEST
+    });
     let cp = match verify_checkpoint(&checkpoint, std::slice::from_ref(key), None) {
         Ok(cp) => cp,
         Err(e) => {
@@ -396,7 +407,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         (file, others)
     };
     let (mut rebuilt, (proven, (mut file, mut others))) = rayon::join(
-        || rebuild_view(&m.src, &d),
+        || rebuild_view(&m.src, &d, version),
         || {
             rayon::join(
                 || prove_entries(&records, &m.hashed, cp.size, &cp.root),
@@ -412,7 +423,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
             Merged::of(decode_entries(&records, &absent), decode_blobs(&blobs)),
         );
         rayon::spawn(move || drop(old));
-        rebuilt = rebuild_view(&m.src, &d);
+        rebuilt = rebuild_view(&m.src, &d, version);
         (file, others) = after_proofs(&m);
     }
     drop(records);
@@ -1018,7 +1029,11 @@ fn recompute(src: &MemSource, p: &Value) -> Result<bool, String> {
     Ok(trailmark_policy::evaluate(&policy, &input) == recorded)
 }
 
-fn rebuild_view(src: &MemSource, d: &Dossier) -> Result<crate::view::View, String> {
+fn rebuild_view(
+    src: &MemSource,
+    d: &Dossier,
+    version: ViewVersion,
+) -> Result<crate::view::View, String> {
     let people = IdentityMap::from_json(&d.people.to_string()).map_err(|e| e.to_string())?;
     let prec = src
         .records()
@@ -1029,7 +1044,8 @@ fn rebuild_view(src: &MemSource, d: &Dossier) -> Result<crate::view::View, Strin
         .ok_or("policy payload missing")?;
     let policy = Policy::from_json(&pjson).map_err(|e| e.to_string())?;
     let as_of = Timestamp::parse_rfc3339(&d.as_of).ok_or("as_of is not RFC 3339")?;
-    crate::bundle::view_of(src, &people, &d.release, as_of, &policy).map_err(|e| e.to_string())
+    crate::bundle::view_of(src, &people, &d.release, as_of, &policy, version)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -4,6 +4,46 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Which view computation a dossier file's `format` names. The verifier recomputes a dossier's
+/// view with the computation it was exported with, so an honest dossier keeps verifying after
+/// the computation changes: a change to what the view says is a new version, and the versions
+/// before it stay computable here (`tests/data` pins a v1 dossier).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ViewVersion {
+    /// `trailmark.dossier/v1`.
+    V1,
+    /// `trailmark.dossier/v2`: the gaps also name a person who set the identity map in force
+    /// and took part in the release (owned or approved it).
+    V2,
+}
+
+impl Default for ViewVersion {
+    fn default() -> ViewVersion {
+        ViewVersion::LATEST
+    }
+}
+
+impl ViewVersion {
+    /// What a new dossier is exported as.
+    pub const LATEST: ViewVersion = ViewVersion::V2;
+    /// Every version this build computes and verifies, oldest first.
+    pub const ALL: [ViewVersion; 2] = [ViewVersion::V1, ViewVersion::V2];
+
+    /// The dossier file's `format` for this version.
+    pub fn format(self) -> &'static str {
+        match self {
+            ViewVersion::V1 => "trailmark.dossier/v1",
+            ViewVersion::V2 => "trailmark.dossier/v2",
+        }
+    }
+
+    /// The version a `format` names, if this build knows it.
+    pub fn of_format(format: &str) -> Option<ViewVersion> {
+        ViewVersion::ALL.into_iter().find(|v| v.format() == format)
+    }
+}
+
 /// The derived view of one release.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use trailmark_dossier::{BuildOptions, Dossier, build, cert, verify};
+use trailmark_dossier::{BuildOptions, Dossier, ViewVersion, build, cert, verify};
 use trailmark_ingest::identity::IdentityMap;
 use trailmark_ingest::{Context, Format};
 use trailmark_log::SignerKey;
@@ -219,6 +219,10 @@ impl World {
     }
 
     pub fn export(&self, id: &str) -> Dossier {
+        self.export_as(id, ViewVersion::LATEST)
+    }
+
+    pub fn export_as(&self, id: &str, version: ViewVersion) -> Dossier {
         build(
             self.store.as_ref(),
             &self.people,
@@ -227,6 +231,7 @@ impl World {
             &BuildOptions {
                 raw_inputs: true,
                 actor: "person:auditor".into(),
+                version,
             },
         )
         .unwrap()
@@ -321,6 +326,81 @@ fn an_exported_dossier_verifies_offline_and_answers_the_auditor() {
         &std::fs::read(fixtures().join("github/pull_request/opened.payload.json")).unwrap(),
     );
     assert!(d.blobs.contains_key(&pr.to_string()));
+}
+
+/// The person who set the identity map in force also approved the release. From format v2 the
+/// gaps say so; a v1 export of the same release (for a verifier that reads only v1) does not.
+/// Each verifies with its own format's computation, and the format cannot be swapped.
+#[test]
+fn an_identity_map_set_by_an_approver_is_a_gap_from_v2_on() {
+    let mut w = World::new();
+    let mut people: Value = serde_json::from_str(PEOPLE).unwrap();
+    people["people"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "carol", "identities": ["person:carol"]}));
+    w.people = IdentityMap::from_json(&people.to_string()).unwrap();
+    trailmark_policy::people::record(w.store.as_ref(), &w.people, "person:alice").unwrap();
+    let id = w.release();
+    let key = w.signer.verifier();
+    let (v1, v2) = (
+        w.export_as(&id, ViewVersion::V1),
+        w.export_as(&id, ViewVersion::V2),
+    );
+    assert_eq!(
+        (v1.format.as_str(), v2.format.as_str()),
+        ("trailmark.dossier/v1", "trailmark.dossier/v2")
+    );
+    let gap = |d: &Dossier| {
+        d.view
+            .gaps
+            .iter()
+            .find(|g| g.starts_with("the identity map in force"))
+            .cloned()
+    };
+    let g = gap(&v2).unwrap_or_else(|| panic!("no identity-map gap: {:#?}", v2.view.gaps));
+    assert!(
+        g.contains(&format!(
+            "(record {}) was set by alice, who also approved it (record ",
+            v2.people_record.unwrap()
+        )),
+        "{g}"
+    );
+    assert_eq!(gap(&v1), None, "v1 views do not have it");
+    for d in [&v1, &v2] {
+        let rep = check(d, &key);
+        assert!(rep.ok(), "{}: {:#?}", d.format, rep.failures);
+    }
+
+    // A v1 file relabelled v2 does not verify: the format is in the manifest the log committed
+    // to, and it names the computation the view is checked with.
+    let mut t = v1.clone();
+    t.format = ViewVersion::V2.format().into();
+    let rep = check(&t, &key);
+    assert!(
+        rep.failures
+            .iter()
+            .any(|f| f.contains("the dossier is not what was exported")),
+        "{:#?}",
+        rep.failures
+    );
+    assert!(
+        rep.failures
+            .iter()
+            .any(|f| f.starts_with("the view (questions, matrix, controls, gaps) does not match")),
+        "{:#?}",
+        rep.failures
+    );
+    // A format this build does not know is named.
+    let mut t = v2.clone();
+    t.format = "trailmark.dossier/v9".into();
+    let rep = check(&t, &key);
+    assert!(
+        rep.failures.iter().any(|f| f
+            == "format \"trailmark.dossier/v9\" is not one this verifier reads (trailmark.dossier/v1, trailmark.dossier/v2)"),
+        "{:#?}",
+        rep.failures
+    );
 }
 
 /// The manifest digest is written directly (no JSON value) for speed; it must be exactly the

@@ -87,6 +87,7 @@ pub async fn export(
     let opts = BuildOptions {
         raw_inputs: p.raw_inputs.unwrap_or(false),
         actor: actor(&caller),
+        ..BuildOptions::default()
     };
     let st = state.clone();
     let d = blocking(move || {
