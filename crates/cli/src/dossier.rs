@@ -216,7 +216,8 @@ pub fn verify_dossier(a: VerifyDossierArgs, out: &mut dyn Write) -> Result<(), C
     write_out(out, &text)?;
     if rep.ok() {
         eprintln!(
-            "verified: {} records proven into checkpoint {}, {} gate decisions recomputed, {} certifications, {} consistency proofs, {}",
+            "verified ({}): {} records proven into checkpoint {}, {} gate decisions recomputed, {} certifications, {} consistency proofs, {}",
+            rep.format,
             rep.records,
             rep.checkpoint_size,
             rep.gate_decisions_recomputed,

@@ -31,6 +31,8 @@ pub struct Unreadable(pub String);
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
     pub release: String,
+    /// The file's format, which names the view computation the view was checked with.
+    pub format: String,
     pub checkpoint_size: u64,
     pub records: usize,
     pub blobs: usize,
@@ -350,6 +352,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
     } = parsed;
     let mut rep = Report {
         release: release.clone(),
+        format: format.clone(),
         ..Report::default()
     };
     let fail = |rep: &mut Report, m: String| rep.failures.push(m);

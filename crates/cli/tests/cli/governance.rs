@@ -278,12 +278,14 @@ fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line()
     let out = env.run(&["verify-dossier", file.to_str().unwrap(), "--vkey", &vkey]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("no recorded identity map"),
+        stderr(&out).contains("verified (trailmark.dossier/v2): ")
+            && stderr(&out).contains("no recorded identity map"),
         "{}",
         stderr(&out)
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["identity_map_record"].is_null());
+    assert_eq!(report["format"], "trailmark.dossier/v2");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("\"answer\": \"partial\""), "{text}");
     let tampered = env.file(
