@@ -95,6 +95,15 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The command exited with `want` and its stderr says each of `texts`.
+fn exits_with(out: &Output, want: i32, texts: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(code(out), want, "{err}");
+    for t in texts {
+        assert!(err.contains(t), "stderr does not say {t:?}: {err}");
+    }
+}
+
 const NOTE: &str = r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"PROJ-1"}],"payload":{"text":"hello"}}"#;
 
 #[test]
@@ -464,12 +473,10 @@ fn a_damaged_log_is_exit_1_whichever_command_finds_it() {
     // The last record removed: the records end short of the signed checkpoint.
     tamper("DELETE FROM records WHERE idx = 5;");
     let out = env.run(&["record", env.file("n.json", NOTE).to_str().unwrap()]);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("the stored log is damaged")
-            && stderr(&out).contains("refusing to append"),
-        "{}",
-        stderr(&out)
+    exits_with(
+        &out,
+        1,
+        &["the stored log is damaged", "refusing to append"],
     );
     assert_eq!(env.size(), 6, "nothing was appended");
 }
