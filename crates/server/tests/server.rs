@@ -265,6 +265,17 @@ impl Response {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
+    /// Asserts a 201 Created and returns its JSON body.
+    pub fn created(&self) -> Value {
+        assert_eq!(
+            self.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self.json()
+    }
+
     /// Asserts a problem+json response of this status and type slug.
     pub fn problem(&self, status: u16, slug: &str) -> String {
         assert_eq!(

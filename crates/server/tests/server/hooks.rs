@@ -16,13 +16,7 @@ async fn a_signed_github_delivery_is_stored_durably_with_its_raw_input() {
     let body = fixture("github/push/payload.json");
     let before = env.size();
     let r = env.github("push", "d-1", &body).await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    let v = r.json();
+    let v = r.created();
     let n = v["appended"].as_u64().expect("count");
     assert!(n >= 1, "a push is at least one record");
     assert_eq!(v["duplicate"], false);
@@ -63,13 +57,7 @@ async fn a_large_delivery_is_parsed_off_the_request_thread_and_stored_alike() {
     body.resize(body.len() + 300 * 1024, b' ');
     let before = env.size();
     let r = env.github("push", "d-large", &body).await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    let n = r.json()["appended"].as_u64().expect("count");
+    let n = r.created()["appended"].as_u64().expect("count");
     assert!(n >= 1, "a push is at least one record");
     assert_eq!(env.size(), before + n);
     let stored = env
@@ -235,13 +223,7 @@ async fn an_authenticated_but_unusable_delivery_is_422_and_stores_nothing() {
 
 /// Asserts 201 and returns the first index the delivery was stored at.
 fn created(r: &crate::Response) -> u64 {
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    r.json()["indices"][0].as_u64().expect("index")
+    r.created()["indices"][0].as_u64().expect("index")
 }
 
 async fn post(env: &Env, path: &str, headers: &[(&str, String)], body: &[u8]) -> crate::Response {
