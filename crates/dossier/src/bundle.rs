@@ -20,9 +20,6 @@ use trailmark_store::{Store, StoredRecord};
 use crate::error::DossierError;
 use crate::view::{View, ViewVersion};
 
-/// The format a new dossier is exported as ([`ViewVersion::LATEST`]).
-pub const FORMAT: &str = "trailmark.dossier/v2";
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dossier {

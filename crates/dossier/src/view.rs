@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Which view computation a dossier file's `format` names. The verifier recomputes a dossier's
 /// view with the computation it was exported with, so an honest dossier keeps verifying after
 /// the computation changes: a change to what the view says is a new version, and the versions
-/// before it stay computable here (`tests/data` pins a v1 dossier).
+/// before it stay computable here (`tests/data` pins a dossier of each version).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ViewVersion {
