@@ -14,6 +14,7 @@ mod cache;
 mod error;
 pub mod graph;
 mod migrate;
+mod open_epoch;
 pub mod postgres;
 pub mod sqlite;
 mod verify;

@@ -16,11 +16,18 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_log",
-    sql: include_str!("../migrations/sqlite/0001_log.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_log",
+        sql: include_str!("../migrations/sqlite/0001_log.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_open_epoch",
+        sql: include_str!("../migrations/sqlite/0002_open_epoch.sql"),
+    },
+];
 
 pub const POSTGRES: &[Migration] = &[Migration {
     version: 1,

@@ -1,14 +1,14 @@
 //! The embedded backend: one SQLite database in WAL mode.
 //!
 //! One writer thread owns the only read-write connection and group-commits: it drains every
-//! append request waiting in its queue into one transaction (records, subjects, tree nodes and a
-//! signed checkpoint), commits it with `synchronous=FULL` (one fsync of the WAL), and only then
+//! append request waiting in its queue into one transaction (records, tree nodes, the subject
+//! index of any epoch it completes — see `open_epoch` — and a signed checkpoint), commits it with `synchronous=FULL` (one fsync of the WAL), and only then
 //! answers the callers. Readers use their own read-only connections, so reads never wait for a
 //! commit and can never write.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use trailmark_log::{
@@ -19,13 +19,9 @@ use trailmark_model::{Blob, Digest, LogIndex, NewRecord, Rel, Subject, Timestamp
 use crate::cache::NodeCache;
 use crate::error::StoreError;
 use crate::migrate::{SQLITE, migrate};
+use crate::open_epoch::{EPOCH_BITS, OpenEpoch, epoch_start};
 use crate::writer::{Job, WriterHandle, check_signer};
 use crate::{Appended, Query, RawCheckpoint, SignedCheckpoint, Store, StoredRecord};
-
-/// Records per subject-index epoch (see the `record_subjects` table): 2^12 keeps each epoch's
-/// subtree a few dozen pages, so an append dirties few pages, while a lookup in a 10M-record log
-/// costs ~2,400 index seeks.
-const SUBJECT_EPOCH_BITS: u32 = 12;
 
 /// Most records the writer puts in one transaction. Bigger batches amortize the fsync further
 /// but hold callers longer; 10k keeps a batch's commit well under a second.
@@ -39,6 +35,9 @@ pub struct SqliteStore {
     writer: Option<WriterHandle>,
     readers: Mutex<Vec<Connection>>,
     nodes: NodeCache,
+    /// The subject index of the epoch not yet in `record_subjects` (see `open_epoch`), shared
+    /// with the writer, which adds what it commits.
+    open: Arc<Mutex<OpenEpoch>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -369,11 +368,12 @@ impl SqliteStore {
             StoreError::Incompatible(format!("stored verifier key is invalid: {e}"))
         })?;
 
+        let open = Arc::new(Mutex::new(OpenEpoch::new(0)));
         let writer = match signer {
             None => None,
             Some(signer) => {
                 check_signer(&signer, &verifier)?;
-                let state = WriterState::restore(conn, signer, origin.clone())?;
+                let state = WriterState::restore(conn, signer, origin.clone(), open.clone())?;
                 // A second connection copies the WAL into the database file on the other core,
                 // so commits only append to the WAL (see `WriterState::run`).
                 let checkpointer = open_rw(path, false).ok();
@@ -389,6 +389,7 @@ impl SqliteStore {
             writer,
             readers: Mutex::new(Vec::new()),
             nodes: NodeCache::default(),
+            open,
         })
     }
 
@@ -451,6 +452,31 @@ impl SqliteStore {
             })
             .map_err(proof_err)
         })
+    }
+
+    /// The open epoch's mentions of `subject` in the snapshot of `c`, whose log has `size`
+    /// records, as [`OpenEpoch::lookup`] gives them.
+    fn open_mentions(
+        &self,
+        c: &Connection,
+        size: u64,
+        subject: &Subject,
+    ) -> Result<Vec<(u64, Option<String>)>, StoreError> {
+        let start = epoch_start(size);
+        let (ty, id) = (subject.ty.as_str(), subject.id.as_str());
+        if let Ok(mut g) = self.open.lock() {
+            if g.start() < start {
+                *g = OpenEpoch::new(start);
+            }
+            if g.start() == start {
+                g.catch_up(c, size)?;
+                return Ok(g.lookup(ty, id, size));
+            }
+        }
+        // This snapshot is older than the epoch the shared index has moved on to.
+        let mut own = OpenEpoch::new(start);
+        own.catch_up(c, size)?;
+        Ok(own.lookup(ty, id, size))
     }
 
     fn stored(idx: i64, leaf: Vec<u8>, hash: Vec<u8>) -> Result<StoredRecord, StoreError> {
@@ -563,11 +589,16 @@ impl Store for SqliteStore {
                 None => size,
             };
             let mut args = args;
-            if q.subject.is_some() {
-                args[0] = to_i64(size >> SUBJECT_EPOCH_BITS)?.into();
-            }
+            // By subject, the closed epochs are in the index; the open one is answered below.
+            let open = epoch_start(size);
+            let closed_hi = if q.subject.is_some() {
+                args[0] = to_i64(size >> EPOCH_BITS)?.into();
+                hi.min(open)
+            } else {
+                hi
+            };
             args.push(to_i64(lo)?.into());
-            args.push(to_i64(hi)?.into());
+            args.push(to_i64(closed_hi)?.into());
             args.push(i64::from(q.limit).into());
             let mut st = c.prepare_cached(&sql).map_err(err("querying records"))?;
             type Row = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
@@ -577,13 +608,46 @@ impl Store for SqliteStore {
                 })
                 .and_then(|rows| rows.collect())
                 .map_err(err("querying records"))?;
-            let records = rows
+            let mut records = rows
                 .into_iter()
                 .map(|row| match row {
                     (i, Some(l), Some(h)) => Self::stored(i, l, h),
                     (i, _, _) => Err(crate::gone(i as u64, size)),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if let Some(subject) = &q.subject
+                && records.len() < q.limit as usize
+                && hi > open
+            {
+                let first = lo.max(open).max(q.after.map_or(0, |a| a.0 + 1));
+                let kind = q.kind.as_ref().map(|k| k.to_string());
+                let mut st = c
+                    .prepare_cached("SELECT leaf, leaf_hash, kind FROM records WHERE idx = ?1")
+                    .map_err(err("querying records"))?;
+                for (i, rel) in self.open_mentions(c, size, subject)? {
+                    if records.len() >= q.limit as usize {
+                        break;
+                    }
+                    if i < first || i >= hi {
+                        continue;
+                    }
+                    match rel {
+                        None => return Err(crate::gone(i, size)),
+                        Some(rel) if !rel.is_empty() => continue,
+                        Some(_) => {}
+                    }
+                    let row: Option<(Vec<u8>, Vec<u8>, String)> = st
+                        .query_row([to_i64(i)?], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()
+                        .map_err(err("querying records"))?;
+                    let Some((l, h, k)) = row else {
+                        return Err(crate::gone(i, size));
+                    };
+                    if kind.as_ref().is_none_or(|want| *want == k) {
+                        records.push(Self::stored(to_i64(i)?, l, h)?);
+                    }
+                }
+            }
             if q.subject.is_none() && q.kind.is_none() {
                 // Same read transaction: the window and the rows are of one snapshot.
                 let first = lo.max(q.after.map_or(0, |a| a.0 + 1));
@@ -596,20 +660,25 @@ impl Store for SqliteStore {
     fn mentions(&self, subject: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError> {
         self.read(|c| {
             let size = latest_checkpoint(c)?.map_or(0, |c| c.size);
+            let open = epoch_start(size);
             let mut st = c
                 .prepare_cached(
                     "WITH RECURSIVE epochs(e) AS (SELECT 0 UNION ALL SELECT e + 1 FROM epochs WHERE e < ?1) \
                      SELECT idx, rel FROM record_subjects WHERE epoch IN (SELECT e FROM epochs) AND type = ?2 AND id = ?3 \
-                     AND idx < ?4 ORDER BY idx",
+                     AND idx < ?4 ORDER BY idx, rel",
                 )
                 .map_err(err("looking up a subject"))?;
-            let rows: Vec<(i64, String)> = st
+            // The closed epochs from the index, the open one from its records.
+            let mut rows: Vec<(i64, String)> = st
                 .query_map(
-                    params![to_i64(size >> SUBJECT_EPOCH_BITS)?, subject.ty.as_str(), subject.id, to_i64(size)?],
+                    params![to_i64(size >> EPOCH_BITS)?, subject.ty.as_str(), subject.id, to_i64(open)?],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .and_then(|rows| rows.collect())
                 .map_err(err("looking up a subject"))?;
+            for (i, rel) in self.open_mentions(c, size, subject)? {
+                rows.push((to_i64(i)?, rel.ok_or_else(|| crate::gone(i, size))?));
+            }
             rows.into_iter()
                 .map(|(idx, rel)| {
                     let rel = if rel.is_empty() {
@@ -779,6 +848,8 @@ struct WriterState {
     last_recorded: Timestamp,
     /// The writer's page cache as last set, in KiB (see [`writer_cache_kib`]).
     cache_kib: i64,
+    /// The open epoch's subject index, shared with the store's readers.
+    open: Arc<Mutex<OpenEpoch>>,
 }
 
 impl WriterState {
@@ -788,6 +859,7 @@ impl WriterState {
         conn: Connection,
         signer: SignerKey,
         origin: String,
+        open: Arc<Mutex<OpenEpoch>>,
     ) -> Result<WriterState, StoreError> {
         let mut frontier = Frontier::new();
         let mut last_recorded = Timestamp(jiff::Timestamp::UNIX_EPOCH);
@@ -799,6 +871,7 @@ impl WriterState {
             frontier,
             last_recorded,
             cache_kib: CACHE_KIB_LARGE,
+            open,
         };
         state.size_cache();
         Ok(state)
@@ -988,6 +1061,7 @@ impl WriterState {
             frontier,
             last_recorded,
             cache_kib: _,
+            open,
         } = self;
         // IMMEDIATE takes the database's write lock before anything is read, so no other
         // writer can commit between the head read below and this transaction's commit.
@@ -1002,17 +1076,14 @@ impl WriterState {
         let now = std::cmp::max(Timestamp::now(), *last_recorded);
         let start_size = frontier.size();
         let mut results = Vec::with_capacity(batches.len());
+        // The records this transaction appends, from index `start_size` on, in order.
+        let mut added: Vec<trailmark_model::Record> = Vec::new();
         {
             let mut ins_record = tx
                 .prepare_cached(
                     "INSERT INTO records (idx, leaf, leaf_hash, kind, recorded_us) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(err("appending a record"))?;
-            let mut ins_subject = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO record_subjects (epoch, type, id, idx, rel) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(err("indexing subjects"))?;
             let mut ins_node = tx
                 .prepare_cached("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
                 .map_err(err("storing tree nodes"))?;
@@ -1080,28 +1151,6 @@ impl WriterState {
                             .execute(params![key, idx])
                             .map_err(err("recording an idempotency key"))?;
                     }
-                    for s in &record.subjects {
-                        ins_subject
-                            .execute(params![
-                                idx >> SUBJECT_EPOCH_BITS,
-                                s.ty.as_str(),
-                                s.id,
-                                idx,
-                                ""
-                            ])
-                            .map_err(err("indexing subjects"))?;
-                    }
-                    for l in &record.links {
-                        ins_subject
-                            .execute(params![
-                                idx >> SUBJECT_EPOCH_BITS,
-                                l.to.ty.as_str(),
-                                l.to.id,
-                                idx,
-                                l.rel.as_str()
-                            ])
-                            .map_err(err("indexing links"))?;
-                    }
                     let mut node_error = None;
                     frontier.append(hash, |id, h| {
                         if id.level % 2 == 0 && node_error.is_none() {
@@ -1123,15 +1172,35 @@ impl WriterState {
                         leaf_hash: hash,
                         duplicate: false,
                     };
-                    if let Some(key) = record.idempotency_key {
-                        seen.insert(key, appended);
+                    if let Some(key) = &record.idempotency_key {
+                        seen.insert(key.clone(), appended);
                     }
                     out.push(appended);
+                    added.push(record);
                 }
                 results.push(out);
             }
         }
         let size = frontier.size();
+        // Every epoch this transaction completes gets its subject-index rows, sorted, now.
+        let mut closing = epoch_start(start_size);
+        while closing + (1 << EPOCH_BITS) <= size {
+            let mut epoch = match open.lock() {
+                Ok(g) if g.start() == closing => g.clone(),
+                _ => OpenEpoch::new(closing),
+            };
+            // What another process appended, or what this store has not indexed yet, comes
+            // from the stored leaves.
+            epoch.catch_up(&tx, start_size.min(closing + (1 << EPOCH_BITS)))?;
+            for (k, record) in added.iter().enumerate() {
+                let idx = start_size + k as u64;
+                if idx >= epoch.upto() && idx < closing + (1 << EPOCH_BITS) {
+                    epoch.add(idx, record);
+                }
+            }
+            epoch.close(&tx)?;
+            closing += 1 << EPOCH_BITS;
+        }
         if size > start_size {
             let checkpoint = Checkpoint {
                 origin: origin.clone(),
@@ -1160,6 +1229,22 @@ impl WriterState {
         // a power cut. Only then are callers answered.
         tx.commit().map_err(err("committing an append"))?;
         *last_recorded = now;
+        // Committed: the open epoch's index learns these records, unless it is behind (then
+        // the readers catch it up from the leaves).
+        if let Ok(mut g) = open.lock() {
+            let start = epoch_start(size);
+            if g.start() < start {
+                *g = OpenEpoch::new(start);
+            }
+            if g.start() == start && g.upto() == start_size.max(start) {
+                for (k, record) in added.iter().enumerate() {
+                    let idx = start_size + k as u64;
+                    if idx >= start {
+                        g.add(idx, record);
+                    }
+                }
+            }
+        }
         Ok(results)
     }
 }

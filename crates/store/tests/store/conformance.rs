@@ -66,6 +66,11 @@ macro_rules! backend_tests {
                 c::repeated_subjects_are_indexed_once(&*s);
             }
             #[test]
+            fn subject_lookups_span_index_epochs() {
+                let (s, _g) = $make;
+                c::subject_lookups_span_index_epochs(&*s);
+            }
+            #[test]
             fn clean_log_verifies() {
                 let (s, _g) = $make;
                 c::clean_log_verifies(&*s);
@@ -331,6 +336,94 @@ pub fn bad_requests_are_refused(s: &dyn Store) {
     assert!(s.consistency_proof(1, 9).is_err());
     assert!(s.root(4).is_err());
     assert!(s.checkpoint(2).unwrap().is_none());
+}
+
+/// Record `i` of a spread-out log: about ticket `T-{i % 7}`, testing build `b{i % 5}`, of kind
+/// `custom.other` when `i % 3 == 0`.
+pub fn spread_record(i: usize) -> trailmark_model::NewRecord {
+    let kind = if i.is_multiple_of(3) {
+        "custom.other"
+    } else {
+        "custom.note"
+    };
+    parse_record(&format!(
+        r#"{{"kind":"{kind}","subjects":[{{"type":"ticket","id":"T-{}"}}],"links":[{{"rel":"tests","to":{{"type":"build","id":"b{}"}}}}],"payload":{{"n":{i}}}}}"#,
+        i % 7,
+        i % 5
+    ))
+    .unwrap()
+}
+
+/// Every answer about a subject in a log of `size` [`spread_record`]s, paged, checked against
+/// what the records say: the same whichever part of the log (and of any index over it) an
+/// answer comes from.
+pub fn assert_spread_answers(s: &dyn Store, size: usize) {
+    let paged = |subject: &str, kind: Option<&str>| {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = s
+                .query(&Query {
+                    subject: Some(subject.parse().unwrap()),
+                    kind: kind.map(|k| Kind::parse(k).unwrap()),
+                    after,
+                    limit: 333,
+                    ..Query::default()
+                })
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.record.index);
+            out.extend(page.iter().map(|r| r.record.index.0 as usize));
+        }
+        out
+    };
+    let expect = |f: &dyn Fn(usize) -> bool| (0..size).filter(|i| f(*i)).collect::<Vec<_>>();
+    assert_eq!(paged("ticket:T-3", None), expect(&|i| i % 7 == 3));
+    assert_eq!(
+        paged("ticket:T-5", Some("custom.other")),
+        expect(&|i| i % 7 == 5 && i % 3 == 0)
+    );
+    // Link targets are mentions, not subjects.
+    assert!(paged("build:b2", None).is_empty());
+    let m: Vec<(usize, String)> = s
+        .mentions(&"build:b2".parse().unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|(i, rel)| {
+            (
+                i.0 as usize,
+                rel.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    let want: Vec<(usize, String)> = expect(&|i| i % 5 == 2)
+        .into_iter()
+        .map(|i| (i, "tests".to_owned()))
+        .collect();
+    assert_eq!(m, want);
+    // One page from the middle: it starts after the cursor, whichever side of an epoch that is.
+    let page = s
+        .query(&Query {
+            subject: Some("ticket:T-0".parse().unwrap()),
+            after: Some(LogIndex(4090)),
+            limit: 3,
+            ..Query::default()
+        })
+        .unwrap();
+    let got: Vec<u64> = page.iter().map(|r| r.record.index.0).collect();
+    assert_eq!(got, vec![4095, 4102, 4109]);
+}
+
+pub fn subject_lookups_span_index_epochs(s: &dyn Store) {
+    // 8,500 records: past two SQLite subject-index epochs of 4,096, batches crossing them.
+    let size = 8_500;
+    for start in (0..size).step_by(1_000) {
+        let batch = (start..(start + 1_000).min(size))
+            .map(spread_record)
+            .collect();
+        s.append(batch).unwrap();
+    }
+    assert_spread_answers(s, size);
 }
 
 pub fn repeated_subjects_are_indexed_once(s: &dyn Store) {

@@ -55,7 +55,7 @@ fn database_refuses_update_and_delete() {
         "DELETE FROM records WHERE idx = 2",
         "UPDATE checkpoints SET note = 'forged'",
         "DELETE FROM checkpoints",
-        "DELETE FROM record_subjects",
+        "INSERT INTO record_subjects VALUES (0, 'ticket', 'X', 0, ''); DELETE FROM record_subjects",
         "DELETE FROM meta",
         "DELETE FROM schema_migrations",
         "INSERT INTO idempotency VALUES ('k', 0); DELETE FROM idempotency",
@@ -431,4 +431,94 @@ fn the_wal_stays_bounded_under_sustained_appends() {
     drop(s);
     let r = verify_path(&path);
     assert!(r.is_ok(), "{:?}", r.failures);
+}
+
+/// The subject index of an epoch (4,096 records) is written when its last record is appended,
+/// whichever writer appends it: two writers on one file, alternating batches across epoch
+/// boundaries, each knowing only part of the records, leave an index that answers as the
+/// records say, through either writer and through a store opened afterwards.
+#[test]
+fn two_writers_close_subject_index_epochs_between_them() {
+    use crate::conformance::{assert_spread_answers, spread_record};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let a = SqliteStore::create(&path, ORIGIN, signer()).unwrap();
+    let b = SqliteStore::open(&path, signer()).unwrap();
+    let size = 9_000;
+    for (n, start) in (0..size).step_by(700).enumerate() {
+        let batch = (start..(start + 700).min(size))
+            .map(spread_record)
+            .collect();
+        let out = if n % 2 == 0 {
+            a.append(batch)
+        } else {
+            b.append(batch)
+        }
+        .unwrap();
+        assert_eq!(out[0].index, LogIndex(start as u64));
+    }
+    assert_spread_answers(&a, size);
+    assert_spread_answers(&b, size);
+    drop((a, b));
+    // Two closed epochs, each with a subject row and a link row per record; none yet for the
+    // open one.
+    let c = Connection::open(&path).unwrap();
+    let (rows, last): (i64, i64) = c
+        .query_row(
+            "SELECT count(*), max(epoch) FROM record_subjects",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((rows, last), (2 * 2 * 4096, 1));
+    drop(c);
+    assert_spread_answers(&SqliteStore::open_read_only(&path).unwrap(), size);
+    assert!(verify_path(&path).is_ok());
+}
+
+/// A store written before the index was kept an epoch at a time holds rows of its open epoch
+/// too: they are not counted twice, and closing that epoch keeps one row per fact.
+#[test]
+fn open_epoch_rows_of_an_earlier_schema_count_once() {
+    let (_d, path) = built(&[10]);
+    let c = Connection::open(&path).unwrap();
+    for i in 0..10 {
+        c.execute(
+            "INSERT INTO record_subjects (epoch, type, id, idx, rel) VALUES (0, 'ticket', 'PROJ-1', ?1, '')",
+            [i],
+        )
+        .unwrap();
+    }
+    drop(c);
+    let s = SqliteStore::open(&path, signer()).unwrap();
+    let about = |s: &SqliteStore| {
+        s.mentions(&"ticket:PROJ-1".parse().unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|(i, _)| i.0)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(about(&s), (0..10).collect::<Vec<_>>());
+    s.append(notes(4_100)).unwrap();
+    assert_eq!(about(&s), (0..4_110).collect::<Vec<_>>());
+    drop(s);
+    let rows: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM record_subjects", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 4096);
+}
+
+/// A record deleted from the open epoch leaves its subjects unknown: the append that would
+/// close the epoch without them is refused as damage, and nothing of it is stored.
+#[test]
+fn an_epoch_missing_a_record_is_not_closed() {
+    let (_d, path) = built(&[10]);
+    tamper(&path, "DELETE FROM records WHERE idx = 3");
+    let s = SqliteStore::open(&path, signer()).unwrap();
+    match s.append(notes(4_100)) {
+        Err(StoreError::Damaged(m)) => assert!(m.contains("record 3 is missing"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.size().unwrap(), 10);
 }
