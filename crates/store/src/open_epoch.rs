@@ -1,21 +1,23 @@
-//! The subject index's open epoch (SQLite backend).
+//! The subject index's open epochs (SQLite backend).
 //!
 //! `record_subjects` is keyed by epoch (`idx >> 12`) first, then by subject. Filled a record at
 //! a time, every batch of records mentioning scattered subjects (commit SHAs, build ids) dirtied
 //! a page per few records across the epoch's subtree: half of the pages a 100-record commit
-//! wrote. So an epoch's rows are written once, sorted, in the transaction that appends the
-//! epoch's last record ("closes" it), and until then the mentions of the open epoch — at most
-//! 4,096 records — come from the records themselves: this in-memory index of them, shared by a
-//! store's writer and readers, brought up to date from the leaves when another process
-//! appended.
+//! wrote. So an epoch's rows are written only once the epoch is complete, sorted, so that each
+//! goes after the one before: a slice per commit (`CLOSE_ROWS_MIN`, or twice the rows the
+//! commit's own records bring, so closing outpaces filling), which keeps any one commit from
+//! writing a whole epoch's rows while its callers wait. The commit that writes the last slice
+//! records the epoch in `subject_epochs`: the epoch is then closed. Until then the mentions of
+//! every record from the first epoch not closed on come from the records themselves: this
+//! in-memory index of them, shared by a store's writer and readers, brought up to date from the
+//! leaves when another process appended.
 //!
 //! Invariants:
-//! - For every closed epoch, `record_subjects` holds all its rows (the closing transaction
-//!   writes them, atomically with the records that close it).
-//! - `record_subjects` rows of the open epoch (written by a build before this scheme) are never
-//!   read: the open epoch is answered from its records alone, and closing it inserts with
-//!   `OR IGNORE`.
-//! - An [`OpenEpoch`] holds only committed records, contiguously from its epoch's start.
+//! - An epoch is in `subject_epochs` only when `record_subjects` holds all its rows, and the
+//!   closed epochs are always a prefix (0, 1, …): the writer closes them in order.
+//! - `record_subjects` rows of epochs not closed (slices written so far, or rows a schema-1
+//!   build wrote) are never read; slices are inserted with `OR IGNORE`.
+//! - An [`OpenEpoch`] holds only committed records, contiguously from its start.
 
 use std::collections::HashMap;
 
@@ -27,11 +29,6 @@ use crate::error::StoreError;
 /// Records per subject-index epoch: 2^12 keeps an epoch's rows a few dozen pages, written
 /// once, while a lookup in a 10M-record log costs ~2,400 index seeks.
 pub(crate) const EPOCH_BITS: u32 = 12;
-
-/// The first index of the epoch that `index` is in.
-pub(crate) fn epoch_start(index: u64) -> u64 {
-    (index >> EPOCH_BITS) << EPOCH_BITS
-}
 
 /// The index rows of one record: each subject (rel `""`) and each link's target (the link's
 /// rel), sorted and without repeats — a record may name the same fact twice, the index holds
@@ -53,7 +50,32 @@ fn mentions(record: &Record) -> Vec<(&str, &str, &str)> {
     out
 }
 
-/// The mentions of the records `[start, upto)` of one epoch, by subject.
+/// One `record_subjects` row: type, id, index, rel.
+pub(crate) type Row = (String, String, u64, String);
+
+/// Fewest index rows a commit writes while an epoch waits to be closed.
+pub(crate) const CLOSE_ROWS_MIN: usize = 1024;
+
+/// Where the open part of the log starts in `conn`'s snapshot: the first index past every
+/// closed epoch.
+pub(crate) fn closed_end(conn: &Connection) -> Result<u64, StoreError> {
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT max(epoch) FROM subject_epochs")
+        .and_then(|mut st| st.query_row([], |r| r.get(0)))
+        .map_err(StoreError::backend(
+            "reading the closed subject-index epochs",
+        ))?;
+    Ok(last.map_or(0, |e| ((e as u64) + 1) << EPOCH_BITS))
+}
+
+/// The rows of `record` at `index`.
+pub(crate) fn rows_of(index: u64, record: &Record) -> impl Iterator<Item = Row> + '_ {
+    mentions(record)
+        .into_iter()
+        .map(move |(ty, id, rel)| (ty.to_owned(), id.to_owned(), index, rel.to_owned()))
+}
+
+/// The mentions of the records `[start, upto)`, by subject.
 #[derive(Clone, Debug)]
 pub(crate) struct OpenEpoch {
     start: u64,
@@ -165,63 +187,95 @@ impl OpenEpoch {
         out
     }
 
-    /// Writes this epoch's rows into `record_subjects`, in key order (the closing transaction;
-    /// the epoch must be complete).
-    pub(crate) fn close(&self, conn: &Connection) -> Result<(), StoreError> {
-        debug_assert_eq!(self.upto, self.start + (1 << EPOCH_BITS));
-        if let Some(first) = self.missing.first() {
-            // Closing the epoch without the record would leave its subjects out of the index for
-            // good, and appending past it would bury the damage.
+    /// Forgets the records below `start` (their epochs are closed now).
+    pub(crate) fn advance(&mut self, start: u64) {
+        if start <= self.start {
+            return;
+        }
+        for ids in self.by_subject.values_mut() {
+            for list in ids.values_mut() {
+                list.retain(|(i, _)| *i >= start);
+            }
+            ids.retain(|_, list| !list.is_empty());
+        }
+        self.by_subject.retain(|_, ids| !ids.is_empty());
+        self.missing.retain(|i| *i >= start);
+        self.start = start;
+        self.upto = self.upto.max(start);
+    }
+
+    /// The rows of the records `[from, to)`, which this index must hold; a missing record among
+    /// them is damage (its rows are unknown).
+    pub(crate) fn rows_in(&self, from: u64, to: u64) -> Result<Vec<Row>, StoreError> {
+        debug_assert!(self.start <= from && to <= self.upto);
+        if let Some(gone) = self.missing.iter().find(|i| (from..to).contains(*i)) {
             return Err(StoreError::Damaged(format!(
-                "record {first} is missing from the log (run `trailmark verify`); nothing can be appended until the store is restored"
+                "record {gone} is missing from the log (run `trailmark verify`); its subjects cannot be indexed, so nothing can be appended until the store is restored"
             )));
         }
-        let epoch = to_i64(self.start >> EPOCH_BITS)?;
-        let mut rows: Vec<(&str, &str, u64, &str)> = Vec::new();
+        let mut rows = Vec::new();
         for (ty, ids) in &self.by_subject {
             for (id, list) in ids {
                 rows.extend(
                     list.iter()
-                        .map(|(i, rel)| (ty.as_str(), id.as_str(), *i, rel.as_str())),
+                        .filter(|(i, _)| (from..to).contains(i))
+                        .map(|(i, rel)| (ty.clone(), id.clone(), *i, rel.clone())),
                 );
             }
         }
-        rows.sort_unstable();
-        let err = |e| StoreError::backend("closing a subject-index epoch")(e);
-        // Many rows per statement: one cursor then inserts them all, and as each row goes after
-        // the one before, at the end of the b-tree, SQLite finds its place without a descent
-        // from the root (one statement per row made the closing transaction ~3x as long).
-        let mut chunks = rows.chunks_exact(CLOSE_CHUNK);
-        let mut many = conn
-            .prepare_cached(&insert_rows(CLOSE_CHUNK))
-            .map_err(err)?;
-        for chunk in chunks.by_ref() {
-            let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * 5);
-            for (ty, id, idx, rel) in chunk {
-                values.extend([
-                    epoch.into(),
-                    (*ty).to_owned().into(),
-                    (*id).to_owned().into(),
-                    to_i64(*idx)?.into(),
-                    (*rel).to_owned().into(),
-                ]);
-            }
-            many.execute(rusqlite::params_from_iter(values))
-                .map_err(err)?;
-        }
-        let mut one = conn.prepare_cached(&insert_rows(1)).map_err(err)?;
-        for (ty, id, idx, rel) in chunks.remainder() {
-            one.execute(params![epoch, ty, id, to_i64(*idx)?, rel])
-                .map_err(err)?;
-        }
-        Ok(())
+        Ok(rows)
     }
 }
 
-/// Rows per statement when an epoch is closed.
+/// Inserts rows of `record_subjects` (sorted, so each goes after the one before).
+pub(crate) fn insert_rows(conn: &Connection, rows: &[Row]) -> Result<(), StoreError> {
+    let err = |e| StoreError::backend("writing the subject index")(e);
+    // Many rows per statement: one cursor then inserts them all, and as each row goes after the
+    // one before, at the end of the b-tree, SQLite finds its place without a descent from the
+    // root (one statement per row made closing an epoch ~3x as long).
+    let mut chunks = rows.chunks_exact(CLOSE_CHUNK);
+    let mut many = conn.prepare_cached(&insert_sql(CLOSE_CHUNK)).map_err(err)?;
+    for chunk in chunks.by_ref() {
+        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * 5);
+        for (ty, id, idx, rel) in chunk {
+            values.extend([
+                to_i64(*idx >> EPOCH_BITS)?.into(),
+                ty.clone().into(),
+                id.clone().into(),
+                to_i64(*idx)?.into(),
+                rel.clone().into(),
+            ]);
+        }
+        many.execute(rusqlite::params_from_iter(values))
+            .map_err(err)?;
+    }
+    let mut one = conn.prepare_cached(&insert_sql(1)).map_err(err)?;
+    for (ty, id, idx, rel) in chunks.remainder() {
+        one.execute(params![
+            to_i64(*idx >> EPOCH_BITS)?,
+            ty,
+            id,
+            to_i64(*idx)?,
+            rel
+        ])
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Records that the epoch starting at `start` has all its rows.
+pub(crate) fn mark_closed(conn: &Connection, start: u64) -> Result<(), StoreError> {
+    let epoch = to_i64(start >> EPOCH_BITS)?;
+    conn.prepare_cached("INSERT INTO subject_epochs (epoch) VALUES (?1)")
+        .and_then(|mut st| st.execute([epoch]))
+        .map(|_| ())
+        .map_err(StoreError::backend("closing a subject-index epoch"))
+}
+
+/// Rows per statement when the subject index is written.
 const CLOSE_CHUNK: usize = 128;
 
-fn insert_rows(n: usize) -> String {
+fn insert_sql(n: usize) -> String {
     let mut sql =
         String::from("INSERT OR IGNORE INTO record_subjects (epoch, type, id, idx, rel) VALUES ");
     for k in 0..n {

@@ -19,7 +19,9 @@ use trailmark_model::{Blob, Digest, LogIndex, NewRecord, Rel, Subject, Timestamp
 use crate::cache::NodeCache;
 use crate::error::StoreError;
 use crate::migrate::{SQLITE, migrate};
-use crate::open_epoch::{EPOCH_BITS, OpenEpoch, epoch_start};
+use crate::open_epoch::{
+    CLOSE_ROWS_MIN, EPOCH_BITS, OpenEpoch, Row, closed_end, insert_rows, mark_closed, rows_of,
+};
 use crate::writer::{Job, WriterHandle, check_signer};
 use crate::{Appended, Query, RawCheckpoint, SignedCheckpoint, Store, StoredRecord};
 
@@ -454,27 +456,25 @@ impl SqliteStore {
         })
     }
 
-    /// The open epoch's mentions of `subject` in the snapshot of `c`, whose log has `size`
-    /// records, as [`OpenEpoch::lookup`] gives them.
+    /// The mentions of `subject` from index `from` (where the closed epochs end in the snapshot
+    /// of `c`) to `size`, as [`OpenEpoch::lookup`] gives them.
     fn open_mentions(
         &self,
         c: &Connection,
+        from: u64,
         size: u64,
         subject: &Subject,
     ) -> Result<Vec<(u64, Option<String>)>, StoreError> {
-        let start = epoch_start(size);
         let (ty, id) = (subject.ty.as_str(), subject.id.as_str());
         if let Ok(mut g) = self.open.lock() {
-            if g.start() < start {
-                *g = OpenEpoch::new(start);
-            }
-            if g.start() == start {
+            g.advance(from);
+            if g.start() == from {
                 g.catch_up(c, size)?;
                 return Ok(g.lookup(ty, id, size));
             }
         }
-        // This snapshot is older than the epoch the shared index has moved on to.
-        let mut own = OpenEpoch::new(start);
+        // This snapshot is older than the epochs the shared index has moved on to.
+        let mut own = OpenEpoch::new(from);
         own.catch_up(c, size)?;
         Ok(own.lookup(ty, id, size))
     }
@@ -589,10 +589,14 @@ impl Store for SqliteStore {
                 None => size,
             };
             let mut args = args;
-            // By subject, the closed epochs are in the index; the open one is answered below.
-            let open = epoch_start(size);
+            // By subject, the closed epochs are in the index; the rest is answered below.
+            let open = if q.subject.is_some() {
+                closed_end(c)?
+            } else {
+                size
+            };
             let closed_hi = if q.subject.is_some() {
-                args[0] = to_i64(size >> EPOCH_BITS)?.into();
+                args[0] = to_i64(open >> EPOCH_BITS)?.into();
                 hi.min(open)
             } else {
                 hi
@@ -624,7 +628,7 @@ impl Store for SqliteStore {
                 let mut st = c
                     .prepare_cached("SELECT leaf, leaf_hash, kind FROM records WHERE idx = ?1")
                     .map_err(err("querying records"))?;
-                for (i, rel) in self.open_mentions(c, size, subject)? {
+                for (i, rel) in self.open_mentions(c, open, size, subject)? {
                     if records.len() >= q.limit as usize {
                         break;
                     }
@@ -660,7 +664,7 @@ impl Store for SqliteStore {
     fn mentions(&self, subject: &Subject) -> Result<Vec<(LogIndex, Option<Rel>)>, StoreError> {
         self.read(|c| {
             let size = latest_checkpoint(c)?.map_or(0, |c| c.size);
-            let open = epoch_start(size);
+            let open = closed_end(c)?;
             let mut st = c
                 .prepare_cached(
                     "WITH RECURSIVE epochs(e) AS (SELECT 0 UNION ALL SELECT e + 1 FROM epochs WHERE e < ?1) \
@@ -671,12 +675,12 @@ impl Store for SqliteStore {
             // The closed epochs from the index, the open one from its records.
             let mut rows: Vec<(i64, String)> = st
                 .query_map(
-                    params![to_i64(size >> EPOCH_BITS)?, subject.ty.as_str(), subject.id, to_i64(open)?],
+                    params![to_i64(open >> EPOCH_BITS)?, subject.ty.as_str(), subject.id, to_i64(open)?],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .and_then(|rows| rows.collect())
                 .map_err(err("looking up a subject"))?;
-            for (i, rel) in self.open_mentions(c, size, subject)? {
+            for (i, rel) in self.open_mentions(c, open, size, subject)? {
                 rows.push((to_i64(i)?, rel.ok_or_else(|| crate::gone(i, size))?));
             }
             rows.into_iter()
@@ -848,8 +852,54 @@ struct WriterState {
     last_recorded: Timestamp,
     /// The writer's page cache as last set, in KiB (see [`writer_cache_kib`]).
     cache_kib: i64,
-    /// The open epoch's subject index, shared with the store's readers.
+    /// The open epochs' subject index, shared with the store's readers.
     open: Arc<Mutex<OpenEpoch>>,
+    /// The rows of the epoch being closed, sorted, and how many are written.
+    closing: Option<Closing>,
+}
+
+/// A complete epoch's subject-index rows, written a slice per commit.
+struct Closing {
+    start: u64,
+    rows: Vec<Row>,
+    next: usize,
+}
+
+/// The sorted rows of the complete epoch starting at `start`, in a transaction that appends
+/// `added` from index `committed` on: from the shared index where it has them, else from the
+/// stored leaves, and from `added`.
+fn epoch_rows(
+    tx: &Connection,
+    open: &Mutex<OpenEpoch>,
+    start: u64,
+    committed: u64,
+    added: &[trailmark_model::Record],
+) -> Result<Vec<Row>, StoreError> {
+    let end = start + (1 << EPOCH_BITS);
+    let stored_end = committed.min(end);
+    let mut rows = Vec::new();
+    let mut covered = start;
+    if let Ok(g) = open.lock()
+        && g.start() <= start
+        && g.upto() > start
+    {
+        covered = g.upto().min(stored_end);
+        rows = g.rows_in(start, covered)?;
+    }
+    if covered < stored_end {
+        let mut gap = OpenEpoch::new(covered);
+        gap.catch_up(tx, stored_end)?;
+        rows.extend(gap.rows_in(covered, stored_end)?);
+    }
+    for (k, record) in added.iter().enumerate() {
+        let idx = committed + k as u64;
+        if (stored_end..end).contains(&idx) {
+            rows.extend(rows_of(idx, record));
+        }
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    Ok(rows)
 }
 
 impl WriterState {
@@ -872,6 +922,7 @@ impl WriterState {
             last_recorded,
             cache_kib: CACHE_KIB_LARGE,
             open,
+            closing: None,
         };
         state.size_cache();
         Ok(state)
@@ -1062,6 +1113,7 @@ impl WriterState {
             last_recorded,
             cache_kib: _,
             open,
+            closing,
         } = self;
         // IMMEDIATE takes the database's write lock before anything is read, so no other
         // writer can commit between the head read below and this transaction's commit.
@@ -1182,24 +1234,32 @@ impl WriterState {
             }
         }
         let size = frontier.size();
-        // Every epoch this transaction completes gets its subject-index rows, sorted, now.
-        let mut closing = epoch_start(start_size);
-        while closing + (1 << EPOCH_BITS) <= size {
-            let mut epoch = match open.lock() {
-                Ok(g) if g.start() == closing => g.clone(),
-                _ => OpenEpoch::new(closing),
+        // The first complete epoch not closed yet gets the next slice of its rows, sorted; as
+        // many epochs as the budget reaches (see `open_epoch`).
+        let closed_before = closed_end(&tx)?;
+        let mut closed = closed_before;
+        let brought: usize = added.iter().map(|r| r.subjects.len() + r.links.len()).sum();
+        let mut budget = CLOSE_ROWS_MIN.max(2 * brought);
+        let mut pending = closing.take();
+        while budget > 0 && closed + (1 << EPOCH_BITS) <= size {
+            let mut c = match pending.take() {
+                Some(c) if c.start == closed => c,
+                _ => Closing {
+                    start: closed,
+                    rows: epoch_rows(&tx, open, closed, start_size, &added)?,
+                    next: 0,
+                },
             };
-            // What another process appended, or what this store has not indexed yet, comes
-            // from the stored leaves.
-            epoch.catch_up(&tx, start_size.min(closing + (1 << EPOCH_BITS)))?;
-            for (k, record) in added.iter().enumerate() {
-                let idx = start_size + k as u64;
-                if idx >= epoch.upto() && idx < closing + (1 << EPOCH_BITS) {
-                    epoch.add(idx, record);
-                }
+            let take = (c.rows.len() - c.next).min(budget);
+            insert_rows(&tx, &c.rows[c.next..c.next + take])?;
+            c.next += take;
+            budget -= take;
+            if c.next == c.rows.len() {
+                mark_closed(&tx, closed)?;
+                closed += 1 << EPOCH_BITS;
+            } else {
+                pending = Some(c);
             }
-            epoch.close(&tx)?;
-            closing += 1 << EPOCH_BITS;
         }
         if size > start_size {
             let checkpoint = Checkpoint {
@@ -1229,17 +1289,17 @@ impl WriterState {
         // a power cut. Only then are callers answered.
         tx.commit().map_err(err("committing an append"))?;
         *last_recorded = now;
-        // Committed: the open epoch's index learns these records, unless it is behind (then
-        // the readers catch it up from the leaves).
+        // Committed: what is left of the epoch being closed is kept for the next commits, and
+        // the open epochs' index learns these records, unless it is behind (then the readers
+        // catch it up from the leaves). (On an error the slices are dropped, as they may hold
+        // records that were not committed, and rebuilt from the stored leaves.)
+        *closing = pending;
         if let Ok(mut g) = open.lock() {
-            let start = epoch_start(size);
-            if g.start() < start {
-                *g = OpenEpoch::new(start);
-            }
-            if g.start() == start && g.upto() == start_size.max(start) {
+            g.advance(closed);
+            if g.upto() == start_size.max(g.start()) {
                 for (k, record) in added.iter().enumerate() {
                     let idx = start_size + k as u64;
-                    if idx >= start {
+                    if idx >= g.start() {
                         g.add(idx, record);
                     }
                 }

@@ -56,6 +56,7 @@ fn database_refuses_update_and_delete() {
         "UPDATE checkpoints SET note = 'forged'",
         "DELETE FROM checkpoints",
         "INSERT INTO record_subjects VALUES (0, 'ticket', 'X', 0, ''); DELETE FROM record_subjects",
+        "INSERT INTO subject_epochs VALUES (99); DELETE FROM subject_epochs",
         "DELETE FROM meta",
         "DELETE FROM schema_migrations",
         "INSERT INTO idempotency VALUES ('k', 0); DELETE FROM idempotency",
@@ -433,10 +434,11 @@ fn the_wal_stays_bounded_under_sustained_appends() {
     assert!(r.is_ok(), "{:?}", r.failures);
 }
 
-/// The subject index of an epoch (4,096 records) is written when its last record is appended,
-/// whichever writer appends it: two writers on one file, alternating batches across epoch
-/// boundaries, each knowing only part of the records, leave an index that answers as the
-/// records say, through either writer and through a store opened afterwards.
+/// The subject index of an epoch (4,096 records) is written once the epoch is complete, a
+/// slice per commit, whichever writer appends: two writers on one file, alternating batches
+/// across epoch boundaries, each knowing only part of the records, leave an index that answers
+/// as the records say, through either writer and through a store opened afterwards, with every
+/// epoch closed in turn.
 #[test]
 fn two_writers_close_subject_index_epochs_between_them() {
     use crate::conformance::{assert_spread_answers, spread_record};
@@ -444,36 +446,93 @@ fn two_writers_close_subject_index_epochs_between_them() {
     let path = dir.path().join("t.db");
     let a = SqliteStore::create(&path, ORIGIN, signer()).unwrap();
     let b = SqliteStore::open(&path, signer()).unwrap();
+    let append = |s: &SqliteStore, start: usize, end: usize| {
+        let out = s.append((start..end).map(spread_record).collect()).unwrap();
+        assert_eq!(out[0].index, LogIndex(start as u64));
+    };
     let size = 9_000;
     for (n, start) in (0..size).step_by(700).enumerate() {
-        let batch = (start..(start + 700).min(size))
-            .map(spread_record)
-            .collect();
-        let out = if n % 2 == 0 {
-            a.append(batch)
-        } else {
-            b.append(batch)
-        }
-        .unwrap();
-        assert_eq!(out[0].index, LogIndex(start as u64));
+        append(
+            if n % 2 == 0 { &a } else { &b },
+            start,
+            (start + 700).min(size),
+        );
     }
     assert_spread_answers(&a, size);
     assert_spread_answers(&b, size);
+    // Rows of an epoch (a subject row and a link row per record), and whether it is closed.
+    let epoch = |e: i64| -> (i64, bool) {
+        let c = Connection::open(&path).unwrap();
+        let rows = c
+            .query_row(
+                "SELECT count(*) FROM record_subjects WHERE epoch = ?1",
+                [e],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let closed = c
+            .query_row(
+                "SELECT count(*) FROM subject_epochs WHERE epoch = ?1",
+                [e],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap();
+        (rows, closed == 1)
+    };
+    // Epoch 0 is closed; epoch 1, complete since the 8,400th record, has some of its slices.
+    assert_eq!(epoch(0), (2 * 4096, true));
+    let (rows, closed) = epoch(1);
+    assert!(rows > 0 && rows < 2 * 4096 && !closed, "{rows} {closed}");
+    // A few more commits close it, and nothing of the open epoch is written.
+    for start in (size..size + 2_100).step_by(700) {
+        append(&a, start, start + 700);
+    }
+    assert_eq!(epoch(1), (2 * 4096, true));
+    assert_eq!(epoch(2).1, false);
+    assert_spread_answers(&b, size + 2_100);
     drop((a, b));
-    // Two closed epochs, each with a subject row and a link row per record; none yet for the
-    // open one.
+    assert_spread_answers(&SqliteStore::open_read_only(&path).unwrap(), size + 2_100);
+    assert!(verify_path(&path).is_ok());
+}
+
+/// A store of schema 1, whose subject index has every record's rows: upgrading records its
+/// complete epochs as closed, and it answers as before.
+#[test]
+fn a_schema_1_store_upgrades_with_its_complete_epochs_closed() {
+    use crate::conformance::{assert_spread_answers, spread_record};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let s = SqliteStore::create(&path, ORIGIN, signer()).unwrap();
+    s.append((0..4_100).map(spread_record).collect()).unwrap();
+    drop(s);
+    // Back to schema 1: its index of the open epoch too, no record of closed epochs.
     let c = Connection::open(&path).unwrap();
-    let (rows, last): (i64, i64) = c
-        .query_row(
-            "SELECT count(*), max(epoch) FROM record_subjects",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+    c.execute_batch(
+        "DROP TABLE subject_epochs;
+         DROP TRIGGER schema_migrations_no_delete;
+         DELETE FROM schema_migrations WHERE version = 2;",
+    )
+    .unwrap();
+    for i in 4_096..4_100u64 {
+        let r = spread_record(i as usize);
+        c.execute(
+            "INSERT INTO record_subjects (epoch, type, id, idx, rel) VALUES (1, 'ticket', ?1, ?2, '')",
+            rusqlite::params![r.subjects[0].id, i as i64],
         )
         .unwrap();
-    assert_eq!((rows, last), (2 * 2 * 4096, 1));
+    }
     drop(c);
-    assert_spread_answers(&SqliteStore::open_read_only(&path).unwrap(), size);
-    assert!(verify_path(&path).is_ok());
+    let s = SqliteStore::open(&path, signer()).unwrap();
+    let closed: Vec<i64> = Connection::open(&path)
+        .unwrap()
+        .prepare("SELECT epoch FROM subject_epochs")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(closed, vec![0]);
+    assert_spread_answers(&s, 4_100);
 }
 
 /// A store written before the index was kept an epoch at a time holds rows of its open epoch
