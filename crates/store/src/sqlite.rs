@@ -1239,7 +1239,7 @@ impl WriterState {
         let closed_before = closed_end(&tx)?;
         let mut closed = closed_before;
         let brought: usize = added.iter().map(|r| r.subjects.len() + r.links.len()).sum();
-        let mut budget = CLOSE_ROWS_MIN.max(2 * brought);
+        let mut budget = CLOSE_ROWS_MIN.max(brought + brought / 4);
         let mut pending = closing.take();
         while budget > 0 && closed + (1 << EPOCH_BITS) <= size {
             let mut c = match pending.take() {
