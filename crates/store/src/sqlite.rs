@@ -3,8 +3,8 @@
 //! One writer thread owns the only read-write connection and group-commits: it drains every
 //! append request waiting in its queue into one transaction (records, tree nodes, a slice of a
 //! complete epoch's subject index — see `open_epoch` — and a signed checkpoint), commits it
-//! with `synchronous=FULL` (one fsync of the WAL), and only then answers the callers. Readers use their own read-only connections, so reads never wait for a
-//! commit and can never write.
+//! with `synchronous=FULL` (one fsync of the WAL), and only then answers the callers. Readers
+//! use their own read-only connections, so reads never wait for a commit and can never write.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
