@@ -230,12 +230,14 @@ impl OpenEpoch {
     }
 }
 
-/// Inserts rows of `record_subjects` (sorted, so each goes after the one before).
-pub(crate) fn insert_rows(conn: &Connection, rows: &[Row]) -> Result<(), StoreError> {
+/// Inserts rows of `record_subjects` (sorted, so each goes after the one before); returns how
+/// many were not there already.
+pub(crate) fn insert_rows(conn: &Connection, rows: &[Row]) -> Result<usize, StoreError> {
     let err = |e| StoreError::backend("writing the subject index")(e);
     // Many rows per statement: one cursor then inserts them all, and as each row goes after the
     // one before, at the end of the b-tree, SQLite finds its place without a descent from the
     // root (one statement per row made closing an epoch ~3x as long).
+    let mut inserted = 0;
     let mut chunks = rows.chunks_exact(CLOSE_CHUNK);
     let mut many = conn.prepare_cached(&insert_sql(CLOSE_CHUNK)).map_err(err)?;
     for chunk in chunks.by_ref() {
@@ -249,21 +251,23 @@ pub(crate) fn insert_rows(conn: &Connection, rows: &[Row]) -> Result<(), StoreEr
                 rel.clone().into(),
             ]);
         }
-        many.execute(rusqlite::params_from_iter(values))
+        inserted += many
+            .execute(rusqlite::params_from_iter(values))
             .map_err(err)?;
     }
     let mut one = conn.prepare_cached(&insert_sql(1)).map_err(err)?;
     for (ty, id, idx, rel) in chunks.remainder() {
-        one.execute(params![
-            to_i64(*idx >> EPOCH_BITS)?,
-            ty,
-            id,
-            to_i64(*idx)?,
-            rel
-        ])
-        .map_err(err)?;
+        inserted += one
+            .execute(params![
+                to_i64(*idx >> EPOCH_BITS)?,
+                ty,
+                id,
+                to_i64(*idx)?,
+                rel
+            ])
+            .map_err(err)?;
     }
-    Ok(())
+    Ok(inserted)
 }
 
 /// Records that the epoch starting at `start` has all its rows.
@@ -276,7 +280,7 @@ pub(crate) fn mark_closed(conn: &Connection, start: u64) -> Result<(), StoreErro
 }
 
 /// Rows per statement when the subject index is written.
-const CLOSE_CHUNK: usize = 128;
+pub(crate) const CLOSE_CHUNK: usize = 128;
 
 fn insert_sql(n: usize) -> String {
     let mut sql =

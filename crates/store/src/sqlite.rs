@@ -20,7 +20,8 @@ use crate::cache::NodeCache;
 use crate::error::StoreError;
 use crate::migrate::{SQLITE, migrate};
 use crate::open_epoch::{
-    CLOSE_ROWS_MIN, EPOCH_BITS, OpenEpoch, Row, closed_end, insert_rows, mark_closed, rows_of,
+    CLOSE_CHUNK, CLOSE_ROWS_MIN, EPOCH_BITS, OpenEpoch, Row, closed_end, insert_rows, mark_closed,
+    rows_of,
 };
 use crate::writer::{Job, WriterHandle, check_signer};
 use crate::{Appended, Query, RawCheckpoint, SignedCheckpoint, Store, StoredRecord};
@@ -1236,12 +1237,15 @@ impl WriterState {
         let size = frontier.size();
         // The first complete epoch not closed yet gets the next slice of its rows, sorted; as
         // many epochs as the budget reaches (see `open_epoch`).
-        let closed_before = closed_end(&tx)?;
-        let mut closed = closed_before;
+        let mut closed = closed_end(&tx)?;
         let brought: usize = added.iter().map(|r| r.subjects.len() + r.links.len()).sum();
+        // The budget counts rows inserted, not rows already there: a writer resuming an epoch
+        // another process has written slices of passes over those (a seek each, no page
+        // written) up to `passes` rows, and still moves the epoch on by its budget.
         let mut budget = CLOSE_ROWS_MIN.max(brought + brought / 4);
+        let mut passes = 8 * budget;
         let mut pending = closing.take();
-        while budget > 0 && closed + (1 << EPOCH_BITS) <= size {
+        while budget > 0 && passes > 0 && closed + (1 << EPOCH_BITS) <= size {
             let mut c = match pending.take() {
                 Some(c) if c.start == closed => c,
                 _ => Closing {
@@ -1250,10 +1254,11 @@ impl WriterState {
                     next: 0,
                 },
             };
-            let take = (c.rows.len() - c.next).min(budget);
-            insert_rows(&tx, &c.rows[c.next..c.next + take])?;
+            let take = (c.rows.len() - c.next).min(CLOSE_CHUNK);
+            let inserted = insert_rows(&tx, &c.rows[c.next..c.next + take])?;
             c.next += take;
-            budget -= take;
+            budget = budget.saturating_sub(inserted);
+            passes = passes.saturating_sub(take);
             if c.next == c.rows.len() {
                 mark_closed(&tx, closed)?;
                 closed += 1 << EPOCH_BITS;
