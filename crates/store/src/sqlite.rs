@@ -38,7 +38,7 @@ pub struct SqliteStore {
     writer: Option<WriterHandle>,
     readers: Mutex<Vec<Connection>>,
     nodes: NodeCache,
-    /// The subject index of the epoch not yet in `record_subjects` (see `open_epoch`), shared
+    /// The subject index of the records after the closed epochs (see `open_epoch`), shared
     /// with the writer, which adds what it commits.
     open: Arc<Mutex<OpenEpoch>>,
 }
@@ -673,7 +673,7 @@ impl Store for SqliteStore {
                      AND idx < ?4 ORDER BY idx, rel",
                 )
                 .map_err(err("looking up a subject"))?;
-            // The closed epochs from the index, the open one from its records.
+            // The closed epochs from the index, the records after them from memory.
             let mut rows: Vec<(i64, String)> = st
                 .query_map(
                     params![to_i64(open >> EPOCH_BITS)?, subject.ty.as_str(), subject.id, to_i64(open)?],
