@@ -26,6 +26,7 @@ use rusqlite::{Connection, params};
 use trailmark_model::{Record, decode_leaf};
 
 use crate::error::StoreError;
+use crate::sqlite::to_i64;
 
 /// Records per subject-index epoch: 2^12 keeps an epoch's rows a few dozen pages, written
 /// once, while a lookup in a 10M-record log costs ~2,400 index seeks.
@@ -292,8 +293,4 @@ fn insert_sql(n: usize) -> String {
         sql.push_str("(?,?,?,?,?)");
     }
     sql
-}
-
-fn to_i64(v: u64) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::InvalidRequest(format!("{v} is out of range")))
 }

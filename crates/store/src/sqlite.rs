@@ -57,7 +57,7 @@ fn err(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     StoreError::backend(op)
 }
 
-fn to_i64(v: u64) -> Result<i64, StoreError> {
+pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::InvalidRequest(format!("{v} is out of range")))
 }
 
