@@ -4,11 +4,10 @@
 //! a time, every batch of records mentioning scattered subjects (commit SHAs, build ids) dirtied
 //! a page per few records across the epoch's subtree: half of the pages a 100-record commit
 //! wrote. So an epoch's rows are written only once the epoch is complete, sorted, so that each
-//! goes after the one before: a slice per commit (`CLOSE_ROWS_MIN`, or a quarter more rows than
-//! the commit's own records bring, so closing outpaces filling while adding little to any one
-//! commit), which keeps any one commit from
-//! writing a whole epoch's rows while its callers wait. The commit that writes the last slice
-//! records the epoch in `subject_epochs`: the epoch is then closed. Until then the mentions of
+//! goes after the one before, a slice per commit: `CLOSE_ROWS_MIN`, or a quarter more rows than
+//! the commit's own records bring, so closing outpaces filling while no commit writes a whole
+//! epoch's rows while its callers wait. The commit that writes the last slice records the epoch
+//! in `subject_epochs`: the epoch is then closed. Until then the mentions of
 //! every record from the first epoch not closed on come from the records themselves: this
 //! in-memory index of them, shared by a store's writer and readers, brought up to date from the
 //! leaves when another process appended.
@@ -80,7 +79,7 @@ pub(crate) fn rows_of(index: u64, record: &Record) -> impl Iterator<Item = Row> 
 }
 
 /// The mentions of the records `[start, upto)`, by subject.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct OpenEpoch {
     start: u64,
     upto: u64,
