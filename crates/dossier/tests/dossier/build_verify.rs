@@ -454,6 +454,119 @@ fn the_direct_manifest_digest_is_the_canonical_manifests() {
     assert_eq!(direct(&d), reference(&d));
 }
 
+/// The hashes of every node of the tree over `leaves`, computed from the leaves themselves.
+struct Leaves<'a>(&'a [trailmark_log::Hash]);
+
+impl trailmark_log::NodeSource for Leaves<'_> {
+    type Error = std::convert::Infallible;
+    fn nodes(
+        &mut self,
+        ids: &[trailmark_log::NodeId],
+    ) -> Result<Vec<trailmark_log::Hash>, Self::Error> {
+        fn node(leaves: &[trailmark_log::Hash], level: u8, index: u64) -> trailmark_log::Hash {
+            if level == 0 {
+                return leaves[usize::try_from(index).unwrap()];
+            }
+            trailmark_log::node_hash(
+                &node(leaves, level - 1, 2 * index),
+                &node(leaves, level - 1, 2 * index + 1),
+            )
+        }
+        Ok(ids.iter().map(|id| node(self.0, id.level, id.index)).collect())
+    }
+}
+
+/// `d` as a log of `leaves` would have exported it: its checkpoint signed over those leaves by
+/// `signer`, every entry's proof into that tree.
+fn resealed(d: &Dossier, leaves: &[trailmark_log::Hash], signer: &SignerKey) -> Dossier {
+    let size = leaves.len() as u64;
+    let root = trailmark_log::root(size, &mut Leaves(leaves)).unwrap();
+    let mut d = d.clone();
+    d.checkpoint = trailmark_log::Checkpoint::new(signer.name(), size, root)
+        .sign(signer)
+        .unwrap();
+    for e in &mut d.records {
+        e.proof = trailmark_log::inclusion_proof(e.index, size, &mut Leaves(leaves))
+            .unwrap()
+            .iter()
+            .map(|h| h.to_base64())
+            .collect();
+    }
+    d
+}
+
+/// A log that committed a leaf that is not the canonical encoding of its record (a faulty or
+/// hostile writer; here the log is re-signed over such a leaf with its own key): the entry's
+/// proof holds, and still it fails as `decode_leaf` fails it, and every other check reports
+/// what it reports without the entry. Two byte strings must never mean the same record.
+#[test]
+fn a_leaf_the_log_committed_in_a_form_not_canonical_is_refused() {
+    let w = World::new();
+    let id = w.release();
+    let d = w.export(&id);
+    let key = w.signer.verifier();
+    let size = trailmark_log::verify_checkpoint(&d.checkpoint, std::slice::from_ref(&key), None)
+        .unwrap()
+        .size;
+    let mut leaves: Vec<trailmark_log::Hash> = (0..size)
+        .map(|i| {
+            w.store
+                .record(trailmark_model::LogIndex(i))
+                .unwrap()
+                .unwrap()
+                .leaf_hash
+        })
+        .collect();
+    // Resealing the log as it is changes nothing.
+    let same = resealed(&d, &leaves, &w.signer);
+    assert_eq!(same.checkpoint, d.checkpoint);
+    assert!(check(&same, &key).ok(), "{:?}", check(&same, &key).failures);
+
+    // The approval the view reports, with a space after its first brace: the same record.
+    let j = d
+        .records
+        .iter()
+        .position(|r| r.index == d.view.story.approvals[0].record)
+        .unwrap();
+    let index = d.records[j].index;
+    let leaf = B64.decode(&d.records[j].leaf).unwrap();
+    let loose = [b"{ ".as_slice(), &leaf[1..]].concat();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&loose).unwrap(),
+        serde_json::from_slice::<Value>(&leaf).unwrap()
+    );
+    leaves[usize::try_from(index).unwrap()] = trailmark_log::leaf_hash(&loose);
+    let mut forged = d.clone();
+    forged.records[j].leaf = B64.encode(&loose);
+    let forged = resealed(&forged, &leaves, &w.signer);
+    let rep = check(&forged, &key);
+    assert!(
+        rep.failures[0].starts_with(&format!("record {index}: leaf does not decode: "))
+            && rep.failures[0].contains("not the canonical encoding"),
+        "{:#?}",
+        rep.failures
+    );
+    assert!(
+        !rep.failures.iter().any(|f| f.contains("not in the log")),
+        "{:#?}",
+        rep.failures
+    );
+    let mut without = forged.clone();
+    without.records.remove(j);
+    let without = check(&without, &key);
+    assert_eq!(rep.failures[1..], without.failures[..]);
+    assert_eq!(rep.records, d.records.len() - 1);
+    assert_eq!(rep.records, without.records);
+    // Without the approval the view's answers change: the file's view is not the records'.
+    assert!(
+        rep.failures
+            .iter()
+            .any(|f| f.starts_with("the view (questions, matrix, controls, gaps) does not match")),
+        "{:#?}",
+        rep.failures
+    );
+}
+
 #[test]
 fn gaps_are_stated_and_an_ungated_deploy_is_named() {
     let w = World::new();
