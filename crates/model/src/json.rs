@@ -63,9 +63,9 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), H
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => {
             if let Some(u) = n.as_u64() {
-                out.extend_from_slice(u.to_string().as_bytes());
+                out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes());
             } else if let Some(i) = n.as_i64() {
-                out.extend_from_slice(i.to_string().as_bytes());
+                out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
             } else {
                 return Err(HasFloat);
             }
@@ -82,23 +82,49 @@ fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), H
             out.push(b']');
         }
         Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            // JCS orders keys by their UTF-16 code units, which differs from byte order only
-            // for characters above U+FFFF against U+E000..U+FFFF.
-            entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
             out.push(b'{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
+            // JCS orders keys by their UTF-16 code units, which differs from byte order only
+            // for characters above U+FFFF against U+E000..U+FFFF (UTF-8 lead bytes 0xEE and
+            // up). A map iterates in byte order (serde_json without `preserve_order` is a
+            // `BTreeMap`), so keys without such characters, i.e. every field name in practice,
+            // are written as they come. That they do come in order is checked, not assumed: a
+            // dependency turning on `preserve_order` must not change a signed byte.
+            let mut previous: Option<&str> = None;
+            let in_order = map.keys().all(|k| {
+                let ok = !k.bytes().any(|b| b >= 0xEE) && previous.is_none_or(|p| p < k.as_str());
+                previous = Some(k);
+                ok
+            });
+            if in_order {
+                for (i, (k, v)) in map.iter().enumerate() {
+                    member(i, k, v, out)?;
                 }
-                write_string(k, out);
-                out.push(b':');
-                write_canonical(v, out)?;
+            } else {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                for (i, (k, v)) in entries.into_iter().enumerate() {
+                    member(i, k, v, out)?;
+                }
             }
             out.push(b'}');
         }
     }
     Ok(())
+}
+
+/// The `n`th member of an object, `"key":value`, after a comma unless it is the first.
+fn member(
+    n: usize,
+    key: &str,
+    value: &serde_json::Value,
+    out: &mut Vec<u8>,
+) -> Result<(), HasFloat> {
+    if n > 0 {
+        out.push(b',');
+    }
+    write_string(key, out);
+    out.push(b':');
+    write_canonical(value, out)
 }
 
 /// Appends `s` as an RFC 8785 (JCS) string: for writers that produce canonical JSON directly.

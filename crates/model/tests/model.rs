@@ -247,8 +247,18 @@ mod jcs {
         leaf.prop_recursive(4, 64, 8, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::btree_map(any::<String>(), inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                // Keys of every kind, and many plain ASCII ones (the canonical writer takes
+                // those in the map's own order, and sorts only the others).
+                prop::collection::btree_map(
+                    prop_oneof![
+                        any::<String>(),
+                        "[a-z_]{0,6}",
+                        "[\x00-\x7f\u{e9}\u{d7ff}\u{e000}\u{ffff}\u{10000}]{0,4}"
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
