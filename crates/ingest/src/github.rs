@@ -237,13 +237,16 @@ const READ: Shape = Shape::Within(&[
     ),
 ]);
 
-/// [`parse_object`], skipping (still checking the syntax of) every object member whose key
-/// the predicate names, and every member the shape does not keep: each would cost allocations
-/// for a string nobody reads.
+/// What a parse leaves out: the members whose key the predicate names, anywhere, and those the
+/// shape does not keep.
+type Prune = (fn(&str) -> bool, Shape);
+
+/// [`parse_object`], skipping (still checking the syntax of) every object member `prune`
+/// leaves out: each would cost allocations for a string nobody reads.
 fn parse_object_with(
     bytes: &[u8],
     format: Format,
-    prune: Option<(fn(&str) -> bool, Shape)>,
+    prune: Option<Prune>,
 ) -> Result<Value, IngestError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let v: Value = match prune {
@@ -1452,7 +1455,7 @@ mod tests {
             })
         );
         // And a skipped member is still parsed: bad JSON there is still an error.
-        let prune = Some((unread_link as fn(&str) -> bool, READ));
+        let prune: Option<Prune> = Some((unread_link, READ));
         assert!(parse_object_with(br#"{"hooks_url": [1,}"#, F, prune).is_err());
         assert!(parse_object_with(br#"{"sender": {"id": [1,}}"#, F, prune).is_err());
         assert!(parse_object_with(br#"{"a": 1} x"#, F, prune).is_err());
