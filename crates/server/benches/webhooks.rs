@@ -23,6 +23,12 @@
 //!   log line; by default nothing is subscribed and tracing costs next to nothing
 //!
 //! It reports; it asserts nothing about the goal (≥ 20k deliveries/s, p99 < 50 ms, no errors).
+//!
+//! Then, as a yardstick for the machine, the same load goes to a bare axum endpoint on the same
+//! runtime (it reads each body and answers 201, nothing more), and the report gives the
+//! Trailmark endpoint's rate as a share of that one: how fast the HTTP path alone is here, and
+//! how much of it the checks, parsing and durable appends leave. `TRAILMARK_BENCH_BARE=0` skips
+//! it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -363,6 +369,69 @@ fn run_phase(
     })
 }
 
+/// What the bare endpoint did under the same load.
+struct Bare {
+    rate: f64,
+    p99: f64,
+    errors: u64,
+}
+
+/// The measured load (no warm-up beyond the first deliveries' own) against an axum endpoint
+/// that reads each body and answers 201 with what the load generator reads of a delivery's
+/// answer: the HTTP path alone, on the server's runtime.
+fn bare_phase(
+    server_rt: &tokio::runtime::Runtime,
+    client_rt: &tokio::runtime::Runtime,
+    s: &Settings,
+    payloads: &Arc<Vec<Payload>>,
+) -> Result<Bare, Error> {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/hooks/github",
+        post(|body: axum::body::Bytes| async move {
+            std::hint::black_box(body);
+            (
+                axum::http::StatusCode::CREATED,
+                axum::Json(serde_json::json!({"appended": 0})),
+            )
+        }),
+    );
+    let listener = server_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = server_rt.spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    let warm = run_phase(client_rt, s, addr, payloads, 0, s.warmup)?;
+    drop(warm);
+    let phase = run_phase(
+        client_rt,
+        s,
+        addr,
+        payloads,
+        s.warmup,
+        s.warmup + s.deliveries,
+    )?;
+    let _ = stop.send(());
+    server_rt.block_on(server)??;
+    let mut latencies: Vec<u32> = Vec::new();
+    let mut errors = 0;
+    for r in phase.results {
+        latencies.extend(r.latencies_us);
+        errors += r.errors;
+    }
+    latencies.sort_unstable();
+    Ok(Bare {
+        rate: latencies.len() as f64 / phase.elapsed.as_secs_f64(),
+        p99: percentile(&latencies, 99.0),
+        errors,
+    })
+}
+
 /// CPU time (user + system) from a `/proc/.../stat` line, in seconds (USER_HZ is 100 on Linux).
 fn stat_cpu(stat: &str) -> Option<f64> {
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
@@ -451,6 +520,7 @@ fn main() -> Result<(), Error> {
         .enable_all()
         .build()?;
 
+    let bare = std::env::var("TRAILMARK_BENCH_BARE").map_or(true, |v| v != "0");
     eprintln!(
         "webhooks: {} GitHub fixture payloads, {} connections, {} deliveries (+{} warm-up), cap {} s, \
          server threads {}, client threads {}, {} bodies, request logging {}, data in {}",
@@ -489,6 +559,11 @@ fn main() -> Result<(), Error> {
     let cpu_after = cpu_seconds();
     let _ = stop.send(());
     server_rt.block_on(server)??;
+    let baseline = if bare {
+        Some(bare_phase(&server_rt, &client_rt, &s, &payloads)?)
+    } else {
+        None
+    };
     drop(client_rt);
     let size_after = store.size()?;
 
@@ -545,6 +620,15 @@ fn main() -> Result<(), Error> {
     }
     for e in &first_errors {
         println!("  error: {e}");
+    }
+    if let Some(b) = baseline {
+        println!(
+            "  bare axum      {:.0} deliveries/s, p99 {:.2} ms, {} errors (reads the body, answers 201): Trailmark does {:.0} % of that",
+            b.rate,
+            b.p99,
+            b.errors,
+            rate / b.rate * 100.0
+        );
     }
     let met = rate >= 20_000.0 && p99 < 50.0 && errors == 0;
     println!(
