@@ -8,6 +8,9 @@
 //!   back to back.
 //! - `verify_once/N`: the same, each verification from an idle start (see below).
 //! - `explain/N`: the five questions for the release.
+//! - `parse_value/N`: a yardstick for the machine, not a check: parsing the dossier's bytes into
+//!   a `serde_json::Value`, the least any verifier of the file does (`verify/N` does it, decodes
+//!   every leaf within, proves each and rebuilds the view).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::hint::black_box;
@@ -142,6 +145,9 @@ fn benches(c: &mut Criterion) {
                 }
                 total
             })
+        });
+        group.bench_function(format!("parse_value/{n}"), |b| {
+            b.iter(|| black_box(serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()))
         });
         group.bench_function(format!("explain/{n}"), |b| {
             b.iter(|| black_box(explain(&f.store, &f.people, "default", &f.release).unwrap()))
