@@ -40,7 +40,10 @@ const EVENTS: &[&str] = &[
 
 /// Parses one GitHub webhook body.
 pub fn parse(bytes: &[u8], ctx: &Context) -> Result<Parsed, IngestError> {
-    from_value(&parse_object_with(bytes, F, Some((unread_link, READ)))?, ctx)
+    from_value(
+        &parse_object_with(bytes, F, Some((unread_link, READ)))?,
+        ctx,
+    )
 }
 
 /// The records of a parsed GitHub body.
@@ -203,7 +206,10 @@ const REPO: Shape = Shape::Only(&[
     ("name", Shape::ALL),
     ("html_url", Shape::ALL),
     ("pushed_at", Shape::ALL),
-    ("owner", Shape::Only(&[("login", Shape::ALL), ("name", Shape::ALL)])),
+    (
+        "owner",
+        Shape::Only(&[("login", Shape::ALL), ("name", Shape::ALL)]),
+    ),
 ]);
 
 /// What the handlers read of the objects that make up most of a body: the delivery's

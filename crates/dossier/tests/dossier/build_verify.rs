@@ -472,7 +472,10 @@ impl trailmark_log::NodeSource for Leaves<'_> {
                 &node(leaves, level - 1, 2 * index + 1),
             )
         }
-        Ok(ids.iter().map(|id| node(self.0, id.level, id.index)).collect())
+        Ok(ids
+            .iter()
+            .map(|id| node(self.0, id.level, id.index))
+            .collect())
     }
 }
 
