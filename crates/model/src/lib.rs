@@ -25,4 +25,6 @@ pub use json::{at as json_at, canonical_bytes, write_string as write_canonical_s
 pub use record::{
     Blob, LARGE_PAYLOAD_BYTES, Link, NewRecord, Payload, Record, Sealed, Subject, SubjectError,
 };
-pub use wire::{decode_leaf, encode_leaf, encode_leaf_reference, to_json};
+pub use wire::{
+    LeafMentions, decode_leaf, decode_leaf_mentions, encode_leaf, encode_leaf_reference, to_json,
+};

@@ -313,6 +313,57 @@ pub fn decode_leaf(bytes: &[u8]) -> Result<Record, ModelError> {
     Ok(record)
 }
 
+/// What a stored leaf mentions: its index, subjects and link targets, read without the rest of
+/// the record ([`decode_leaf_mentions`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeafMentions {
+    pub index: LogIndex,
+    pub subjects: Vec<Subject>,
+    pub links: Vec<Link>,
+}
+
+/// [`LeafV1`]'s fields that say what a record mentions; the others are skipped (checked for
+/// JSON syntax only).
+#[derive(Deserialize)]
+struct MentionsIn<'a> {
+    v: u32,
+    index: u64,
+    #[serde(borrow)]
+    subjects: Vec<SubjectIn<'a>>,
+    #[serde(default, borrow)]
+    links: Vec<LinkIn<'a>>,
+}
+
+/// The index, subjects and link targets of a stored leaf, normalized as [`decode_leaf`]
+/// normalizes them, without building the payload or checking the rest. For an index of which
+/// records mention what, never for serving a record: a leaf [`decode_leaf`] accepts gives
+/// exactly its record's index, subjects and links here, but a leaf it refuses may still give
+/// something here, and is refused when it is read.
+pub fn decode_leaf_mentions(bytes: &[u8]) -> Result<LeafMentions, ModelError> {
+    let leaf: MentionsIn<'_> = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    if leaf.v != 1 {
+        return Err(bad(format!("unsupported leaf version {}", leaf.v)));
+    }
+    Ok(LeafMentions {
+        index: LogIndex(leaf.index),
+        subjects: leaf
+            .subjects
+            .into_iter()
+            .map(subject_back)
+            .collect::<Result<_, _>>()?,
+        links: leaf
+            .links
+            .into_iter()
+            .map(|l| {
+                Ok(Link {
+                    rel: Rel::parse(&l.rel).map_err(|e| bad(format!("rel {e}")))?,
+                    to: subject_back(l.to)?,
+                })
+            })
+            .collect::<Result<_, ModelError>>()?,
+    })
+}
+
 /// The record as user-facing JSON (the same shape as the leaf, plus nothing): what `trailmark
 /// log` prints. Not used for signing.
 pub fn to_json(record: &Record) -> Value {

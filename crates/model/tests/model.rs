@@ -2,8 +2,8 @@
 
 use serde_json::json;
 use trailmark_model::{
-    Digest, FieldError, Item, LogIndex, ModelError, Payload, Timestamp, decode_leaf, encode_leaf,
-    parse_record, parse_records,
+    Digest, FieldError, Item, LogIndex, ModelError, Payload, Timestamp, decode_leaf,
+    decode_leaf_mentions, encode_leaf, parse_record, parse_records,
 };
 
 fn ts(s: &str) -> Timestamp {
@@ -88,6 +88,47 @@ fn decode_refuses_non_canonical_or_foreign_bytes() {
         .unwrap()
         .replace("abcdef0123", "ABCDEF0123");
     assert!(decode_leaf(upper.as_bytes()).is_err());
+}
+
+/// What a leaf mentions can be read alone, with the same rules for what it reads: a foreign
+/// version, bytes that are not JSON and subjects or rels that are not valid are refused. A leaf
+/// that is only spelled differently gives its record's mentions; `decode_leaf` refuses it when
+/// the record is served.
+#[test]
+fn mentions_are_read_with_the_rules_of_decoding() {
+    let r = parse_record(r#"{"kind":"custom.note","subjects":[{"type":"ticket","id":"P-1"}],"links":[{"rel":"tests","to":{"type":"commit","id":"abcdef0123456789abcdef0123456789abcdef01"}}],"payload":{"a":[1,{"b":2}]}}"#)
+        .unwrap();
+    let (rec, _) = r.sequence(LogIndex(7), ts("2026-01-01T00:00:00Z"));
+    let text = String::from_utf8(encode_leaf(&rec)).unwrap();
+    let m = decode_leaf_mentions(text.as_bytes()).unwrap();
+    assert_eq!(
+        (m.index, &m.subjects, &m.links),
+        (rec.index, &rec.subjects, &rec.links)
+    );
+    // Spelled differently: a space, an upper-case commit id (normalized as subjects are).
+    for other in [
+        text.replacen(':', ": ", 1),
+        text.replace("abcdef0123", "ABCDEF0123"),
+    ] {
+        assert!(decode_leaf(other.as_bytes()).is_err());
+        assert_eq!(decode_leaf_mentions(other.as_bytes()).unwrap(), m);
+    }
+    for bad in [
+        text.replace("\"v\":1", "\"v\":2"),
+        "not json".to_owned(),
+        text.replace("P-1", ""),
+        text.replace("abcdef0123", "abcdef012"),
+        text.replace("\"tests\"", "\"Not A Rel\""),
+        text.replace("\"index\":7", "\"index\":-7"),
+    ] {
+        assert!(
+            matches!(
+                decode_leaf_mentions(bad.as_bytes()),
+                Err(ModelError::Leaf(_))
+            ),
+            "{bad}"
+        );
+    }
 }
 
 #[test]
@@ -399,7 +440,12 @@ mod jcs {
             let sealed = r.seal(trailmark_model::LogIndex(index), t);
             prop_assert_eq!(&sealed.leaf, &trailmark_model::encode_leaf_reference(&sealed.record));
             prop_assert_eq!(&sealed.leaf, &trailmark_model::encode_leaf(&sealed.record));
-            prop_assert_eq!(trailmark_model::decode_leaf(&sealed.leaf).unwrap(), sealed.record);
+            prop_assert_eq!(trailmark_model::decode_leaf(&sealed.leaf).unwrap(), sealed.record.clone());
+            // What the leaf mentions, read alone, is exactly what the record says.
+            let m = trailmark_model::decode_leaf_mentions(&sealed.leaf).unwrap();
+            prop_assert_eq!(m.index, sealed.record.index);
+            prop_assert_eq!(m.subjects, sealed.record.subjects);
+            prop_assert_eq!(m.links, sealed.record.links);
         }
 
         /// Our float-free JCS writer agrees byte for byte with the general canonicalizer.

@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
-use trailmark_model::{Record, decode_leaf};
+use trailmark_model::{Link, Record, Subject, decode_leaf_mentions};
 
 use crate::error::StoreError;
 use crate::sqlite::to_i64;
@@ -34,14 +34,12 @@ pub(crate) const EPOCH_BITS: u32 = 12;
 /// The index rows of one record: each subject (rel `""`) and each link's target (the link's
 /// rel), sorted and without repeats — a record may name the same fact twice, the index holds
 /// it once.
-fn mentions(record: &Record) -> Vec<(&str, &str, &str)> {
-    let mut out: Vec<(&str, &str, &str)> = record
-        .subjects
+fn mentions<'r>(subjects: &'r [Subject], links: &'r [Link]) -> Vec<(&'r str, &'r str, &'r str)> {
+    let mut out: Vec<(&str, &str, &str)> = subjects
         .iter()
         .map(|s| (s.ty.as_str(), s.id.as_str(), ""))
         .chain(
-            record
-                .links
+            links
                 .iter()
                 .map(|l| (l.to.ty.as_str(), l.to.id.as_str(), l.rel.as_str())),
         )
@@ -73,7 +71,7 @@ pub(crate) fn closed_end(conn: &Connection) -> Result<u64, StoreError> {
 
 /// The rows of `record` at `index`.
 pub(crate) fn rows_of(index: u64, record: &Record) -> impl Iterator<Item = Row> + '_ {
-    mentions(record)
+    mentions(&record.subjects, &record.links)
         .into_iter()
         .map(move |(ty, id, rel)| (ty.to_owned(), id.to_owned(), index, rel.to_owned()))
 }
@@ -109,9 +107,9 @@ impl OpenEpoch {
     }
 
     /// Adds the committed record at `index`, which must be the next one.
-    pub(crate) fn add(&mut self, index: u64, record: &Record) {
+    pub(crate) fn add(&mut self, index: u64, subjects: &[Subject], links: &[Link]) {
         debug_assert_eq!(index, self.upto);
-        for (ty, id, rel) in mentions(record) {
+        for (ty, id, rel) in mentions(subjects, links) {
             self.by_subject
                 .entry(ty.to_owned())
                 .or_default()
@@ -149,17 +147,19 @@ impl OpenEpoch {
                     index: idx,
                     reason: format!("the leaf is not a blob: {e}"),
                 })?;
-            let record = decode_leaf(leaf).map_err(|e| StoreError::Corrupt {
+            // Only what the leaf mentions is read (a third of the time of decoding it whole): a
+            // record is decoded strictly when it is served, and refused then if it is damaged.
+            let m = decode_leaf_mentions(leaf).map_err(|e| StoreError::Corrupt {
                 index: idx,
                 reason: e.to_string(),
             })?;
-            if record.index.0 != idx {
+            if m.index.0 != idx {
                 return Err(StoreError::Corrupt {
                     index: idx,
-                    reason: format!("row {idx} holds the record of index {}", record.index),
+                    reason: format!("row {idx} holds the record of index {}", m.index),
                 });
             }
-            self.add(idx, &record);
+            self.add(idx, &m.subjects, &m.links);
         }
         self.missing.extend(self.upto..end);
         self.upto = end;

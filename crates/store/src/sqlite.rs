@@ -1305,7 +1305,7 @@ impl WriterState {
                 for (k, record) in added.iter().enumerate() {
                     let idx = start_size + k as u64;
                     if idx >= g.start() {
-                        g.add(idx, record);
+                        g.add(idx, &record.subjects, &record.links);
                     }
                 }
             }

@@ -70,6 +70,60 @@ fn database_refuses_update_and_delete() {
     assert!(verify_path(&path).is_ok());
 }
 
+/// A process that opens a store reads only what the leaves after the closed epochs mention to
+/// answer subject queries (not each whole record). A leaf damaged behind the store's back is
+/// still named, when a query reaches it; a query that does not reach it is answered; and a
+/// leaf whose mentions cannot be read at all fails every subject query, naming it.
+#[test]
+fn a_damaged_leaf_after_the_closed_epochs_is_named_when_a_query_reaches_it() {
+    use trailmark_model::{Subject, encode_leaf};
+    use trailmark_store::Query;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let s = SqliteStore::create(&path, ORIGIN, signer()).unwrap();
+    s.append(vec![
+        crate::common::note("A-1", 0),
+        crate::common::note("B-1", 1),
+    ])
+    .unwrap();
+    let leaf = encode_leaf(&s.record(LogIndex(1)).unwrap().unwrap().record);
+    drop(s);
+    // The same record, spelled with a space: what it mentions reads, the record does not.
+    let spaced = String::from_utf8(leaf).unwrap().replacen(':', ": ", 1);
+    tamper(
+        &path,
+        &format!("UPDATE records SET leaf = CAST('{spaced}' AS BLOB) WHERE idx = 1"),
+    );
+    let about = |id: &str| Query {
+        subject: Some(Subject::parse("ticket", id).unwrap()),
+        limit: 10,
+        ..Query::default()
+    };
+    let s = SqliteStore::open_read_only(&path).unwrap();
+    let a = s.query(&about("A-1")).unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].record.index, LogIndex(0));
+    assert!(
+        matches!(
+            s.query(&about("B-1")),
+            Err(StoreError::Corrupt { index: 1, .. })
+        ),
+        "{:?}",
+        s.query(&about("B-1"))
+    );
+    drop(s);
+    // Not a leaf at all: nothing can say what it mentions (the triggers are already gone).
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("UPDATE records SET leaf = CAST('not json' AS BLOB) WHERE idx = 1")
+        .unwrap();
+    let s = SqliteStore::open_read_only(&path).unwrap();
+    assert!(matches!(
+        s.query(&about("A-1")),
+        Err(StoreError::Corrupt { index: 1, .. })
+    ));
+}
+
 #[test]
 fn reopen_continues_the_same_tree() {
     let (_d, path) = built(&[5, 12]);
