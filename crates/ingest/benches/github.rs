@@ -15,8 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `(event, body)` of every GitHub fixture: the event is the fixture's directory name.
 fn fixtures() -> Vec<(String, Vec<u8>)> {
-    let root =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/ingest/github");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/ingest/github");
     let mut out = Vec::new();
     for dir in std::fs::read_dir(&root).unwrap() {
         let dir = dir.unwrap().path();
