@@ -214,24 +214,54 @@ const REPO: Shape = Shape::Only(&[
 
 /// What the handlers read of the objects that make up most of a body: the delivery's
 /// repository, sender and organization (two thirds of the shared fixtures' bytes with the
-/// repositories of a PR's head and base), and none of the installation, the enterprise or a
-/// workflow run's repositories. The raw body is kept beside the records, so nothing is lost;
+/// repositories of a PR's head and base), the PR and review of PR events, the users and apps
+/// of runs, checks and deployments, and none of the installation, the enterprise or a workflow
+/// run's repositories. The raw body is kept beside the records, so nothing is lost;
 /// a handler that reads more of these objects must be added here, and the pruned-parse test
 /// over the shared fixtures fails until it is.
 const READ: Shape = Shape::Within(&[
     ("repository", REPO),
-    ("sender", Shape::Only(&[("login", Shape::ALL)])),
+    ("sender", LOGIN),
     (
         "organization",
         Shape::Only(&[("login", Shape::ALL), ("html_url", Shape::ALL)]),
     ),
     ("installation", Shape::Only(&[])),
     ("enterprise", Shape::Only(&[])),
+    // `pull_request` and `pull_request_review`: the PR as `pull_request` and `review` read it
+    // (not its `_links`, assignees, requested reviewers, body or the head's and base's users).
     (
         "pull_request",
-        Shape::Within(&[
-            ("head", Shape::Within(&[("repo", REPO)])),
-            ("base", Shape::Within(&[("repo", REPO)])),
+        Shape::Only(&[
+            ("number", Shape::ALL),
+            ("title", Shape::ALL),
+            ("state", Shape::ALL),
+            ("draft", Shape::ALL),
+            ("merged", Shape::ALL),
+            ("merged_at", Shape::ALL),
+            ("merged_by", LOGIN),
+            ("merge_commit_sha", Shape::ALL),
+            ("created_at", Shape::ALL),
+            ("closed_at", Shape::ALL),
+            ("updated_at", Shape::ALL),
+            ("user", LOGIN),
+            ("labels", Shape::ALL),
+            ("html_url", Shape::ALL),
+            ("head", BRANCH),
+            ("base", BRANCH),
+        ]),
+    ),
+    (
+        "review",
+        Shape::Only(&[
+            ("id", Shape::ALL),
+            ("state", Shape::ALL),
+            ("user", LOGIN),
+            ("author_association", Shape::ALL),
+            ("commit_id", Shape::ALL),
+            ("body", Shape::ALL),
+            ("html_url", Shape::ALL),
+            ("submitted_at", Shape::ALL),
         ]),
     ),
     (
@@ -239,9 +269,43 @@ const READ: Shape = Shape::Within(&[
         Shape::Within(&[
             ("repository", Shape::Only(&[])),
             ("head_repository", Shape::Only(&[])),
+            ("head_commit", Shape::Only(&[])),
+            ("actor", LOGIN),
+            ("triggering_actor", LOGIN),
+        ]),
+    ),
+    (
+        "check_run",
+        Shape::Within(&[
+            ("app", APP),
+            ("check_suite", Shape::Within(&[("app", Shape::Only(&[]))])),
+        ]),
+    ),
+    ("check_suite", Shape::Within(&[("app", APP)])),
+    (
+        "deployment",
+        Shape::Within(&[
+            ("creator", LOGIN),
+            ("performed_via_github_app", Shape::Only(&[])),
+        ]),
+    ),
+    (
+        "deployment_status",
+        Shape::Within(&[
+            ("creator", LOGIN),
+            ("performed_via_github_app", Shape::Only(&[])),
         ]),
     ),
 ]);
+
+/// A user as the handlers read one: its login.
+const LOGIN: Shape = Shape::Only(&[("login", Shape::ALL)]);
+
+/// A PR's head or base: the branch, the commit and the repository.
+const BRANCH: Shape = Shape::Only(&[("ref", Shape::ALL), ("sha", Shape::ALL), ("repo", REPO)]);
+
+/// The GitHub App behind a check: its slug or name.
+const APP: Shape = Shape::Only(&[("slug", Shape::ALL), ("name", Shape::ALL)]);
 
 /// What a parse leaves out: the members whose key the predicate names, anywhere, and those the
 /// shape does not keep.
@@ -1451,10 +1515,13 @@ mod tests {
             "sender": {"login": "s", "id": 3, "type": "User"},
             "organization": {"login": "o", "description": "d"},
             "installation": {"id": 4},
-            "pull_request": {"number": 5, "id": 6, "head": {"sha": "h", "repo": {"full_name": "f/r", "id": 7}},
-                "base": {"repo": {"html_url": "u", "fork": false}}, "user": {"login": "u", "id": 8}},
-            "workflow_run": {"id": 9, "repository": {"full_name": "o/r"}, "head_repository": 10},
-            "check_run": {"repository": {"id": 11}},
+            "pull_request": {"number": 5, "id": 6, "head": {"sha": "h", "user": {"login": "x"}, "repo": {"full_name": "f/r", "id": 7}},
+                "base": {"repo": {"html_url": "u", "fork": false}}, "user": {"login": "u", "id": 8},
+                "_links": {"self": {"href": "h"}}, "labels": [{"name": "l", "id": 13}]},
+            "review": {"id": 14, "user": {"login": "r", "id": 15}, "node_id": "n"},
+            "workflow_run": {"id": 9, "repository": {"full_name": "o/r"}, "head_repository": 10, "actor": {"login": "a", "id": 16}},
+            "check_run": {"repository": {"id": 11}, "app": {"slug": "s", "owner": {"login": "o"}},
+                "check_suite": {"id": 17, "app": {"slug": "s"}}},
             "list": [{"repository": {"id": 12}}]
         });
         let v = parse_object_with(body.to_string().as_bytes(), F, Some((unread_link, READ)));
@@ -1465,10 +1532,12 @@ mod tests {
                 "sender": {"login": "s"},
                 "organization": {"login": "o"},
                 "installation": {},
-                "pull_request": {"number": 5, "id": 6, "head": {"sha": "h", "repo": {"full_name": "f/r"}},
-                    "base": {"repo": {"html_url": "u"}}, "user": {"login": "u", "id": 8}},
-                "workflow_run": {"id": 9, "repository": {}, "head_repository": 10},
-                "check_run": {"repository": {"id": 11}},
+                "pull_request": {"number": 5, "head": {"sha": "h", "repo": {"full_name": "f/r"}},
+                    "base": {"repo": {"html_url": "u"}}, "user": {"login": "u"},
+                    "labels": [{"name": "l", "id": 13}]},
+                "review": {"id": 14, "user": {"login": "r"}},
+                "workflow_run": {"id": 9, "repository": {}, "head_repository": 10, "actor": {"login": "a"}},
+                "check_run": {"repository": {"id": 11}, "app": {"slug": "s"}, "check_suite": {"id": 17, "app": {}}},
                 "list": [{"repository": {"id": 12}}]
             })
         );
