@@ -252,6 +252,18 @@ fn subject_back(s: SubjectIn<'_>) -> Result<Subject, ModelError> {
     Subject::parse(&s.ty, &s.id).map_err(|e| bad(format!("subject {}:{}: {e}", s.ty, s.id)))
 }
 
+fn links_back(links: Vec<LinkIn<'_>>) -> Result<Vec<Link>, ModelError> {
+    links
+        .into_iter()
+        .map(|l| {
+            Ok(Link {
+                rel: Rel::parse(&l.rel).map_err(|e| bad(format!("rel {e}")))?,
+                to: subject_back(l.to)?,
+            })
+        })
+        .collect()
+}
+
 /// Decodes stored leaf bytes back into a record. Strict: the bytes must be exactly the canonical
 /// encoding of what they decode to, so two different byte strings never mean the same record.
 pub fn decode_leaf(bytes: &[u8]) -> Result<Record, ModelError> {
@@ -293,16 +305,7 @@ pub fn decode_leaf(bytes: &[u8]) -> Result<Record, ModelError> {
             .transpose()?,
         actor: leaf.actor,
         source: leaf.source,
-        links: leaf
-            .links
-            .into_iter()
-            .map(|l| {
-                Ok(Link {
-                    rel: Rel::parse(&l.rel).map_err(|e| bad(format!("rel {e}")))?,
-                    to: subject_back(l.to)?,
-                })
-            })
-            .collect::<Result<_, ModelError>>()?,
+        links: links_back(leaf.links)?,
         idempotency_key: leaf.idempotency_key,
     };
     if encode_leaf(&record) != bytes {
@@ -351,16 +354,7 @@ pub fn decode_leaf_mentions(bytes: &[u8]) -> Result<LeafMentions, ModelError> {
             .into_iter()
             .map(subject_back)
             .collect::<Result<_, _>>()?,
-        links: leaf
-            .links
-            .into_iter()
-            .map(|l| {
-                Ok(Link {
-                    rel: Rel::parse(&l.rel).map_err(|e| bad(format!("rel {e}")))?,
-                    to: subject_back(l.to)?,
-                })
-            })
-            .collect::<Result<_, ModelError>>()?,
+        links: links_back(leaf.links)?,
     })
 }
 

@@ -242,6 +242,15 @@ fn check(d: &Dossier, key: &trailmark_log::VerifierKey) -> verify::Report {
     verify::verify(&serde_json::to_vec(d).unwrap(), key).unwrap()
 }
 
+/// A world with one release, its dossier as exported, and the key that verifies it.
+fn exported() -> (World, Dossier, trailmark_log::VerifierKey) {
+    let w = World::new();
+    let id = w.release();
+    let d = w.export(&id);
+    let key = w.signer.verifier();
+    (w, d, key)
+}
+
 #[test]
 fn an_exported_dossier_verifies_offline_and_answers_the_auditor() {
     let w = World::new();
@@ -504,10 +513,7 @@ fn resealed(d: &Dossier, leaves: &[trailmark_log::Hash], signer: &SignerKey) -> 
 /// what it reports without the entry. Two byte strings must never mean the same record.
 #[test]
 fn a_leaf_the_log_committed_in_a_form_not_canonical_is_refused() {
-    let w = World::new();
-    let id = w.release();
-    let d = w.export(&id);
-    let key = w.signer.verifier();
+    let (w, d, key) = exported();
     let size = trailmark_log::verify_checkpoint(&d.checkpoint, std::slice::from_ref(&key), None)
         .unwrap()
         .size;
@@ -746,10 +752,7 @@ fn tampering_is_rejected_with_the_right_reason() {
 /// writer may spell the same file differently (`\/` for `/`), and that still verifies.
 #[test]
 fn any_change_to_the_file_is_refused_or_means_the_same() {
-    let w = World::new();
-    let id = w.release();
-    let d = w.export(&id);
-    let key = w.signer.verifier();
+    let (_w, d, key) = exported();
     let bytes = serde_json::to_vec(&d).unwrap();
     assert!(verify::verify(&bytes, &key).unwrap().ok());
 
@@ -849,10 +852,7 @@ fn entries_over_several_decoding_runs_are_each_checked_in_file_order() {
 /// repeated, unknown or missing, or anything after the object, makes it unreadable.
 #[test]
 fn a_dossier_with_a_repeated_unknown_or_missing_field_is_unreadable() {
-    let w = World::new();
-    let id = w.release();
-    let d = w.export(&id);
-    let key = w.signer.verifier();
+    let (_w, d, key) = exported();
     let v = serde_json::to_value(&d).unwrap();
     let text = serde_json::to_string(&v).unwrap();
     assert!(verify::verify(text.as_bytes(), &key).unwrap().ok());
