@@ -343,7 +343,9 @@ struct MentionsIn<'a> {
 /// exactly its record's index, subjects and links here, but a leaf it refuses may still give
 /// something here, and is refused when it is read.
 pub fn decode_leaf_mentions(bytes: &[u8]) -> Result<LeafMentions, ModelError> {
-    let leaf: MentionsIn<'_> = serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
+    // As in `decode_leaf`: UTF-8 checked once for the whole leaf, not string by string.
+    let text = std::str::from_utf8(bytes).map_err(|e| bad(format!("not UTF-8: {e}")))?;
+    let leaf: MentionsIn<'_> = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     if leaf.v != 1 {
         return Err(bad(format!("unsupported leaf version {}", leaf.v)));
     }

@@ -129,6 +129,10 @@ fn mentions_are_read_with_the_rules_of_decoding() {
             "{bad}"
         );
     }
+    assert!(matches!(
+        decode_leaf_mentions(b"{\"v\":1,\"index\":0,\"subjects\":[],\"x\":\"\xff\"}"),
+        Err(ModelError::Leaf(m)) if m.contains("UTF-8")
+    ));
 }
 
 #[test]
