@@ -216,9 +216,9 @@ const REPO: Shape = Shape::Only(&[
 /// repository, sender and organization (two thirds of the shared fixtures' bytes with the
 /// repositories of a PR's head and base), the PR and review of PR events, the users and apps
 /// of runs, checks and deployments, and none of the installation, the enterprise or a workflow
-/// run's repositories. The raw body is kept beside the records, so nothing is lost;
-/// a handler that reads more of these objects must be added here, and the pruned-parse test
-/// over the shared fixtures fails until it is.
+/// run's repositories. The raw body is kept beside the records, so nothing is lost. A handler
+/// that reads more of these objects must name it here: the pruned-parse test over the shared
+/// fixtures fails until it does, where a fixture carries what it reads.
 const READ: Shape = Shape::Within(&[
     ("repository", REPO),
     ("sender", LOGIN),
@@ -320,7 +320,7 @@ fn parse_object_with(
 ) -> Result<Value, IngestError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     // UTF-8 is checked once for the whole body, so that the parser does not check it again
-    // string by string (a tenth of parsing a GitHub body). A body that is not UTF-8 is parsed
+    // string by string (a quarter of parsing a GitHub body). A body that is not UTF-8 is parsed
     // as bytes, for the parser's own error, which says where.
     let v: Value = match std::str::from_utf8(bytes) {
         Ok(text) => parse_json(serde_json::Deserializer::from_str(text), prune),
