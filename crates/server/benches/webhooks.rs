@@ -376,9 +376,9 @@ struct Bare {
     errors: u64,
 }
 
-/// The measured load (no warm-up beyond the first deliveries' own) against an axum endpoint
-/// that reads each body and answers 201 with what the load generator reads of a delivery's
-/// answer: the HTTP path alone, on the server's runtime.
+/// The same warm-up and measured load against an axum endpoint that reads each body and
+/// answers 201 with what the load generator reads of a delivery's answer: the HTTP path alone,
+/// on the server's runtime.
 fn bare_phase(
     server_rt: &tokio::runtime::Runtime,
     client_rt: &tokio::runtime::Runtime,
@@ -406,8 +406,7 @@ fn bare_phase(
             })
             .into_future(),
     );
-    let warm = run_phase(client_rt, s, addr, payloads, 0, s.warmup)?;
-    drop(warm);
+    run_phase(client_rt, s, addr, payloads, 0, s.warmup)?;
     let phase = run_phase(
         client_rt,
         s,
