@@ -277,6 +277,7 @@ impl AccessError {
         }
     }
 
+    #[cfg(feature = "db")]
     pub(crate) fn storage(op: &'static str) -> impl FnOnce(rusqlite::Error) -> AccessError {
         move |e| AccessError::Storage {
             op,

@@ -1,9 +1,12 @@
 //! Local user passwords: argon2id, stored as PHC strings (`$argon2id$v=19$m=...`), so the
 //! parameters travel with each hash and can be raised later without breaking old ones.
 
+#[cfg(feature = "db")]
 use std::sync::LazyLock;
 
+#[cfg(feature = "db")]
 use argon2::Argon2;
+#[cfg(feature = "db")]
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
 use crate::error::AccessError;
@@ -14,6 +17,7 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 /// request body cannot make hashing expensive.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
+#[cfg(feature = "db")]
 /// A hash of a password nobody has, computed once with the same parameters as real hashes.
 /// Verifying an unknown user's password against it costs what a real verification costs, so
 /// response time does not reveal which users exist.
@@ -35,6 +39,7 @@ pub fn check_policy(password: &str) -> Result<(), AccessError> {
     Ok(())
 }
 
+#[cfg(feature = "db")]
 /// Hashes a password with argon2id (default parameters, random salt) into a PHC string.
 /// Does not apply the policy: see [`check_policy`].
 pub(crate) fn hash(password: &str) -> Result<String, AccessError> {
@@ -44,6 +49,7 @@ pub(crate) fn hash(password: &str) -> Result<String, AccessError> {
         .map_err(|e| AccessError::Hashing(e.to_string()))
 }
 
+#[cfg(feature = "db")]
 /// Whether `password` matches the PHC string `phc`. A malformed stored hash verifies nothing.
 pub(crate) fn verify(password: &str, phc: &str) -> bool {
     Argon2::default()
@@ -51,6 +57,7 @@ pub(crate) fn verify(password: &str, phc: &str) -> bool {
         .is_ok()
 }
 
+#[cfg(feature = "db")]
 /// Spends one verification's worth of time against the dummy hash, for unknown users.
 pub(crate) fn verify_dummy(password: &str) {
     if let Some(dummy) = DUMMY_HASH.as_deref() {
@@ -59,6 +66,7 @@ pub(crate) fn verify_dummy(password: &str) {
     }
 }
 
+#[cfg(feature = "db")]
 /// Computes the dummy hash now, so the first unknown-user login is not slower than the rest.
 pub(crate) fn warm_up() {
     LazyLock::force(&DUMMY_HASH);

@@ -215,19 +215,7 @@ pub fn verify_dossier(a: VerifyDossierArgs, out: &mut dyn Write) -> Result<(), C
     let text = serde_json::to_vec_pretty(&rep).map_err(|e| CliError::Environment(e.to_string()))?;
     write_out(out, &text)?;
     if rep.ok() {
-        eprintln!(
-            "verified ({}): {} records proven into checkpoint {}, {} gate decisions recomputed, {} certifications, {} consistency proofs, {}",
-            rep.format,
-            rep.records,
-            rep.checkpoint_size,
-            rep.gate_decisions_recomputed,
-            rep.certifications,
-            rep.consistency_proofs,
-            rep.identity_map_record.map_or_else(
-                || "no recorded identity map".to_owned(),
-                |i| format!("identity map version at record {i}")
-            )
-        );
+        eprintln!("{}", rep.summary());
         Ok(())
     } else {
         for f in &rep.failures {

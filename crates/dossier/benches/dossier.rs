@@ -11,6 +11,11 @@
 //! - `parse_value/N`: a yardstick for the machine, not a check: parsing the dossier's bytes into
 //!   a `serde_json::Value`, the least any verifier of the file does (`verify/N` does it, decodes
 //!   every leaf within, proves each and rebuilds the view).
+//!
+//! Settings (environment): `TRAILMARK_BENCH_DOSSIER_SIZES` (`1000,10000`), and
+//! `TRAILMARK_BENCH_DOSSIER_SAVE=DIR` to also write each size's dossier and verifier key to
+//! `DIR/dossier-N.json` and `DIR/dossier-N.vkey`, for a profiler or a loop outside criterion
+//! (`trailmark-verify-dossier DIR/dossier-10000.json --vkey DIR/dossier-10000.vkey`).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::hint::black_box;
@@ -121,6 +126,16 @@ fn benches(c: &mut Criterion) {
         let d = build(&f.store, &f.people, "default", &f.release, &opts).unwrap();
         eprintln!("dossier/{n}: {} records carried", d.records.len());
         let bytes = serde_json::to_vec(&d).unwrap();
+        if let Ok(dir) = std::env::var("TRAILMARK_BENCH_DOSSIER_SAVE") {
+            // For harnesses outside criterion (a verification loop, a profiler, `trailmark
+            // dossier verify`): the exact bytes measured here, and the key that verifies them.
+            std::fs::write(format!("{dir}/dossier-{n}.json"), &bytes).unwrap();
+            std::fs::write(
+                format!("{dir}/dossier-{n}.vkey"),
+                f.signer.verifier().to_string(),
+            )
+            .unwrap();
+        }
         let key = f.signer.verifier();
         assert!(verify::verify(&bytes, &key).unwrap().ok());
         group.bench_function(format!("build/{n}"), |b| {

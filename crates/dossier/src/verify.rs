@@ -50,6 +50,23 @@ impl Report {
     pub fn ok(&self) -> bool {
         self.failures.is_empty()
     }
+
+    /// One line saying what a successful verification covered (for a terminal or a log).
+    pub fn summary(&self) -> String {
+        format!(
+            "verified ({}): {} records proven into checkpoint {}, {} gate decisions recomputed, {} certifications, {} consistency proofs, {}",
+            self.format,
+            self.records,
+            self.checkpoint_size,
+            self.gate_decisions_recomputed,
+            self.certifications,
+            self.consistency_proofs,
+            self.identity_map_record.map_or_else(
+                || "no recorded identity map".to_owned(),
+                |i| format!("identity map version at record {i}")
+            )
+        )
+    }
 }
 
 fn hashes<S: AsRef<str>>(list: &[S]) -> Result<Vec<Hash>, String> {

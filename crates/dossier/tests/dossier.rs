@@ -9,3 +9,5 @@ mod build_verify;
 mod pinned;
 #[path = "dossier/render.rs"]
 mod render;
+#[path = "dossier/vendorable.rs"]
+mod vendorable;

@@ -25,6 +25,7 @@
 
 pub mod draft;
 pub mod error;
+#[cfg(feature = "git")]
 pub mod git;
 pub mod identity;
 pub mod link;

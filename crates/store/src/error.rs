@@ -41,6 +41,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The writer went away with a job it had taken: the job's batch may or may not be durable.
+    pub(crate) fn writer_gone() -> StoreError {
+        StoreError::WriterStopped("the writer thread exited before answering".into())
+    }
+
+    #[cfg(feature = "sqlite")]
     pub(crate) fn backend(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
         move |e| StoreError::Backend {
             op,
@@ -50,6 +56,7 @@ impl StoreError {
 
     /// A PostgreSQL error, with the server's message, SQLSTATE and detail when it sent one (the
     /// client's own display of a server error is only "db error").
+    #[cfg(feature = "postgres")]
     pub(crate) fn postgres(op: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
         move |e| StoreError::Backend {
             op,
@@ -58,6 +65,7 @@ impl StoreError {
     }
 }
 
+#[cfg(feature = "postgres")]
 pub(crate) fn describe_pg(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {

@@ -5,6 +5,7 @@
 //! this build can accept — is [`plan`], shared by every backend; each backend only reads its
 //! `schema_migrations` rows and applies what `plan` returns, in one transaction.
 
+#[cfg(feature = "sqlite")]
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
@@ -16,6 +17,7 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+#[cfg(feature = "sqlite")]
 pub const SQLITE: &[Migration] = &[
     Migration {
         version: 1,
@@ -29,6 +31,7 @@ pub const SQLITE: &[Migration] = &[
     },
 ];
 
+#[cfg(feature = "postgres")]
 pub const POSTGRES: &[Migration] = &[Migration {
     version: 1,
     name: "0001_log",
@@ -85,6 +88,7 @@ pub fn plan<'m>(
 }
 
 /// Applies missing migrations and checks applied ones, in one transaction (SQLite).
+#[cfg(feature = "sqlite")]
 pub fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StoreError> {
     let err = StoreError::backend;
     let tx = conn.transaction().map_err(err("starting migration"))?;

@@ -76,7 +76,7 @@ impl WriterHandle {
         }
         let (reply, answer) = mpsc::sync_channel(1);
         self.queue(records, blobs, Reply::Blocking(reply))?;
-        answer.recv().map_err(|_| gone())?
+        answer.recv().map_err(|_| StoreError::writer_gone())?
     }
 
     /// Queues an append without waiting: the answer (given once the batch is durable) is
@@ -111,11 +111,6 @@ impl WriterHandle {
             })
             .map_err(|_| StoreError::WriterStopped("the writer thread has exited".into()))
     }
-}
-
-/// The writer went away with a job it had taken: the job's batch may or may not be durable.
-pub(crate) fn gone() -> StoreError {
-    StoreError::WriterStopped("the writer thread exited before answering".into())
 }
 
 impl Drop for WriterHandle {
