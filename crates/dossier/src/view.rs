@@ -44,8 +44,9 @@ impl ViewVersion {
     }
 }
 
-/// The derived view of one release.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The derived view of one release. (`Default` is an empty view, a placeholder while a
+/// verifier parses the file's own.)
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct View {
     pub release: trailmark_policy::input::ReleaseInfo,
@@ -81,7 +82,7 @@ pub struct Question {
 }
 
 /// The release story, in the order an auditor asks it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Story {
     /// What was requested: the tickets.

@@ -747,6 +747,32 @@ fn tampering_is_rejected_with_the_right_reason() {
     assert!(verify::verify(b"{\"format\": 1}", &key).is_err());
 }
 
+/// A view that is not a view makes the file unreadable (an error, exit 2), not a failed check,
+/// whatever else is wrong with the file: the verifier parses it beside the view rebuild, and
+/// when the checkpoint fails first it still reads it before answering.
+#[test]
+fn a_view_that_does_not_parse_makes_the_file_unreadable() {
+    let (_w, d, key) = exported();
+    let mut v = serde_json::to_value(&d).unwrap();
+    v["view"]["verdict"] = json!("approved");
+    let unknown_member = serde_json::to_vec(&v).unwrap();
+    let mut v = serde_json::to_value(&d).unwrap();
+    v["view"]["questions"] = json!("all answered");
+    let wrong_type = serde_json::to_vec(&v).unwrap();
+    let other = SignerKey::from_seed("test.example/log", [6u8; 32])
+        .unwrap()
+        .verifier();
+    for (bytes, says) in [
+        (&unknown_member, "unknown field `verdict`"),
+        (&wrong_type, "invalid type: string \"all answered\""),
+    ] {
+        for k in [&key, &other] {
+            let e = verify::verify(bytes, k).unwrap_err().to_string();
+            assert!(e.contains("view: ") && e.contains(says), "{e}");
+        }
+    }
+}
+
 /// The offline verifier reads files an auditor was handed: whatever their bytes, it answers
 /// without panicking, and it accepts only a file that says exactly what was exported. A JSON
 /// writer may spell the same file differently (`\/` for `/`), and that still verifies.
