@@ -2,7 +2,8 @@
 //!
 //! - `append/*`: durable appends through the real writer path (group commit, tree nodes, signed
 //!   checkpoint, fsync) at batch sizes 1, 100 and 1000, beside raw rusqlite inserting the same
-//!   leaf bytes in the same batches with the same durability settings.
+//!   leaf bytes in the same batches with the same durability settings, and `floor_packed`, a
+//!   yardstick for a layout that stores records packed (see [`Floor`]).
 //! - `proof/*`: inclusion and consistency proof generation in logs of 1M and 10M entries.
 //! - `verify/*`: full-log verification beside plain SHA-256 over the same leaf bytes.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -54,6 +55,120 @@ fn raw_db(path: &Path) -> Connection {
     c
 }
 
+/// A yardstick, not Trailmark's writer: the least a log writer storing its records *packed*
+/// (one row per run of up to [`Floor::RUN`] records instead of one per record) would do for a
+/// batch. It seals every record (canonical leaf, leaf hash) as the real writer does, extends the
+/// tree, keeps the leaves, their hashes and the even-level nodes in the run's row, signs a
+/// checkpoint and stores it, in one `BEGIN IMMEDIATE` transaction with the same durability.
+/// No subject or kind index, no idempotency keys, no thread between caller and writer: what it
+/// measures is how close to raw SQLite any layout of that kind could come, the figure to read
+/// `append/trailmark` against (BENCHMARKS.md). `TRAILMARK_BENCH_FLOOR_PAR=1` seals batches of
+/// 64 records or more on two threads.
+struct Floor {
+    conn: Connection,
+    key: SignerKey,
+    frontier: trailmark_log::Frontier,
+    parallel: bool,
+}
+
+impl Floor {
+    const RUN: usize = 64;
+
+    fn new(path: &Path) -> Floor {
+        let conn = raw_db(path);
+        conn.execute_batch(
+            "CREATE TABLE runs (first INTEGER PRIMARY KEY, leaves BLOB NOT NULL, ends BLOB NOT NULL,
+                                hashes BLOB NOT NULL, nodes BLOB NOT NULL) STRICT;
+             CREATE TABLE checkpoints (size INTEGER PRIMARY KEY, root BLOB NOT NULL,
+                                       note TEXT NOT NULL, signed_ms INTEGER NOT NULL) STRICT;",
+        )
+        .unwrap();
+        Floor {
+            conn,
+            key: signer(),
+            frontier: trailmark_log::Frontier::new(),
+            parallel: std::env::var_os("TRAILMARK_BENCH_FLOOR_PAR").is_some(),
+        }
+    }
+
+    fn append(&mut self, mut records: Vec<NewRecord>) {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        // The real writer reads the head first too (another process may have appended).
+        let _head: Option<i64> = tx
+            .query_row("SELECT max(size) FROM checkpoints", [], |r| r.get(0))
+            .unwrap();
+        let first = self.frontier.size();
+        let now = Timestamp::now();
+        let seal = |from: u64, rs: Vec<NewRecord>| -> Vec<(Vec<u8>, trailmark_log::Hash)> {
+            rs.into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let leaf = r.seal(LogIndex(from + i as u64), now).leaf;
+                    let hash = trailmark_log::leaf_hash(&leaf);
+                    (leaf, hash)
+                })
+                .collect()
+        };
+        let sealed = if self.parallel && records.len() >= 64 {
+            let back = records.split_off(records.len() / 2);
+            let half = records.len() as u64;
+            let (mut front, back) = std::thread::scope(|s| {
+                let back = s.spawn(|| seal(first + half, back));
+                (seal(first, records), back.join().unwrap())
+            });
+            front.extend(back);
+            front
+        } else {
+            seal(first, records)
+        };
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO runs (first, leaves, ends, hashes, nodes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .unwrap();
+        for run in sealed.chunks(Self::RUN) {
+            let run_first = self.frontier.size();
+            let (mut leaves, mut ends, mut hashes, mut nodes) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (leaf, hash) in run {
+                leaves.extend_from_slice(leaf);
+                ends.extend_from_slice(&(leaves.len() as u32).to_le_bytes());
+                hashes.extend_from_slice(hash.as_bytes());
+                self.frontier.append(*hash, |id, h| {
+                    if id.level % 2 == 0 {
+                        nodes.extend_from_slice(h.as_bytes());
+                    }
+                });
+            }
+            insert
+                .execute(params![run_first as i64, leaves, ends, hashes, nodes])
+                .unwrap();
+        }
+        drop(insert);
+        let checkpoint = trailmark_log::Checkpoint {
+            origin: ORIGIN.into(),
+            size: self.frontier.size(),
+            root: self.frontier.root(),
+            extensions: Vec::new(),
+        };
+        let note = checkpoint.sign(&self.key).unwrap();
+        tx.execute(
+            "INSERT INTO checkpoints (size, root, note, signed_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                checkpoint.size as i64,
+                checkpoint.root.as_bytes().as_slice(),
+                note,
+                Timestamp::now().as_millis()
+            ],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+}
+
 fn append(c: &mut Criterion) {
     let mut g = c.benchmark_group("append");
     g.sample_size(10)
@@ -73,6 +188,16 @@ fn append(c: &mut Criterion) {
             )
         });
         drop(store);
+
+        let mut floor = Floor::new(&dir.path().join("floor.db"));
+        g.bench_function(format!("floor_packed/batch={batch}"), |b| {
+            b.iter_batched(
+                || records.clone(),
+                |r| floor.append(r),
+                BatchSize::SmallInput,
+            )
+        });
+        drop(floor);
 
         let mut raw = raw_db(&dir.path().join("raw.db"));
         let bytes = leaves(&records, 0);
