@@ -77,7 +77,7 @@ test('an auditor exports the dossier, searches, and sees a verified proof', asyn
   const download = await downloadPromise;
   const file = await download.path();
   const dossier = JSON.parse(fs.readFileSync(file!, 'utf8'));
-  expect(dossier.format).toBe('trailmark.dossier/v2');
+  expect(dossier.format).toBe('trailmark.dossier/v3');
   expect(dossier.release).toBe('acme/payments/pay@1.0');
   const pdfPromise = page.waitForEvent('download');
   await page.getByRole('link', { name: 'Dossier (PDF)' }).click();

@@ -33,6 +33,10 @@ pub struct Dossier {
     /// The signed checkpoint every inclusion proof leads to (C2SP signed note).
     pub checkpoint: String,
     pub records: Vec<RecordEntry>,
+    /// From format v3: every hash of the records' inclusion proofs, each once (base64), in the
+    /// order the records first use them; a record's `proof_refs` are positions in this list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_hashes: Option<Vec<String>>,
     /// Consistency from earlier checkpoints (those of the gate decisions) to `checkpoint`.
     pub consistency: Vec<ConsistencyEntry>,
     /// Blobs by digest (`sha256:…` → base64): gate inputs, large payloads, raw inputs on request.
@@ -55,8 +59,13 @@ pub struct RecordEntry {
     pub index: u64,
     /// The exact leaf bytes (RFC 8785 JSON), base64.
     pub leaf: String,
-    /// Audit path to `checkpoint`, base64 hashes.
-    pub proof: Vec<String>,
+    /// Up to format v2: the audit path to `checkpoint`, base64 hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<Vec<String>>,
+    /// From format v3: the audit path to `checkpoint`, as positions in
+    /// [`Dossier::proof_hashes`], leaf to root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_refs: Option<Vec<u32>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -267,6 +276,7 @@ pub fn build(
         policy_record: policy.record,
         checkpoint: String::new(),
         records: Vec::new(),
+        proof_hashes: None,
         consistency: Vec::new(),
         blobs,
         view,
@@ -299,12 +309,22 @@ pub fn build(
     dossier.checkpoint = cp.note.clone();
     let indices: Vec<LogIndex> = entries_leaf.keys().map(|i| LogIndex(*i)).collect();
     let proofs = store.inclusion_proofs(&indices, cp.size)?;
+    let mut table = ProofTable::default();
     for ((i, (leaf, _)), proof) in entries_leaf.iter().zip(proofs) {
+        let (proof, proof_refs) = if opts.version.shares_proof_hashes() {
+            (None, Some(table.refs(&proof)?))
+        } else {
+            (Some(proof.iter().map(|h| h.to_base64()).collect()), None)
+        };
         dossier.records.push(RecordEntry {
             index: *i,
             leaf: B64.encode(leaf),
-            proof: proof.iter().map(|h| h.to_base64()).collect(),
+            proof,
+            proof_refs,
         });
+    }
+    if opts.version.shares_proof_hashes() {
+        dossier.proof_hashes = Some(table.hashes);
     }
     gate_sizes.sort_unstable();
     gate_sizes.dedup();
@@ -323,6 +343,33 @@ pub fn build(
 }
 
 type Leaves = BTreeMap<u64, (Vec<u8>, trailmark_log::Hash)>;
+
+/// A v3 file's table of proof hashes, built as the records' audit paths are added.
+#[derive(Default)]
+struct ProofTable {
+    hashes: Vec<String>,
+    at: std::collections::HashMap<trailmark_log::Hash, u32>,
+}
+
+impl ProofTable {
+    /// The audit path as positions in the table, adding the hashes it has not seen.
+    fn refs(&mut self, proof: &[trailmark_log::Hash]) -> Result<Vec<u32>, DossierError> {
+        proof
+            .iter()
+            .map(|h| match self.at.get(h) {
+                Some(k) => Ok(*k),
+                None => {
+                    let k = u32::try_from(self.hashes.len()).map_err(|_| {
+                        DossierError::Refused("more than 2^32 distinct proof hashes".into())
+                    })?;
+                    self.hashes.push(h.to_base64());
+                    self.at.insert(*h, k);
+                    Ok(k)
+                }
+            })
+            .collect()
+    }
+}
 
 /// Adds a record's leaf (and the blobs it cites) to what the dossier carries.
 fn add_record(

@@ -17,7 +17,7 @@ pub mod pdf;
 pub mod verify;
 pub mod view;
 
-pub use bundle::{BuildOptions, Dossier, build};
+pub use bundle::{BuildOptions, Dossier, RecordEntry, build};
 pub use error::DossierError;
 pub use view::{View, ViewVersion};
 

@@ -91,6 +91,8 @@ struct DossierIn<'a> {
     policy_record: u64,
     checkpoint: String,
     // `records` is not kept here: its entries come back with their decoded runs.
+    /// From format v3 (see [`Dossier::proof_hashes`]).
+    proof_hashes: Option<Vec<Text<'a>>>,
     consistency: Vec<ConsistencyEntry>,
     blobs: BTreeMap<String, Text<'a>>,
     /// Parsed beside the entries' decoding, not in the one-thread parse of the file.
@@ -108,6 +110,7 @@ const FIELDS: &[&str] = &[
     "policy_record",
     "checkpoint",
     "records",
+    "proof_hashes",
     "consistency",
     "blobs",
     "view",
@@ -164,6 +167,7 @@ impl<'de: 's, 'r, 's> serde::de::Visitor<'de> for FileSeed<'r, 's, 'de> {
         let (mut records, mut consistency, mut blobs, mut view, mut people) =
             (None, None, None, None, None);
         let (mut people_record, mut export_record) = (None::<Option<u64>>, None);
+        let mut proof_hashes = None::<Option<Vec<Text<'de>>>>;
         macro_rules! once {
             ($slot:ident, $name:literal, $value:expr) => {{
                 if $slot.is_some() {
@@ -191,6 +195,11 @@ impl<'de: 's, 'r, 's> serde::de::Visitor<'de> for FileSeed<'r, 's, 'de> {
                         decoding: self.decoding,
                     })?);
                 }
+                "proof_hashes" => once!(
+                    proof_hashes,
+                    "proof_hashes",
+                    map.next_value::<Option<Vec<Text<'de>>>>()?
+                ),
                 "consistency" => once!(
                     consistency,
                     "consistency",
@@ -222,6 +231,7 @@ impl<'de: 's, 'r, 's> serde::de::Visitor<'de> for FileSeed<'r, 's, 'de> {
             as_of: as_of.ok_or_else(|| missing("as_of"))?,
             policy_record: policy_record.ok_or_else(|| missing("policy_record"))?,
             checkpoint: checkpoint.ok_or_else(|| missing("checkpoint"))?,
+            proof_hashes: proof_hashes.flatten(),
             consistency: consistency.ok_or_else(|| missing("consistency"))?,
             blobs: blobs.ok_or_else(|| missing("blobs"))?,
             view: view.ok_or_else(|| missing("view"))?,
@@ -290,8 +300,13 @@ struct EntryIn<'a> {
     index: u64,
     #[serde(borrow)]
     leaf: Text<'a>,
-    #[serde(borrow)]
-    proof: Vec<Text<'a>>,
+    /// Up to format v2.
+    #[serde(borrow, default)]
+    proof: Option<Vec<Text<'a>>>,
+    /// From format v3: kept as the file's text, parsed where the proofs are checked (beside
+    /// the view rebuild), not by the one thread that parses the file.
+    #[serde(borrow, default)]
+    proof_refs: Option<&'a RawValue>,
 }
 
 /// A JSON string borrowed from the input when it has no escapes (base64 never needs one), and
@@ -356,6 +371,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         as_of,
         policy_record,
         checkpoint,
+        proof_hashes,
         consistency,
         blobs,
         view: view_text,
@@ -389,6 +405,23 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         );
         ViewVersion::LATEST
     });
+    // How the file's inclusion proofs are written is fixed by its format; a file of a format
+    // this build does not know is read the way its fields say.
+    let shared = ViewVersion::of_format(&format)
+        .map_or(proof_hashes.is_some(), ViewVersion::shares_proof_hashes);
+    match (&proof_hashes, shared) {
+        (None, true) => {
+            return Err(Unreadable(format!(
+                "not a Trailmark dossier: missing field `proof_hashes` (format {format} keeps the records' proof hashes there)"
+            )));
+        }
+        (Some(_), false) => {
+            return Err(Unreadable(format!(
+                "not a Trailmark dossier: `proof_hashes` is not a field of format {format}"
+            )));
+        }
+        _ => {}
+    }
     let cp = match verify_checkpoint(&checkpoint, std::slice::from_ref(key), None) {
         Ok(cp) => cp,
         Err(e) => {
@@ -411,6 +444,7 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         policy_record,
         checkpoint,
         records: Vec::new(),
+        proof_hashes: None,
         consistency,
         blobs: blobs.keys().map(|k| (k.clone(), String::new())).collect(),
         // Set once parsed (below); nothing before that reads it.
@@ -437,7 +471,10 @@ pub fn verify(bytes: &[u8], key: &VerifierKey) -> Result<Report, Unreadable> {
         || rebuild_view(&m.src, &d, version),
         || {
             rayon::join(
-                || prove_entries(&records, &m.hashed, cp.size, &cp.root),
+                || {
+                    let table = proof_hashes.as_deref().map(proof_table);
+                    prove_entries(&records, table.as_ref(), &m.hashed, cp.size, &cp.root)
+                },
                 || {
                     let view = parse_view()?;
                     let digest = view_digest(&view);
@@ -934,8 +971,44 @@ struct Proven {
 
 /// Every hashed entry's proof into the tree of `size` leaves with `root`, in contiguous parts
 /// (one node cache per part, whose neighbouring proofs share their upper nodes).
+/// A v3 file's `proof_hashes`, decoded; a hash that does not decode is kept as its error, for
+/// the proofs that use it to name.
+fn proof_table(texts: &[Text<'_>]) -> Vec<Result<Hash, String>> {
+    texts
+        .iter()
+        .map(|t| Hash::from_base64(t.as_ref()).map_err(|e| format!("{:?}: {e}", t.as_ref())))
+        .collect()
+}
+
+/// A v3 entry's audit path, looked up in the file's table; an error is what is wrong with the
+/// entry, worded to follow "record N: ".
+fn shared_proof(e: &EntryIn<'_>, table: &[Result<Hash, String>]) -> Result<Vec<Hash>, String> {
+    let Some(refs) = e.proof_refs else {
+        return Err("has no `proof_refs` (the proof, in this format)".into());
+    };
+    if e.proof.is_some() {
+        return Err("has a `proof` of base64 hashes, which this format does not use".into());
+    }
+    let refs: Vec<u32> = serde_json::from_str(refs.get())
+        .map_err(|err| format!("`proof_refs` is not a list of positions: {err}"))?;
+    refs.iter()
+        .enumerate()
+        .map(|(step, k)| match table.get(*k as usize) {
+            Some(Ok(h)) => Ok(*h),
+            Some(Err(err)) => Err(format!(
+                "proof step {step} is proof_hashes[{k}], which is not a hash: {err}"
+            )),
+            None => Err(format!(
+                "proof step {step} refers to proof_hashes[{k}], beyond the {} the file has",
+                table.len()
+            )),
+        })
+        .collect()
+}
+
 fn prove_entries(
     entries: &[EntryIn<'_>],
+    table: Option<&Vec<Result<Hash, String>>>,
     hashed: &[(usize, Hash)],
     size: u64,
     root: &Hash,
@@ -949,13 +1022,24 @@ fn prove_entries(
             let mut out = Proven::default();
             for (at, h) in chunk {
                 let e = &entries[*at];
-                match texts.decode(&e.proof) {
+                let proof = match table {
+                    Some(table) => shared_proof(e, table),
+                    None => match (&e.proof, &e.proof_refs) {
+                        (Some(proof), None) => texts
+                            .decode(proof)
+                            .map_err(|err| format!("proof hash {err}")),
+                        (None, _) => Err("has no `proof`".into()),
+                        (Some(_), Some(_)) => {
+                            Err("has `proof_refs`, which this format does not use".into())
+                        }
+                    },
+                };
+                match proof {
                     // As before the proofs were checked apart: a proof that cannot be read is
                     // reported, and the record still decoded and counts.
-                    Err(err) => {
-                        out.failures
-                            .push((*at, 1, format!("record {}: proof hash {err}", e.index)))
-                    }
+                    Err(err) => out
+                        .failures
+                        .push((*at, 1, format!("record {}: {err}", e.index))),
                     Ok(proof) => {
                         if let Err(err) = cache.verify_inclusion(e.index, size, h, &proof, root) {
                             out.failures.push((

@@ -645,7 +645,7 @@ async fn the_session_reads_the_api_but_never_writes_it() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let d: Value = serde_json::from_str(&r.body).expect("json");
-    assert_eq!(d["format"], "trailmark.dossier/v2");
+    assert_eq!(d["format"], "trailmark.dossier/v3");
     assert_eq!(ui.records("dossier.exported").len(), 1);
     let dave = ui.login("dave").await;
     let r = ui

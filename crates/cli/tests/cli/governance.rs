@@ -280,13 +280,13 @@ fn a_release_is_gated_approved_replayed_and_broken_glass_from_the_command_line()
         &out,
         0,
         &[
-            "verified (trailmark.dossier/v2): ",
+            "verified (trailmark.dossier/v3): ",
             "no recorded identity map",
         ],
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["identity_map_record"].is_null());
-    assert_eq!(report["format"], "trailmark.dossier/v2");
+    assert_eq!(report["format"], "trailmark.dossier/v3");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("\"answer\": \"partial\""), "{text}");
     let tampered = env.file(

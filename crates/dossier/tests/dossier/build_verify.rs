@@ -396,8 +396,108 @@ fn an_identity_map_set_by_an_approver_is_a_gap_from_v2_on() {
     t.format = "trailmark.dossier/v9".into();
     assert_fails_with(
         &check(&t, &key),
-        "format \"trailmark.dossier/v9\" is not one this verifier reads (trailmark.dossier/v1, trailmark.dossier/v2)",
+        "format \"trailmark.dossier/v9\" is not one this verifier reads (trailmark.dossier/v1, trailmark.dossier/v2, trailmark.dossier/v3)",
     );
+}
+
+/// From format v3 a record's inclusion proof is a list of positions in the file's one table of
+/// proof hashes, each hash once. Every proof reads the table: a hash changed there fails every
+/// record whose proof uses it, and only those; a position beyond the table, an unreadable table
+/// entry and a proof in the other format's form are named at their record; a table in a v2 file
+/// makes it unreadable. The same release's v2 export is larger.
+#[test]
+fn v3_proofs_are_positions_in_one_table_of_hashes() {
+    let (w, d, key) = exported();
+    assert_eq!(d.format, "trailmark.dossier/v3");
+    let table = d.proof_hashes.clone().unwrap();
+    let distinct: std::collections::BTreeSet<&String> = table.iter().collect();
+    assert_eq!(distinct.len(), table.len(), "each hash once");
+    assert!(
+        d.records
+            .iter()
+            .all(|e| e.proof.is_none() && e.proof_refs.is_some())
+    );
+    let v2 = w.export_as(&d.release, ViewVersion::V2);
+    assert!(check(&v2, &key).ok());
+    let (len3, len2) = (
+        serde_json::to_vec(&d).unwrap().len(),
+        serde_json::to_vec(&v2).unwrap().len(),
+    );
+    assert!(len3 < len2, "v3 {len3} bytes, v2 {len2}");
+
+    let uses = |k: u32| -> Vec<u64> {
+        d.records
+            .iter()
+            .filter(|e| e.proof_refs.as_ref().unwrap().contains(&k))
+            .map(|e| e.index)
+            .collect()
+    };
+    let not_in_log = |rep: &verify::Report| -> Vec<u64> {
+        rep.failures
+            .iter()
+            .filter(|f| f.contains(": not in the log"))
+            .map(|f| f["record ".len()..f.find(':').unwrap()].parse().unwrap())
+            .collect()
+    };
+    // A table hash changed: exactly the records whose proofs use it fail. The last hash of the
+    // table is the root side of some proof; the first, a leaf's neighbour.
+    for k in [0, table.len() - 1] {
+        let mut t = d.clone();
+        t.proof_hashes.as_mut().unwrap()[k] = B64.encode([7u8; 32]);
+        let k = u32::try_from(k).unwrap();
+        assert!(!uses(k).is_empty());
+        assert_eq!(not_in_log(&check(&t, &key)), uses(k), "table entry {k}");
+    }
+    // A table entry that is not a hash.
+    let mut t = d.clone();
+    t.proof_hashes.as_mut().unwrap()[0] = "not base64!".into();
+    let first = uses(0)[0];
+    assert_fails_with(
+        &check(&t, &key),
+        &format!("record {first}: proof step 0 is proof_hashes[0], which is not a hash: "),
+    );
+    // A position beyond the table.
+    let mut t = d.clone();
+    let j = t.records.iter().position(|r| proof_len(r) > 0).unwrap();
+    t.records[j].proof_refs.as_mut().unwrap()[0] = u32::try_from(table.len()).unwrap();
+    assert_fails_with(
+        &check(&t, &key),
+        &format!(
+            "record {}: proof step 0 refers to proof_hashes[{}], beyond the {} the file has",
+            t.records[j].index,
+            table.len(),
+            table.len()
+        ),
+    );
+    // A proof written as v2 writes it, in a v3 file: with the positions and without them.
+    let mut t = d.clone();
+    t.records[j].proof = Some(vec![table[0].clone()]);
+    assert_fails_with(
+        &check(&t, &key),
+        &format!(
+            "record {}: has a `proof` of base64 hashes, which this format does not use",
+            t.records[j].index
+        ),
+    );
+    t.records[j].proof_refs = None;
+    assert_fails_with(
+        &check(&t, &key),
+        &format!(
+            "record {}: has no `proof_refs` (the proof, in this format)",
+            t.records[j].index
+        ),
+    );
+    // A v2 file has no table.
+    let mut t = v2.clone();
+    t.proof_hashes = Some(Vec::new());
+    match verify::verify(&serde_json::to_vec(&t).unwrap(), &key) {
+        Err(e) => assert!(
+            e.to_string()
+                .contains("`proof_hashes` is not a field of format trailmark.dossier/v2"),
+            "{e}"
+        ),
+        Ok(r) => panic!("read: {r:?}"),
+    }
 }
 
 /// Some failure of `rep` contains `text`.
@@ -497,14 +597,59 @@ fn resealed(d: &Dossier, leaves: &[trailmark_log::Hash], signer: &SignerKey) -> 
     d.checkpoint = trailmark_log::Checkpoint::new(signer.name(), size, root)
         .sign(signer)
         .unwrap();
-    for e in &mut d.records {
-        e.proof = trailmark_log::inclusion_proof(e.index, size, &mut Leaves(leaves))
-            .unwrap()
-            .iter()
-            .map(|h| h.to_base64())
-            .collect();
-    }
+    let proofs: Vec<Vec<trailmark_log::Hash>> = d
+        .records
+        .iter()
+        .map(|e| trailmark_log::inclusion_proof(e.index, size, &mut Leaves(leaves)).unwrap())
+        .collect();
+    set_proofs(&mut d, &proofs);
     d
+}
+
+/// Writes `proofs` (one per entry) as `d`'s format writes them: base64 hashes per entry up to
+/// v2, positions in one table of hashes from v3.
+fn set_proofs(d: &mut Dossier, proofs: &[Vec<trailmark_log::Hash>]) {
+    if d.proof_hashes.is_none() {
+        for (e, p) in d.records.iter_mut().zip(proofs) {
+            e.proof = Some(p.iter().map(|h| h.to_base64()).collect());
+        }
+        return;
+    }
+    let mut table: Vec<String> = Vec::new();
+    for (e, p) in d.records.iter_mut().zip(proofs) {
+        let refs = p
+            .iter()
+            .map(|h| {
+                let b = h.to_base64();
+                let k = table.iter().position(|t| *t == b).unwrap_or_else(|| {
+                    table.push(b);
+                    table.len() - 1
+                });
+                u32::try_from(k).unwrap()
+            })
+            .collect();
+        e.proof_refs = Some(refs);
+    }
+    d.proof_hashes = Some(table);
+}
+
+/// Entry `j`'s proof with its first step replaced by `hash`, touching no other entry's proof:
+/// in a v3 file the step then refers to a table entry of its own.
+fn alter_first_step(d: &mut Dossier, j: usize, hash: [u8; 32]) {
+    match (&mut d.proof_hashes, &mut d.records[j]) {
+        (Some(table), e) => {
+            table.push(B64.encode(hash));
+            e.proof_refs.as_mut().unwrap()[0] = u32::try_from(table.len() - 1).unwrap();
+        }
+        (None, e) => e.proof.as_mut().unwrap()[0] = B64.encode(hash),
+    }
+}
+
+/// How many steps entry `e`'s proof has, in either form.
+fn proof_len(e: &trailmark_dossier::RecordEntry) -> usize {
+    e.proof_refs
+        .as_ref()
+        .map_or_else(|| e.proof.as_ref().map_or(0, Vec::len), Vec::len)
 }
 
 /// A log that committed a leaf that is not the canonical encoding of its record (a faulty or
@@ -649,8 +794,8 @@ fn tampering_is_rejected_with_the_right_reason() {
 
     // A proof altered.
     let mut t = d.clone();
-    let j = t.records.iter().position(|r| !r.proof.is_empty()).unwrap();
-    t.records[j].proof[0] = B64.encode([0u8; 32]);
+    let j = t.records.iter().position(|r| proof_len(r) > 0).unwrap();
+    alter_first_step(&mut t, j, [0u8; 32]);
     assert!(fails(&t).contains(&format!("record {}: not in the log", t.records[j].index)));
     // ... and the record then counts as absent: every other check reports exactly what it
     // reports when the entry is removed (proofs are checked beside the other checks, which

@@ -23,7 +23,7 @@ struct Pinned {
 
 /// One dossier per format this build exports or once exported, all of the release
 /// `build_verify::World` certifies, deploys and exports (see `tests/data/README.md`).
-const DOSSIERS: [Pinned; 2] = [
+const DOSSIERS: [Pinned; 3] = [
     Pinned {
         file: "dossier-v1-2026-11-25.json",
         sha256: "sha256:246d816e97775504b258e7e4b2d23d29382bd35e83bbd5903e54013aed77148f",
@@ -35,6 +35,13 @@ const DOSSIERS: [Pinned; 2] = [
         file: "dossier-v2-2026-11-25.json",
         sha256: "sha256:a48efe1034447a6cfa673a6cf76de17cb294f14fad51b2731f20e6a44759919f",
         format: "trailmark.dossier/v2",
+        records: 17,
+    },
+    // The same release as v2's, its proofs as positions in one table of hashes.
+    Pinned {
+        file: "dossier-v3-2026-11-25.json",
+        sha256: "sha256:2ac7308c2689070b318c8ad8749e8ef98f6689d4d83c629f4475fd9c30762191",
+        format: "trailmark.dossier/v3",
         records: 17,
     },
 ];
