@@ -29,14 +29,26 @@ pub const SQLITE: &[Migration] = &[
         name: "0002_open_epoch",
         sql: include_str!("../migrations/sqlite/0002_open_epoch.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_record_kinds",
+        sql: include_str!("../migrations/sqlite/0003_record_kinds.sql"),
+    },
 ];
 
 #[cfg(feature = "postgres")]
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_log",
-    sql: include_str!("../migrations/postgres/0001_log.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_log",
+        sql: include_str!("../migrations/postgres/0001_log.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_record_kinds",
+        sql: include_str!("../migrations/postgres/0002_record_kinds.sql"),
+    },
+];
 
 /// The SHA-256 of a migration's text, as recorded in `schema_migrations`.
 pub fn checksum(sql: &str) -> String {

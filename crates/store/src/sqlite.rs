@@ -565,13 +565,21 @@ impl Store for SqliteStore {
             args.push(s.ty.to_string().into());
             args.push(s.id.clone().into());
             "s.idx"
+        } else if let Some(k) = &q.kind {
+            // By kind alone, the kind table drives in the same way.
+            sql.push_str(
+                "SELECT k.idx, r.leaf, r.leaf_hash FROM record_kinds k LEFT JOIN records r ON r.idx = k.idx \
+                 WHERE k.kind = ?",
+            );
+            args.push(k.to_string().into());
+            "k.idx"
         } else {
             sql.push_str("SELECT r.idx, r.leaf, r.leaf_hash FROM records r WHERE 1");
             "r.idx"
         };
         sql.push_str(&format!(" AND {idx} > ?"));
         args.push(q.after.map_or(-1, |a| a.0 as i64).into());
-        if let Some(k) = &q.kind {
+        if let (Some(k), Some(_)) = (&q.kind, &q.subject) {
             sql.push_str(" AND (r.kind = ? OR r.idx IS NULL)");
             args.push(k.to_string().into());
         }
@@ -1137,6 +1145,9 @@ impl WriterState {
                     "INSERT INTO records (idx, leaf, leaf_hash, kind, recorded_us) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(err("appending a record"))?;
+            let mut ins_kind = tx
+                .prepare_cached("INSERT INTO record_kinds (kind, idx) VALUES (?1, ?2)")
+                .map_err(err("indexing a record's kind"))?;
             let mut ins_node = tx
                 .prepare_cached("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
                 .map_err(err("storing tree nodes"))?;
@@ -1199,6 +1210,9 @@ impl WriterState {
                             now.as_micros(),
                         ])
                         .map_err(err("appending a record"))?;
+                    ins_kind
+                        .execute(params![record.kind.as_str(), idx])
+                        .map_err(err("indexing a record's kind"))?;
                     if let Some(key) = &record.idempotency_key {
                         ins_key
                             .execute(params![key, idx])

@@ -186,8 +186,9 @@ fn verify_url(url: &str) -> trailmark_store::VerifyReport {
     verify_log(&s, &[signer().verifier()], &mut |_, _| {}).unwrap()
 }
 
-const LOG_TABLES: [&str; 8] = [
+const LOG_TABLES: [&str; 9] = [
     "records",
+    "record_kinds",
     "record_subjects",
     "tree_nodes",
     "checkpoints",
@@ -227,7 +228,7 @@ fn database_refuses_update_delete_and_truncate_even_to_the_owner() {
 
 fn first_column(table: &str) -> &'static str {
     match table {
-        "records" | "record_subjects" | "tree_nodes" | "idempotency" => "idx",
+        "records" | "record_kinds" | "record_subjects" | "tree_nodes" | "idempotency" => "idx",
         "checkpoints" => "size",
         "blobs" => "digest",
         "meta" => "key",

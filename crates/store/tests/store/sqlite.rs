@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 use trailmark_log::SignerKey;
-use trailmark_model::{Blob, LogIndex};
-use trailmark_store::{Failure, SqliteStore, Store, StoreError, verify_log};
+use trailmark_model::{Blob, Kind, LogIndex};
+use trailmark_store::{Failure, Query, SqliteStore, Store, StoreError, verify_log};
 
 use crate::common::{ORIGIN, notes, signer};
 
@@ -77,7 +77,6 @@ fn database_refuses_update_and_delete() {
 #[test]
 fn a_damaged_leaf_after_the_closed_epochs_is_named_when_a_query_reaches_it() {
     use trailmark_model::{Subject, encode_leaf};
-    use trailmark_store::Query;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
     let s = SqliteStore::create(&path, ORIGIN, signer()).unwrap();
@@ -559,12 +558,15 @@ fn a_schema_1_store_upgrades_with_its_complete_epochs_closed() {
     let s = SqliteStore::create(&path, ORIGIN, signer()).unwrap();
     s.append((0..4_100).map(spread_record).collect()).unwrap();
     drop(s);
-    // Back to schema 1: its index of the open epoch too, no record of closed epochs.
+    // Back to schema 1: its index of the open epoch too, no record of closed epochs, the kind
+    // index on `records`.
     let c = Connection::open(&path).unwrap();
     c.execute_batch(
         "DROP TABLE subject_epochs;
+         DROP TABLE record_kinds;
+         CREATE INDEX records_kind ON records (kind, idx);
          DROP TRIGGER schema_migrations_no_delete;
-         DELETE FROM schema_migrations WHERE version = 2;",
+         DELETE FROM schema_migrations WHERE version IN (2, 3);",
     )
     .unwrap();
     for i in 4_096..4_100u64 {
@@ -587,6 +589,55 @@ fn a_schema_1_store_upgrades_with_its_complete_epochs_closed() {
         .unwrap();
     assert_eq!(closed, vec![0]);
     assert_spread_answers(&s, 4_100);
+}
+
+/// A store of schema 2 kept its kind index on `records`: upgrading fills the table of kinds
+/// from every record, drops the index, and queries by kind answer as before, a deleted row
+/// then named rather than skipped.
+#[test]
+fn a_schema_2_store_upgrades_with_every_kind_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let s = SqliteStore::create(&path, ORIGIN, signer()).unwrap();
+    s.append(notes(30)).unwrap();
+    drop(s);
+    let c = Connection::open(&path).unwrap();
+    c.execute_batch(
+        "DROP TABLE record_kinds;
+         CREATE INDEX records_kind ON records (kind, idx);
+         DROP TRIGGER schema_migrations_no_delete;
+         DELETE FROM schema_migrations WHERE version = 3;",
+    )
+    .unwrap();
+    drop(c);
+    let s = SqliteStore::open(&path, signer()).unwrap();
+    s.append(notes(2)).unwrap();
+    let by_kind = |s: &SqliteStore| {
+        s.query(&Query {
+            kind: Some(Kind::parse("custom.note").unwrap()),
+            limit: 100,
+            ..Query::default()
+        })
+        .map(|rs| rs.iter().map(|r| r.record.index.0).collect::<Vec<_>>())
+    };
+    assert_eq!(by_kind(&s).unwrap(), (0..32).collect::<Vec<_>>());
+    drop(s);
+    let c = Connection::open(&path).unwrap();
+    let (rows, index): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT count(*) FROM record_kinds),
+                    (SELECT count(*) FROM sqlite_master WHERE name = 'records_kind')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((rows, index), (32, 0));
+    tamper(&path, "DELETE FROM records WHERE idx = 7");
+    let s = SqliteStore::open_read_only(&path).unwrap();
+    assert!(matches!(
+        by_kind(&s),
+        Err(StoreError::Corrupt { index: 7, .. })
+    ));
 }
 
 /// A store written before the index was kept an epoch at a time holds rows of its open epoch
