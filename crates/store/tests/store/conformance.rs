@@ -358,13 +358,13 @@ pub fn spread_record(i: usize) -> trailmark_model::NewRecord {
 /// what the records say: the same whichever part of the log (and of any index over it) an
 /// answer comes from.
 pub fn assert_spread_answers(s: &dyn Store, size: usize) {
-    let paged = |subject: &str, kind: Option<&str>| {
+    let paged_by = |subject: Option<&str>, kind: Option<&str>| {
         let mut out = Vec::new();
         let mut after = None;
         loop {
             let page = s
                 .query(&Query {
-                    subject: Some(subject.parse().unwrap()),
+                    subject: subject.map(|s| s.parse().unwrap()),
                     kind: kind.map(|k| Kind::parse(k).unwrap()),
                     after,
                     limit: 333,
@@ -377,7 +377,13 @@ pub fn assert_spread_answers(s: &dyn Store, size: usize) {
         }
         out
     };
+    let paged = |subject: &str, kind: Option<&str>| paged_by(Some(subject), kind);
     let expect = |f: &dyn Fn(usize) -> bool| (0..size).filter(|i| f(*i)).collect::<Vec<_>>();
+    // By kind alone, too.
+    assert_eq!(
+        paged_by(None, Some("custom.other")),
+        expect(&|i| i % 3 == 0)
+    );
     assert_eq!(paged("ticket:T-3", None), expect(&|i| i % 7 == 3));
     assert_eq!(
         paged("ticket:T-5", Some("custom.other")),
@@ -412,6 +418,20 @@ pub fn assert_spread_answers(s: &dyn Store, size: usize) {
         .unwrap();
     let got: Vec<usize> = page.iter().map(|r| r.record.index.0 as usize).collect();
     let want: Vec<usize> = expect(&|i| i % 7 == 0 && i > 4090)
+        .into_iter()
+        .take(3)
+        .collect();
+    assert_eq!(got, want);
+    let page = s
+        .query(&Query {
+            kind: Some(Kind::parse("custom.note").unwrap()),
+            after: Some(LogIndex(4093)),
+            limit: 3,
+            ..Query::default()
+        })
+        .unwrap();
+    let got: Vec<usize> = page.iter().map(|r| r.record.index.0 as usize).collect();
+    let want: Vec<usize> = expect(&|i| i % 3 != 0 && i > 4093)
         .into_iter()
         .take(3)
         .collect();
