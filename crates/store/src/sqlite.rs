@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use trailmark_log::{
     Checkpoint, Frontier, Hash, NodeId, NodeSource, SignerKey, VerifierKey, leaf_hash, node_hash,
@@ -1139,18 +1140,11 @@ impl WriterState {
         let mut results = Vec::with_capacity(batches.len());
         // The records this transaction appends, from index `start_size` on, in order.
         let mut added: Vec<trailmark_model::Record> = Vec::new();
+        // The rows of `records`, `record_kinds` and `tree_nodes` this transaction adds, written
+        // together after the loop below, many per statement (see `insert_many`).
+        let mut leaves: Vec<(u64, Vec<u8>, Hash)> = Vec::new();
+        let mut nodes: Vec<(u8, u64, Hash)> = Vec::new();
         {
-            let mut ins_record = tx
-                .prepare_cached(
-                    "INSERT INTO records (idx, leaf, leaf_hash, kind, recorded_us) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(err("appending a record"))?;
-            let mut ins_kind = tx
-                .prepare_cached("INSERT INTO record_kinds (kind, idx) VALUES (?1, ?2)")
-                .map_err(err("indexing a record's kind"))?;
-            let mut ins_node = tx
-                .prepare_cached("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
-                .map_err(err("storing tree nodes"))?;
             let mut ins_blob = tx
                 .prepare_cached("INSERT OR IGNORE INTO blobs (digest, bytes) VALUES (?1, ?2)")
                 .map_err(err("storing a payload blob"))?;
@@ -1201,39 +1195,17 @@ impl WriterState {
                             .execute(params![blob.digest().0.as_slice(), blob.bytes()])
                             .map_err(err("storing a payload blob"))?;
                     }
-                    ins_record
-                        .execute(params![
-                            idx,
-                            leaf,
-                            hash.as_bytes().as_slice(),
-                            record.kind.as_str(),
-                            now.as_micros(),
-                        ])
-                        .map_err(err("appending a record"))?;
-                    ins_kind
-                        .execute(params![record.kind.as_str(), idx])
-                        .map_err(err("indexing a record's kind"))?;
+                    leaves.push((index.0, leaf, hash));
                     if let Some(key) = &record.idempotency_key {
                         ins_key
                             .execute(params![key, idx])
                             .map_err(err("recording an idempotency key"))?;
                     }
-                    let mut node_error = None;
                     frontier.append(hash, |id, h| {
-                        if id.level % 2 == 0 && node_error.is_none() {
-                            let r = i64::try_from(id.index)
-                                .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(1, 0))
-                                .and_then(|i| {
-                                    ins_node.execute(params![id.level, i, h.as_bytes().as_slice()])
-                                });
-                            if let Err(e) = r {
-                                node_error = Some(e);
-                            }
+                        if id.level % 2 == 0 {
+                            nodes.push((id.level, id.index, *h));
                         }
                     });
-                    if let Some(e) = node_error {
-                        return Err(err("storing tree nodes")(e));
-                    }
                     let appended = Appended {
                         index,
                         leaf_hash: hash,
@@ -1247,6 +1219,45 @@ impl WriterState {
                 }
                 results.push(out);
             }
+        }
+        {
+            let recorded_us = now.as_micros();
+            let mut values = Vec::with_capacity(leaves.len() * 5);
+            for ((i, leaf, hash), r) in leaves.iter().zip(&added) {
+                values.extend([
+                    ValueRef::Integer(to_i64(*i)?),
+                    ValueRef::Blob(leaf),
+                    ValueRef::Blob(hash.as_bytes()),
+                    ValueRef::Text(r.kind.as_str().as_bytes()),
+                    ValueRef::Integer(recorded_us),
+                ]);
+            }
+            insert_many(
+                &tx,
+                "records (idx, leaf, leaf_hash, kind, recorded_us)",
+                5,
+                &values,
+            )
+            .map_err(err("appending a record"))?;
+            values.clear();
+            for ((i, _, _), r) in leaves.iter().zip(&added) {
+                values.extend([
+                    ValueRef::Text(r.kind.as_str().as_bytes()),
+                    ValueRef::Integer(to_i64(*i)?),
+                ]);
+            }
+            insert_many(&tx, "record_kinds (kind, idx)", 2, &values)
+                .map_err(err("indexing a record's kind"))?;
+            values.clear();
+            for (level, i, hash) in &nodes {
+                values.extend([
+                    ValueRef::Integer(i64::from(*level)),
+                    ValueRef::Integer(to_i64(*i)?),
+                    ValueRef::Blob(hash.as_bytes()),
+                ]);
+            }
+            insert_many(&tx, "tree_nodes (level, idx, hash)", 3, &values)
+                .map_err(err("storing tree nodes"))?;
         }
         let size = frontier.size();
         // The first complete epoch not closed yet gets the next slice of its rows, sorted; as
@@ -1326,6 +1337,43 @@ impl WriterState {
         }
         Ok(results)
     }
+}
+
+/// Rows per statement in [`insert_many`].
+const MANY_ROWS: usize = 64;
+
+/// Inserts rows of `columns` values each (`values` row after row) into `table` — `name
+/// (columns…)` — up to [`MANY_ROWS`] per statement: a statement per row cost its setup
+/// (reset, bind, a new cursor) per row, a fifth of a 1000-record append.
+fn insert_many(
+    tx: &Connection,
+    table: &str,
+    columns: usize,
+    values: &[ValueRef<'_>],
+) -> Result<(), rusqlite::Error> {
+    let sql = |rows: usize| {
+        let row = format!("({})", vec!["?"; columns].join(","));
+        format!("INSERT INTO {table} VALUES {}", vec![row; rows].join(","))
+    };
+    let mut chunks = values.chunks_exact(columns * MANY_ROWS);
+    if chunks.len() > 0 {
+        let mut many = tx.prepare_cached(&sql(MANY_ROWS))?;
+        for chunk in chunks.by_ref() {
+            many.execute(rusqlite::params_from_iter(
+                chunk.iter().map(|v| ToSqlOutput::Borrowed(*v)),
+            ))?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut one = tx.prepare_cached(&sql(1))?;
+        for row in rest.chunks_exact(columns) {
+            one.execute(rusqlite::params_from_iter(
+                row.iter().map(|v| ToSqlOutput::Borrowed(*v)),
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 /// The background checkpoint runs each time the WAL has grown this much (frames, about 4 KiB
