@@ -110,12 +110,17 @@ impl OpenEpoch {
     pub(crate) fn add(&mut self, index: u64, subjects: &[Subject], links: &[Link]) {
         debug_assert_eq!(index, self.upto);
         for (ty, id, rel) in mentions(subjects, links) {
-            self.by_subject
-                .entry(ty.to_owned())
-                .or_default()
-                .entry(id.to_owned())
-                .or_default()
-                .push((index, rel.to_owned()));
+            // Keys are copied only when new: most mentions are of a type, and many of a subject
+            // (a commit, a ticket), already in the index.
+            let ids = match self.by_subject.get_mut(ty) {
+                Some(ids) => ids,
+                None => self.by_subject.entry(ty.to_owned()).or_default(),
+            };
+            let list = match ids.get_mut(id) {
+                Some(list) => list,
+                None => ids.entry(id.to_owned()).or_default(),
+            };
+            list.push((index, rel.to_owned()));
         }
         self.upto = index + 1;
     }
@@ -238,22 +243,25 @@ pub(crate) fn insert_rows(conn: &Connection, rows: &[Row]) -> Result<usize, Stor
     // Many rows per statement: one cursor then inserts them all, and as each row goes after the
     // one before, at the end of the b-tree, SQLite finds its place without a descent from the
     // root (one statement per row made closing an epoch ~3x as long).
+    use rusqlite::types::{ToSqlOutput, ValueRef};
     let mut inserted = 0;
     let mut chunks = rows.chunks_exact(CLOSE_CHUNK);
     let mut many = conn.prepare_cached(&insert_sql(CLOSE_CHUNK)).map_err(err)?;
+    let mut values: Vec<ToSqlOutput<'_>> = Vec::with_capacity(CLOSE_CHUNK * 5);
     for chunk in chunks.by_ref() {
-        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * 5);
+        // Bound by reference: the rows' strings are not copied again.
+        values.clear();
         for (ty, id, idx, rel) in chunk {
             values.extend([
-                to_i64(*idx >> EPOCH_BITS)?.into(),
-                ty.clone().into(),
-                id.clone().into(),
-                to_i64(*idx)?.into(),
-                rel.clone().into(),
+                ToSqlOutput::Borrowed(ValueRef::Integer(to_i64(*idx >> EPOCH_BITS)?)),
+                ToSqlOutput::Borrowed(ValueRef::Text(ty.as_bytes())),
+                ToSqlOutput::Borrowed(ValueRef::Text(id.as_bytes())),
+                ToSqlOutput::Borrowed(ValueRef::Integer(to_i64(*idx)?)),
+                ToSqlOutput::Borrowed(ValueRef::Text(rel.as_bytes())),
             ]);
         }
         inserted += many
-            .execute(rusqlite::params_from_iter(values))
+            .execute(rusqlite::params_from_iter(values.iter()))
             .map_err(err)?;
     }
     let mut one = conn.prepare_cached(&insert_sql(1)).map_err(err)?;
