@@ -64,12 +64,16 @@ fn text<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
 /// The deployment request in a delivery, if it is one this hook should answer.
 pub fn request(hook: &Hook, event: Option<&str>, body: &[u8]) -> Option<DeployRequest> {
     hook.respond.as_ref()?;
+    // GitHub names the event in a header: any other event's body (nearly every delivery) is not
+    // parsed a second time here. The other sources besides GitLab never ask.
+    match (hook.source, event) {
+        (HookSource::Github, Some("deployment_protection_rule")) | (HookSource::Gitlab, _) => {}
+        _ => return None,
+    }
     let v: Value = serde_json::from_slice(body).ok()?;
     match hook.source {
         HookSource::Github => {
-            if event != Some("deployment_protection_rule")
-                || text(&v, "/action") != Some("requested")
-            {
+            if text(&v, "/action") != Some("requested") {
                 return None;
             }
             Some(DeployRequest {

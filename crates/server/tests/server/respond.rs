@@ -163,6 +163,18 @@ async fn the_gate_answers_github_and_gitlab_deployment_requests() {
 
     // GitHub: not approved yet → rejected, with the reason.
     let callback = "/repos/Codertocat/Hello-World/actions/runs/1/deployment_protection_rule";
+    // The event is GitHub's header, not the body's shape: the same body delivered as another
+    // event is recorded and not answered, and the forge is not called.
+    let r = env
+        .github(
+            "deployment",
+            "dpr-0",
+            &protection_request(&api, HEAD, callback),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(r.json()["gate"].is_null(), "{}", r.json());
+    assert!(forge.calls.lock().expect("lock").is_empty());
     let r = env
         .github(
             "deployment_protection_rule",
