@@ -49,6 +49,9 @@ pub(crate) struct WriterHandle {
     last_wait_us: AtomicU64,
     /// Whether a blocking caller is spinning for its answer now: one at a time.
     spinning: AtomicBool,
+    /// Whether callers may spin at all: not with one core, where a spinning caller would keep
+    /// the writer it waits for from running.
+    may_spin: bool,
 }
 
 /// Longest a blocking caller spins for its answer before it sleeps.
@@ -57,8 +60,8 @@ pub(crate) struct WriterHandle {
 /// machine that wake-up costs tens of microseconds (a round trip between two threads took 40 µs
 /// on the development machine): a quarter of a one-record append there. A caller whose answer
 /// usually comes within this time therefore polls for it first; one whose answers take longer
-/// (a slow disk, a remote database) sleeps at once, as does a second caller while one spins, so
-/// the spinning never takes the cores the writer and the others need.
+/// (a slow disk, a remote database) sleeps at once, as does a second caller while one spins, and
+/// every caller on a machine with one core.
 const SPIN_MAX: Duration = Duration::from_micros(250);
 
 impl WriterHandle {
@@ -81,6 +84,7 @@ impl WriterHandle {
             // Until a caller has waited, the first one may spin.
             last_wait_us: AtomicU64::new(0),
             spinning: AtomicBool::new(false),
+            may_spin: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
         })
     }
 
@@ -93,15 +97,16 @@ impl WriterHandle {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let (reply, answer) = mpsc::sync_channel(1);
+        let (reply, answers) = mpsc::sync_channel(1);
         let start = Instant::now();
         self.queue(records, blobs, Reply::Blocking(reply))?;
         let mut got = None;
-        if Duration::from_micros(self.last_wait_us.load(Ordering::Relaxed)) <= SPIN_MAX
+        if self.may_spin
+            && Duration::from_micros(self.last_wait_us.load(Ordering::Relaxed)) <= SPIN_MAX
             && !self.spinning.swap(true, Ordering::Acquire)
         {
             while start.elapsed() < SPIN_MAX {
-                match answer.try_recv() {
+                match answers.try_recv() {
                     Ok(a) => {
                         got = Some(a);
                         break;
@@ -114,7 +119,7 @@ impl WriterHandle {
         }
         let answer = match got {
             Some(a) => a,
-            None => answer.recv().map_err(|_| StoreError::writer_gone())?,
+            None => answers.recv().map_err(|_| StoreError::writer_gone())?,
         };
         let waited = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.last_wait_us.store(waited, Ordering::Relaxed);
